@@ -1,0 +1,1 @@
+"""Storage layer: connections, transactions and schema migrations."""

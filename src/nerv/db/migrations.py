@@ -1,0 +1,161 @@
+"""Schema migrations: an ordered list of small named functions.
+
+``PRAGMA user_version`` holds the number of migrations applied, so opening an
+up-to-date database costs one pragma read. Each migration runs in its own
+``BEGIN IMMEDIATE`` transaction together with its ``schema_migrations`` row and
+the new user_version: a failure leaves the file exactly at the previous
+version. Taking the write lock before re-reading the version is what lets
+several processes open a fresh file at once and migrate it exactly once.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from nerv.db import schema
+from nerv.db.connection import execute_script
+from nerv.errors import DatabaseError, MigrationError, SchemaTooNewError
+from nerv.ids import now_ms
+
+
+@dataclass(frozen=True)
+class Migration:
+    name: str
+    apply: Callable[[sqlite3.Connection], None]
+
+
+def _bookkeeping(conn: sqlite3.Connection) -> None:
+    execute_script(
+        conn,
+        """
+        CREATE TABLE IF NOT EXISTS schema_migrations (
+          version INTEGER PRIMARY KEY,
+          name TEXT NOT NULL,
+          applied_at INTEGER NOT NULL
+        );
+        """,
+    )
+
+
+def core_tables(conn: sqlite3.Connection) -> None:
+    _bookkeeping(conn)
+    execute_script(conn, schema.CORE_TABLES)
+
+
+def permission_tables(conn: sqlite3.Connection) -> None:
+    execute_script(conn, schema.PERMISSION_TABLES)
+
+
+def knowledge_tables(conn: sqlite3.Connection) -> None:
+    execute_script(conn, schema.KNOWLEDGE_TABLES)
+
+
+def settings_table(conn: sqlite3.Connection) -> None:
+    execute_script(conn, schema.SETTINGS_TABLE)
+
+
+MIGRATIONS: list[Migration] = [
+    Migration("core_tables", core_tables),
+    Migration("permission_tables", permission_tables),
+    Migration("knowledge_tables", knowledge_tables),
+    Migration("settings_table", settings_table),
+]
+
+
+def latest_version() -> int:
+    return len(MIGRATIONS)
+
+
+def current_version(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+
+def check_not_too_new(conn: sqlite3.Connection, path: str) -> int:
+    version = current_version(conn)
+    if version > latest_version():
+        raise SchemaTooNewError(path, version, latest_version())
+    return version
+
+
+def backup_path_for(db_path: Path, from_version: int, to_version: int) -> Path:
+    stamp = now_ms()
+    return db_path.with_name(f"{db_path.name}.v{from_version}-before-v{to_version}.{stamp}.bak")
+
+
+def migrate(
+    conn: sqlite3.Connection,
+    db_path: Path | None,
+    *,
+    target: int | None = None,
+    migrations: list[Migration] | None = None,
+    backup: bool = True,
+) -> list[str]:
+    """Bring the database up to ``target`` (default: latest). Returns names applied."""
+    steps = MIGRATIONS if migrations is None else migrations
+    goal = len(steps) if target is None else target
+    shown = str(db_path) if db_path else ":memory:"
+    version = current_version(conn)
+    if version > len(steps):
+        raise SchemaTooNewError(shown, version, len(steps))
+    applied: list[str] = []
+    # Only a database that was already in use before this call is worth a
+    # safety copy; the steps of one run build on each other.
+    backed_up = version == 0
+    while version < goal:
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise DatabaseError(f"cannot lock {shown} to migrate it: {exc}") from None
+        try:
+            version = current_version(conn)  # another process may have migrated meanwhile
+            if version > len(steps):
+                raise SchemaTooNewError(shown, version, len(steps))
+            if version >= goal:
+                conn.execute("COMMIT")
+                break
+            if backup and not backed_up and db_path is not None:
+                _backup(db_path, backup_path_for(db_path, version, goal))
+                backed_up = True
+            step = steps[version]
+            try:
+                step.apply(conn)
+            except sqlite3.Error as exc:
+                raise MigrationError(
+                    f"migration {version + 1} ({step.name}) failed: {exc}; "
+                    f"{shown} is still at version {version}"
+                ) from None
+            conn.execute(
+                "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                (version + 1, step.name, now_ms()),
+            )
+            conn.execute(f"PRAGMA user_version = {version + 1}")
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        applied.append(step.name)
+        version += 1
+    return applied
+
+
+def _backup(db_path: Path, dest: Path) -> None:
+    """Online copy of the database as it is before the upgrade.
+
+    Read through a second connection: the migrating one holds the write lock,
+    and in WAL mode a reader still sees the last committed state.
+    """
+    source = sqlite3.connect(db_path)
+    target = sqlite3.connect(dest)
+    try:
+        source.backup(target)
+    finally:
+        target.close()
+        source.close()
+    try:
+        dest.chmod(0o600)
+    except OSError:
+        pass

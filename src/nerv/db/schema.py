@@ -1,0 +1,262 @@
+"""The schema, as the SQL each migration runs.
+
+Table and column names follow docs/DATABASE.md (the spec). Timestamps are
+INTEGER epoch milliseconds. Enumerations are CHECK constraints so that no
+face (CLI, hook, web, import) can store a value the others do not understand.
+"""
+
+from __future__ import annotations
+
+TASK_STATUSES = ("todo", "in_progress", "interrupted", "review", "done")
+TASK_TYPES = ("implementation", "research", "bug-fix", "refactor", "debug", "docs", "test", "chore")
+CYCLE_STATUSES = ("planned", "active", "completed")
+SESSION_STATUSES = ("active", "idle", "completed", "interrupted", "failed")
+REQUEST_STATUSES = ("pending", "approved", "denied", "expired")
+RULE_ACTIONS = ("allow", "ask", "deny")
+DECISION_STATUSES = ("proposed", "accepted", "superseded")
+
+
+def _in(values: tuple[str, ...]) -> str:
+    return "(" + ", ".join(f"'{v}'" for v in values) + ")"
+
+
+CORE_TABLES = f"""
+CREATE TABLE projects (
+  id TEXT PRIMARY KEY,
+  name TEXT NOT NULL CHECK (length(trim(name)) > 0),
+  goal TEXT,
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL
+);
+CREATE INDEX projects_created ON projects(created_at);
+
+CREATE TABLE project_repos (
+  id TEXT PRIMARY KEY,
+  project_id TEXT NOT NULL,
+  name TEXT NOT NULL,
+  path TEXT NOT NULL,
+  default_branch TEXT NOT NULL DEFAULT 'main',
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL,
+  FOREIGN KEY (project_id) REFERENCES projects(id),
+  UNIQUE (project_id, path)
+);
+CREATE INDEX project_repos_path ON project_repos(path);
+
+CREATE TABLE cycles (
+  id TEXT PRIMARY KEY,
+  project_id TEXT NOT NULL,
+  number INTEGER NOT NULL CHECK (number > 0),
+  goal TEXT,
+  status TEXT NOT NULL DEFAULT 'active' CHECK (status IN {_in(CYCLE_STATUSES)}),
+  learnings TEXT,
+  started_at INTEGER,
+  completed_at INTEGER,
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL,
+  FOREIGN KEY (project_id) REFERENCES projects(id),
+  UNIQUE (project_id, number)
+);
+
+CREATE TABLE tasks (
+  id TEXT PRIMARY KEY,
+  project_id TEXT NOT NULL,
+  cycle_id TEXT,
+  title TEXT NOT NULL CHECK (length(trim(title)) > 0),
+  description TEXT,
+  type TEXT NOT NULL DEFAULT 'implementation' CHECK (type IN {_in(TASK_TYPES)}),
+  status TEXT NOT NULL DEFAULT 'todo' CHECK (status IN {_in(TASK_STATUSES)}),
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL,
+  FOREIGN KEY (project_id) REFERENCES projects(id),
+  FOREIGN KEY (cycle_id) REFERENCES cycles(id)
+);
+-- "tasks by status" for one project is the board's and the spec's hot query.
+CREATE INDEX tasks_project_status ON tasks(project_id, status, created_at);
+CREATE INDEX tasks_cycle ON tasks(cycle_id) WHERE cycle_id IS NOT NULL;
+
+-- project_id is nullable (the spec writes NOT NULL): usage ingested from a
+-- Claude Code session outside every known repository is kept unassigned
+-- until `nerv usage assign` gives it a project.
+CREATE TABLE claude_sessions (
+  id TEXT PRIMARY KEY,
+  project_id TEXT,
+  task_id TEXT,
+  status TEXT NOT NULL DEFAULT 'active' CHECK (status IN {_in(SESSION_STATUSES)}),
+  started_at INTEGER NOT NULL,
+  ended_at INTEGER,
+  tokens_input INTEGER NOT NULL DEFAULT 0,
+  tokens_output INTEGER NOT NULL DEFAULT 0,
+  cost_usd REAL NOT NULL DEFAULT 0,
+  claude_session_id TEXT UNIQUE,
+  tokens_cache_read INTEGER NOT NULL DEFAULT 0,
+  tokens_cache_write_5m INTEGER NOT NULL DEFAULT 0,
+  tokens_cache_write_1h INTEGER NOT NULL DEFAULT 0,
+  model TEXT,
+  cwd TEXT,
+  transcript_path TEXT,
+  updated_at INTEGER NOT NULL,
+  FOREIGN KEY (project_id) REFERENCES projects(id),
+  FOREIGN KEY (task_id) REFERENCES tasks(id)
+);
+-- Covering index: project cost is a SUM over this index alone.
+CREATE INDEX claude_sessions_project_cost ON claude_sessions(project_id, cost_usd);
+CREATE INDEX claude_sessions_task ON claude_sessions(task_id) WHERE task_id IS NOT NULL;
+CREATE INDEX claude_sessions_started ON claude_sessions(started_at);
+"""
+
+PERMISSION_TABLES = f"""
+CREATE TABLE approval_rules (
+  id TEXT PRIMARY KEY,
+  pattern TEXT NOT NULL,
+  action TEXT NOT NULL CHECK (action IN {_in(RULE_ACTIONS)}),
+  tool TEXT NOT NULL CHECK (length(tool) > 0),
+  created_at INTEGER NOT NULL,
+  project_id TEXT,
+  enabled INTEGER NOT NULL DEFAULT 1 CHECK (enabled IN (0, 1)),
+  note TEXT,
+  updated_at INTEGER NOT NULL,
+  -- Index key from nerv.permissions.candidate_key (e.g. a Bash rule's first
+  -- literal word): lets the hook load only the rules a call could match.
+  match_key TEXT NOT NULL DEFAULT '',
+  FOREIGN KEY (project_id) REFERENCES projects(id)
+);
+CREATE INDEX approval_rules_lookup ON approval_rules(tool, match_key) WHERE enabled = 1;
+CREATE UNIQUE INDEX approval_rules_unique
+  ON approval_rules(tool, pattern, action, COALESCE(project_id, ''));
+
+CREATE TABLE approval_requests (
+  id TEXT PRIMARY KEY,
+  project_id TEXT,
+  session_id TEXT,
+  task_id TEXT,
+  tool_name TEXT NOT NULL,
+  tool_input TEXT NOT NULL DEFAULT '{{}}' CHECK (json_valid(tool_input)),
+  cwd TEXT,
+  status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN {_in(REQUEST_STATUSES)}),
+  reason TEXT,
+  decided_by TEXT,
+  decided_at INTEGER,
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL,
+  FOREIGN KEY (project_id) REFERENCES projects(id),
+  FOREIGN KEY (session_id) REFERENCES claude_sessions(id),
+  FOREIGN KEY (task_id) REFERENCES tasks(id)
+);
+CREATE INDEX approval_requests_status ON approval_requests(status, created_at);
+"""
+
+KNOWLEDGE_TABLES = f"""
+CREATE TABLE decisions (
+  id TEXT PRIMARY KEY,
+  project_id TEXT NOT NULL,
+  cycle_id TEXT,
+  title TEXT NOT NULL CHECK (length(trim(title)) > 0),
+  context TEXT,
+  decision TEXT,
+  alternatives TEXT,
+  consequences TEXT,
+  status TEXT NOT NULL DEFAULT 'proposed' CHECK (status IN {_in(DECISION_STATUSES)}),
+  superseded_by TEXT,
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL,
+  FOREIGN KEY (project_id) REFERENCES projects(id),
+  FOREIGN KEY (cycle_id) REFERENCES cycles(id),
+  FOREIGN KEY (superseded_by) REFERENCES decisions(id)
+);
+CREATE INDEX decisions_project ON decisions(project_id, created_at);
+
+CREATE TABLE metrics (
+  id TEXT PRIMARY KEY,
+  session_id TEXT NOT NULL,
+  external_id TEXT UNIQUE,
+  model TEXT,
+  input_tokens INTEGER NOT NULL DEFAULT 0 CHECK (input_tokens >= 0),
+  output_tokens INTEGER NOT NULL DEFAULT 0 CHECK (output_tokens >= 0),
+  cache_read_tokens INTEGER NOT NULL DEFAULT 0 CHECK (cache_read_tokens >= 0),
+  cache_write_5m_tokens INTEGER NOT NULL DEFAULT 0 CHECK (cache_write_5m_tokens >= 0),
+  cache_write_1h_tokens INTEGER NOT NULL DEFAULT 0 CHECK (cache_write_1h_tokens >= 0),
+  cost_usd REAL NOT NULL DEFAULT 0,
+  recorded_at INTEGER NOT NULL,
+  created_at INTEGER NOT NULL,
+  FOREIGN KEY (session_id) REFERENCES claude_sessions(id)
+);
+CREATE INDEX metrics_session ON metrics(session_id);
+CREATE INDEX metrics_recorded ON metrics(recorded_at);
+
+-- A session's token and cost columns always include the sum of its metrics:
+-- the database keeps them in step, whoever writes the metrics.
+CREATE TRIGGER metrics_after_insert AFTER INSERT ON metrics BEGIN
+  UPDATE claude_sessions SET
+    tokens_input = tokens_input + NEW.input_tokens,
+    tokens_output = tokens_output + NEW.output_tokens,
+    tokens_cache_read = tokens_cache_read + NEW.cache_read_tokens,
+    tokens_cache_write_5m = tokens_cache_write_5m + NEW.cache_write_5m_tokens,
+    tokens_cache_write_1h = tokens_cache_write_1h + NEW.cache_write_1h_tokens,
+    cost_usd = cost_usd + NEW.cost_usd
+  WHERE id = NEW.session_id;
+END;
+CREATE TRIGGER metrics_after_delete AFTER DELETE ON metrics BEGIN
+  UPDATE claude_sessions SET
+    tokens_input = tokens_input - OLD.input_tokens,
+    tokens_output = tokens_output - OLD.output_tokens,
+    tokens_cache_read = tokens_cache_read - OLD.cache_read_tokens,
+    tokens_cache_write_5m = tokens_cache_write_5m - OLD.cache_write_5m_tokens,
+    tokens_cache_write_1h = tokens_cache_write_1h - OLD.cache_write_1h_tokens,
+    cost_usd = cost_usd - OLD.cost_usd
+  WHERE id = OLD.session_id;
+END;
+CREATE TRIGGER metrics_after_update AFTER UPDATE ON metrics BEGIN
+  UPDATE claude_sessions SET
+    tokens_input = tokens_input - OLD.input_tokens,
+    tokens_output = tokens_output - OLD.output_tokens,
+    tokens_cache_read = tokens_cache_read - OLD.cache_read_tokens,
+    tokens_cache_write_5m = tokens_cache_write_5m - OLD.cache_write_5m_tokens,
+    tokens_cache_write_1h = tokens_cache_write_1h - OLD.cache_write_1h_tokens,
+    cost_usd = cost_usd - OLD.cost_usd
+  WHERE id = OLD.session_id;
+  UPDATE claude_sessions SET
+    tokens_input = tokens_input + NEW.input_tokens,
+    tokens_output = tokens_output + NEW.output_tokens,
+    tokens_cache_read = tokens_cache_read + NEW.cache_read_tokens,
+    tokens_cache_write_5m = tokens_cache_write_5m + NEW.cache_write_5m_tokens,
+    tokens_cache_write_1h = tokens_cache_write_1h + NEW.cache_write_1h_tokens,
+    cost_usd = cost_usd + NEW.cost_usd
+  WHERE id = NEW.session_id;
+END;
+
+CREATE TABLE audit_log (
+  id TEXT PRIMARY KEY,
+  at INTEGER NOT NULL,
+  actor TEXT NOT NULL,
+  entity_type TEXT NOT NULL,
+  entity_id TEXT NOT NULL,
+  action TEXT NOT NULL,
+  before TEXT CHECK (before IS NULL OR json_valid(before)),
+  after TEXT CHECK (after IS NULL OR json_valid(after))
+);
+CREATE INDEX audit_log_at ON audit_log(at);
+CREATE INDEX audit_log_entity ON audit_log(entity_type, entity_id, at);
+
+-- Append-only, enforced where no client can bypass it.
+CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log BEGIN
+  SELECT RAISE(ABORT, 'audit_log is append-only: rows cannot be updated');
+END;
+CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log BEGIN
+  SELECT RAISE(ABORT, 'audit_log is append-only: rows cannot be deleted');
+END;
+"""
+
+SETTINGS_TABLE = """
+CREATE TABLE settings (
+  id TEXT PRIMARY KEY,
+  project_id TEXT,
+  key TEXT NOT NULL CHECK (length(key) > 0),
+  value TEXT NOT NULL CHECK (json_valid(value)),
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL,
+  FOREIGN KEY (project_id) REFERENCES projects(id)
+);
+-- One value per key per scope; the global scope is project_id IS NULL.
+CREATE UNIQUE INDEX settings_scope_key ON settings(COALESCE(project_id, ''), key);
+"""

@@ -1,0 +1,71 @@
+"""The rules every new nerv database starts with.
+
+Aimed at mistakes and hijacked agents, not at a determined attacker with
+shell access: block privilege escalation, wiping the disk or home, running
+downloaded code, reading or writing credentials, and editing nerv's own state;
+ask before rewriting published git history or changing what the agent may do.
+Everything else falls through to the user's own rules.
+
+Notes on reach:
+* ``rm -rf /:*`` is the legacy prefix form, so it also covers
+  ``rm -rf / --no-preserve-root`` but not ``rm -rf /tmp/x``;
+* Bash rules see through wrappers and quoting for deny and ask, so
+  ``sudo`` deny also fires for ``timeout 5 sudo x`` and ``"sudo" x``;
+* ``Edit(~/.nerv/**)`` assumes the default NERV_HOME; the service should add
+  the same rule for a custom one.
+"""
+
+from __future__ import annotations
+
+from nerv.permissions.model import RuleSpec
+
+_RM_FLAGS = ("-rf", "-fr", "-Rf", "-fR", "-r -f", "-f -r")
+_RM_TARGETS = ("/", "/*", "~", "~/", "~/*", "$HOME", "$HOME/", "$HOME/*")
+
+DEFAULT_RULES: tuple[tuple[str, str, str], ...] = (
+    # -- Bash: never ---------------------------------------------------------
+    ("Bash(check:pipe-to-shell)", "deny", "runs code straight from the network (curl ... | sh and friends)"),
+    ("Bash(sudo:*)", "deny", "no privilege escalation from an agent"),
+    ("Bash(su:*)", "deny", "no privilege escalation from an agent"),
+    ("Bash(doas:*)", "deny", "no privilege escalation from an agent"),
+    *((f"Bash(rm {flags} {target}:*)", "deny", "wipes the filesystem or the home directory")
+      for flags in _RM_FLAGS for target in _RM_TARGETS),
+    ("Bash(mkfs:*)", "deny", "formats a disk"),
+    ("Bash(dd * of=/dev/*)", "deny", "writes a raw device"),
+    ("Bash(chmod -R 777 /:*)", "deny", "opens up the whole filesystem"),
+    # -- Bash: ask first -----------------------------------------------------
+    ("Bash(git push *--force*)", "ask", "rewrites published history"),
+    ("Bash(git push -f:*)", "ask", "rewrites published history"),
+    ("Bash(git push * -f)", "ask", "rewrites published history"),
+    ("Bash(git push * -f *)", "ask", "rewrites published history"),
+    ("Bash(git push * +*)", "ask", "a +refspec force-pushes"),
+    ("Bash(git reset --hard:*)", "ask", "discards uncommitted work"),
+    ("Bash(git clean:*)", "ask", "deletes untracked files"),
+    # -- files: credentials ----------------------------------------------------
+    ("Read(~/.ssh/**)", "deny", "SSH keys"),
+    ("Edit(~/.ssh/**)", "deny", "SSH keys and authorized_keys"),
+    ("Read(~/.aws/credentials)", "deny", "AWS secrets"),
+    ("Read(~/.gnupg/**)", "deny", "GnuPG keys"),
+    ("Edit(~/.gnupg/**)", "deny", "GnuPG keys"),
+    ("Read(~/.netrc)", "deny", "stored passwords"),
+    ("Read(~/.git-credentials)", "deny", "stored git passwords"),
+    ("Read(~/.config/gh/hosts.yml)", "deny", "GitHub CLI token"),
+    ("Read(~/.docker/config.json)", "deny", "registry credentials"),
+    ("Read(~/.kube/config)", "deny", "cluster credentials"),
+    # -- files: nerv itself and the agent's own permissions -----------------
+    ("Edit(~/.nerv/**)", "deny", "nerv's database, backups and logs: change them through nerv"),
+    ("Edit(~/.claude/settings.json)", "ask", "the agent's own permission settings"),
+    ("Edit(/.claude/settings.json)", "ask", "the project's Claude Code permission settings"),
+    ("Edit(/.claude/settings.local.json)", "ask", "the project's local Claude Code permission settings"),
+    # -- files: shell start-up files (persistence) -----------------------------
+    ("Edit(~/.bashrc)", "ask", "runs in every new shell"),
+    ("Edit(~/.bash_profile)", "ask", "runs in every login shell"),
+    ("Edit(~/.profile)", "ask", "runs in every login shell"),
+    ("Edit(~/.zshrc)", "ask", "runs in every new zsh"),
+    ("Edit(~/.zprofile)", "ask", "runs in every login zsh"),
+)
+
+
+def default_rules() -> list[RuleSpec]:
+    """DEFAULT_RULES as RuleSpecs with ids ``default-1``, ``default-2``..."""
+    return [RuleSpec.parse(f"default-{n}", text, action) for n, (text, action, _) in enumerate(DEFAULT_RULES, 1)]

@@ -1,0 +1,351 @@
+"""CompiledRules: rules compiled once, indexed, and evaluated deny > ask > allow.
+
+Precedence never depends on specificity or order: any matching deny wins,
+then any ask, then allow.  When several rules of the winning action match, the
+one that came first in the input is reported.
+
+Bash: every simple command of a compound line must be allowed for the line to
+be allowed; one denied (or ask) part makes the line denied (or ask).  A line
+that cannot be parsed is never allowed: deny and ask rules are still tried on
+whatever could be read, and otherwise the answer is "ask" - not None, because
+None would let another layer's allow list approve a command nobody could read.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from itertools import chain
+from typing import TYPE_CHECKING, Any
+
+from nerv.permissions.bashpatterns import compile_bash, first_word, literal_head
+from nerv.permissions.commands import Analysis, CommandPart, analyze
+from nerv.permissions.model import Decision, MatchContext, RuleSpec
+from nerv.permissions.paths import PathPattern, compile_path, resolve
+from nerv.permissions.shell import ParseError
+from nerv.permissions.syntax import (
+    ACTIONS,
+    FAMILY,
+    WHOLE_TOOL,
+    RuleSyntaxError,
+    check_name,
+    mcp_server,
+    validate_specifier,
+)
+from nerv.permissions.web import WebPattern, compile_glob
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+
+# Input field holding the path, per file tool.
+PATH_FIELDS = {
+    "Read": "file_path", "Edit": "file_path", "Write": "file_path", "MultiEdit": "file_path",
+    "NotebookEdit": "notebook_path", "NotebookRead": "notebook_path",
+    "Glob": "path", "Grep": "path", "LS": "path",
+}
+# Tools that search a directory and default to the working directory.
+_DIR_TOOLS = frozenset({"Glob", "Grep"})
+# For other tools, ``Tool(spec)`` is a glob over this field when the tool is
+# known; otherwise over every top-level string value of the input.
+PRIMARY_FIELDS = {
+    "Task": "subagent_type", "Agent": "subagent_type", "WebSearch": "query",
+    "Skill": "skill", "SlashCommand": "command",
+}
+_VERB = {"deny": "denied by", "ask": "ask:", "allow": "allowed by"}
+_GLOB_CHARS = re.compile(r"[*?\[{]")
+
+
+class _Rule:
+    __slots__ = ("check", "kind", "order", "path", "regex", "spec", "web")
+
+    def __init__(self, spec: RuleSpec, order: int) -> None:
+        self.spec = spec
+        self.order = order
+        self.check: str | None = None
+        self.path: PathPattern | None = None
+        self.web: WebPattern | None = None
+        self.regex: re.Pattern[str] | None = None
+        pattern = spec.pattern
+        if pattern in WHOLE_TOOL or pattern is None:
+            self.kind = "whole"
+        elif _is_tool_glob(spec.tool):
+            raise RuleSyntaxError(f"rule {spec.id}: a tool name with '*' cannot take a specifier")
+        elif spec.tool == "Bash":
+            self.check = check_name(spec.tool, pattern)
+            self.kind = "check" if self.check else "bash"
+            if self.check is None:
+                self.regex = compile_bash(pattern)
+        elif spec.tool in FAMILY:
+            self.kind = "path"
+            self.path = compile_path(pattern)
+        elif spec.tool == "WebFetch":
+            self.kind = "web"
+            self.web = WebPattern(pattern)
+        else:
+            self.kind = "generic"
+            self.regex = compile_glob(pattern)
+
+    def test(self, target: str, bases: dict[str, str]) -> bool:
+        if self.kind == "whole":
+            return True
+        if self.path is not None:
+            return self.path.matches(target, bases)
+        if self.web is not None:
+            return self.web.matches(target)
+        return self.regex is not None and self.kind == "generic" and self.regex.fullmatch(target) is not None
+
+
+def _is_tool_glob(tool: str) -> bool:
+    """``mcp__*`` or ``mcp__srv__get_*`` (but not ``mcp__srv__*``, which is the server)."""
+    if "*" not in tool:
+        return False
+    server = mcp_server(tool)
+    return server is None or tool != server + "__*"
+
+
+def _tool_key(tool: str) -> str:
+    """``mcp__srv__*`` and ``mcp__srv`` name the same thing: the whole server."""
+    server = mcp_server(tool)
+    return server if server is not None and tool == server + "__*" else tool
+
+
+class CompiledRules:
+    """Rules compiled and indexed for fast, repeated evaluation."""
+
+    def __init__(self, rules: Iterable[RuleSpec]) -> None:
+        self._by_tool: dict[str, list[_Rule]] = {}
+        self._tool_globs: list[tuple[re.Pattern[str], _Rule]] = []
+        self._bash_whole: dict[str, _Rule] = {}
+        self._bash_checks: dict[str, list[_Rule]] = {a: [] for a in ACTIONS}
+        self._bash_index: dict[str, dict[str, list[_Rule]]] = {a: {} for a in ACTIONS}
+        self._bash_loose: dict[str, list[_Rule]] = {a: [] for a in ACTIONS}
+        self.count = 0
+        for order, spec in enumerate(rules):
+            if spec.action not in ACTIONS:
+                raise RuleSyntaxError(f"rule {spec.id}: unknown action {spec.action!r}")
+            try:
+                validate_specifier(spec.tool, spec.pattern)
+                rule = _Rule(spec, order)
+            except re.error as exc:  # pragma: no cover - patterns are escaped; kept as a guard
+                raise RuleSyntaxError(f"rule {spec.id}: {exc}") from exc
+            except RuleSyntaxError as exc:
+                raise RuleSyntaxError(f"rule {spec.id} ({spec.text}): {exc}") from None
+            self.count += 1
+            self._add(rule)
+
+    def _add(self, rule: _Rule) -> None:
+        tool, action = rule.spec.tool, rule.spec.action
+        if _is_tool_glob(tool):
+            regex = compile_glob(tool)
+            self._tool_globs.append((regex, rule))
+            if regex.fullmatch("Bash"):
+                self._bash_whole.setdefault(action, rule)
+            return
+        if tool != "Bash":
+            self._by_tool.setdefault(_tool_key(tool), []).append(rule)
+        elif rule.kind == "whole":
+            self._bash_whole.setdefault(action, rule)
+        elif rule.kind == "check":
+            self._bash_checks[action].append(rule)
+        else:
+            head = literal_head(rule.spec.pattern or "")
+            if head is None:
+                self._bash_loose[action].append(rule)
+            else:
+                self._bash_index[action].setdefault(head, []).append(rule)
+
+    # -- public -------------------------------------------------------------
+    def evaluate(self, tool_name: str, tool_input: Mapping[str, Any],
+                 ctx: MatchContext | None = None) -> Decision:
+        """Decide a tool call: deny > ask > allow, or None when no rule decides."""
+        if tool_name == "Bash":
+            command = tool_input.get("command")
+            return self._bash(command if isinstance(command, str) else None)
+        return self._other(tool_name, tool_input, ctx or MatchContext())
+
+    def match_command(self, tool: str, command: str) -> RuleSpec | None:
+        """The rule deciding ``command`` for ``tool`` (a command, path or URL), or None."""
+        decision = self.evaluate(tool, input_for(tool, command))
+        return decision.rules[0] if decision.action and decision.rules else None
+
+    # -- Bash ---------------------------------------------------------------
+    def _bash(self, command: str | None) -> Decision:
+        if command is None:
+            for action in ACTIONS:
+                if action in self._bash_whole:
+                    rule = self._bash_whole[action].spec
+                    return Decision(action, (rule,), f"{_VERB[action]} {rule.text}")
+            return Decision(None, (), "Bash call without a command")
+        try:
+            analysis = analyze(command)
+        except ParseError as exc:
+            return self._bash_unparsable(command, str(exc))
+        parts = tuple(p.text for p in analysis.parts)
+        compound = len(analysis.parts) > 1
+        for action in ("deny", "ask"):
+            hits = self._bash_hits(action, analysis)
+            if hits:
+                return _hit_decision(action, hits, parts, compound, "")
+        deciding: list[RuleSpec] = []
+        whole = self._bash_whole.get("allow")
+        for part in analysis.parts:
+            if not part.needs_allow:
+                continue
+            rule = whole or self._match_forms("allow", part.allow_forms)
+            if rule is None:
+                return Decision(None, (), f"no rule allows part {part.text!r}" if compound
+                                else f"no rule allows {part.text!r}", parts)
+            deciding.append(rule.spec)
+        if not deciding:
+            return Decision(None, (), "empty command", parts)
+        if len(set(deciding)) == 1:
+            return Decision("allow", tuple(deciding), f"allowed by {deciding[0].text}", parts)
+        texts = ", ".join(dict.fromkeys(r.text for r in deciding))
+        return Decision("allow", tuple(deciding), f"allowed: every part matches an allow rule ({texts})", parts)
+
+    def _bash_hits(self, action: str, analysis: Analysis) -> list[tuple[_Rule, str]]:
+        hits: list[tuple[_Rule, str]] = []
+        whole = self._bash_whole.get(action)
+        if whole is not None:
+            hits.append((whole, ""))
+        for rule in self._bash_checks[action]:
+            if rule.check in analysis.findings:
+                hits.append((rule, analysis.findings[rule.check or ""]))
+        for part in analysis.parts:
+            found = self._match_forms(action, part.deny_forms)
+            if found is not None:
+                hits.append((found, part.text))
+        return hits
+
+    def _match_forms(self, action: str, forms: tuple[str, ...]) -> _Rule | None:
+        index, loose = self._bash_index[action], self._bash_loose[action]
+        best: _Rule | None = None
+        for form in forms:
+            for rule in chain(index.get(first_word(form), ()), loose):
+                if (best is None or rule.order < best.order) and rule.regex is not None \
+                        and rule.regex.fullmatch(form):
+                    best = rule
+        return best
+
+    def _bash_unparsable(self, command: str, error: str) -> Decision:
+        try:
+            analysis = analyze(command, lenient=True)
+        except ParseError:
+            analysis = Analysis()
+        whole_text = command.strip()
+        analysis.parts.append(CommandPart(whole_text, (), (whole_text, " ".join(command.split())), False))
+        parts = tuple(dict.fromkeys(p.text for p in analysis.parts))
+        note = f" (command could not be parsed: {error})"
+        for action in ("deny", "ask"):
+            hits = self._bash_hits(action, analysis)
+            if hits:
+                return _hit_decision(action, hits, parts, True, note)
+        return Decision("ask", (), f"command could not be parsed ({error}); no rule can allow it", parts)
+
+    # -- other tools ----------------------------------------------------------
+    def _candidates(self, tool_name: str) -> list[_Rule]:
+        keys = dict.fromkeys(k for k in (tool_name, FAMILY.get(tool_name), mcp_server(tool_name)) if k)
+        # Exact names, the Read/Edit family, and the MCP server ('mcp__srv' and
+        # 'mcp__srv__*' rules are both filed under 'mcp__srv').
+        found = [rule for key in keys for rule in self._by_tool.get(key, ())]
+        found += [rule for regex, rule in self._tool_globs if regex.fullmatch(tool_name)]
+        found.sort(key=lambda r: r.order)
+        return found
+
+    def _other(self, tool_name: str, tool_input: Mapping[str, Any], ctx: MatchContext) -> Decision:
+        rules = self._candidates(tool_name)
+        if not rules:
+            return Decision(None, (), f"no rule for {tool_name}")
+        bases: dict[str, str] = {}
+        if tool_name in FAMILY:
+            bases = context_bases(ctx)
+            targets = path_targets(tool_name, tool_input, bases)
+        elif tool_name == "WebFetch":
+            url = tool_input.get("url")
+            targets = [url] if isinstance(url, str) else []
+        else:
+            targets = _generic_targets(tool_name, tool_input)
+        shown = f" for {targets[0]!r}" if len(targets) == 1 else ""
+        for action in ("deny", "ask"):
+            for rule in rules:
+                if rule.spec.action == action and (rule.kind == "whole"
+                                                   or any(rule.test(t, bases) for t in targets)):
+                    return Decision(action, (rule.spec,), f"{_VERB[action]} {rule.spec.text}{shown}")
+        allows = [r for r in rules if r.spec.action == "allow"]
+        whole = next((r for r in allows if r.kind == "whole"), None)
+        if whole is not None:
+            return Decision("allow", (whole.spec,), f"allowed by {whole.spec.text}")
+        deciding: list[RuleSpec] = []
+        for target in targets:
+            rule = next((r for r in allows if r.test(target, bases)), None)
+            if rule is None:
+                return Decision(None, (), f"no rule allows {tool_name} {target!r}")
+            deciding.append(rule.spec)
+        if not deciding:
+            return Decision(None, (), f"no rule matches this {tool_name} call")
+        unique = tuple(dict.fromkeys(deciding))
+        return Decision("allow", unique, f"allowed by {', '.join(r.text for r in unique)}{shown}")
+
+
+def _hit_decision(action: str, hits: list[tuple[_Rule, str]], parts: tuple[str, ...],
+                  compound: bool, note: str) -> Decision:
+    hits.sort(key=lambda h: h[0].order)
+    rules = tuple(dict.fromkeys(rule.spec for rule, _ in hits))
+    rule, what = hits[0]
+    where = f" ({what})" if rule.kind == "check" else f" for part {what!r}" if compound and what else ""
+    more = f" (+{len(rules) - 1} more)" if len(rules) > 1 else ""
+    return Decision(action, rules, f"{_VERB[action]} {rule.spec.text}{where}{more}{note}", parts)
+
+
+def context_bases(ctx: MatchContext) -> dict[str, str]:
+    home = os.path.expanduser("~") if ctx.home is None else ctx.home
+    home = resolve(home, "/", "/")
+    cwd = resolve(ctx.cwd or os.getcwd(), os.getcwd(), home)
+    root = resolve(ctx.project_root, cwd, home) if ctx.project_root else cwd
+    return {"abs": "/", "home": home, "root": root, "cwd": cwd}
+
+
+def path_targets(tool_name: str, tool_input: Mapping[str, Any], bases: dict[str, str]) -> list[str]:
+    cwd, home = bases["cwd"], bases["home"]
+    raw = tool_input.get(PATH_FIELDS.get(tool_name, "file_path"))
+    if isinstance(raw, str) and raw:
+        base = resolve(raw, cwd, home)
+    elif tool_name in _DIR_TOOLS:
+        base = cwd
+    else:
+        return []
+    targets = [base]
+    pattern = tool_input.get("pattern")
+    if tool_name == "Glob" and isinstance(pattern, str):
+        # The literal start of a Glob pattern is a directory it will read too:
+        # pattern '../../home/me/.ssh/*' reads ~/.ssh whatever 'path' says.
+        literal: list[str] = []
+        for segment in pattern.split("/"):
+            if _GLOB_CHARS.search(segment):
+                break
+            literal.append(segment)
+        prefix = "/".join(literal)
+        if prefix or pattern.startswith("/"):
+            extra = resolve(prefix or "/", base, home)
+            if extra != base:
+                targets.append(extra)
+    return targets
+
+
+def _generic_targets(tool_name: str, tool_input: Mapping[str, Any]) -> list[str]:
+    field = PRIMARY_FIELDS.get(tool_name)
+    if field is not None:
+        value = tool_input.get(field)
+        return [value] if isinstance(value, str) else []
+    return [v for v in tool_input.values() if isinstance(v, str)]
+
+
+def input_for(tool: str, value: str) -> dict[str, str]:
+    """The tool input whose subject is ``value``: a command, path, URL or primary field."""
+    if tool == "Bash":
+        return {"command": value}
+    if tool in PATH_FIELDS:
+        return {PATH_FIELDS[tool]: value}
+    if tool == "WebFetch":
+        return {"url": value}
+    return {PRIMARY_FIELDS.get(tool, "input"): value}

@@ -1,0 +1,81 @@
+"""DatabaseService: the typed API over the state database.
+
+Each aggregate lives in its own module as a mixin over ServiceBase (which owns
+the connection, transactions, audit rows and the generic write path).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from types import TracebackType
+
+from nerv import env
+from nerv.db.connection import connect
+from nerv.db.migrations import migrate
+from nerv.errors import NervError
+from nerv.service.approvals import ApprovalsMixin
+from nerv.service.audit import AuditMixin
+from nerv.service.base import ServiceBase, default_actor
+from nerv.service.decisions import DecisionsMixin
+from nerv.service.projects import ProjectsMixin
+from nerv.service.rules import RulesMixin
+from nerv.service.sessions import SessionsMixin
+from nerv.service.settings import SettingsMixin
+from nerv.service.tasks import TasksMixin
+
+
+class DatabaseService(
+    ProjectsMixin,
+    TasksMixin,
+    SessionsMixin,
+    RulesMixin,
+    ApprovalsMixin,
+    DecisionsMixin,
+    AuditMixin,
+    SettingsMixin,
+    ServiceBase,
+):
+    """Open (creating and migrating as needed) the default or given database."""
+
+    def __init__(
+        self,
+        path: str | Path | None = None,
+        *,
+        actor: str | None = None,
+        busy_timeout: int | None = None,
+        migrate_schema: bool = True,
+    ) -> None:
+        self.path = Path(path).expanduser() if path is not None else env.default_db_path()
+        self.actor = actor or default_actor()
+        self._conn = connect(self.path, busy_timeout=busy_timeout)
+        try:
+            if migrate_schema:
+                self.applied_migrations = migrate(self._conn, self.path)
+            else:
+                self.applied_migrations = []
+        except (NervError, sqlite3.Error):
+            self._conn.close()
+            raise
+
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """The raw connection, for the storage-level tools (backup, export, checks)."""
+        return self._conn
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> DatabaseService:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+__all__ = ["DatabaseService"]

@@ -1,0 +1,119 @@
+"""Settings: key -> JSON value, per project or global.
+
+Lookup order: ``NERV_<KEY>`` environment variable, then the project's value,
+then the global value, then the built-in default below.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from nerv import env
+from nerv.errors import NotFoundError, ValidationError
+from nerv.models import Setting
+from nerv.service.base import ServiceBase
+from nerv.service.tables import SETTINGS
+
+
+@dataclass(frozen=True)
+class SettingDef:
+    default: Any
+    help: str
+    check: Callable[[Any], bool] | None = None
+    expect: str = ""
+
+
+def _positive_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and value > 0
+
+
+def _optional_positive(value: Any) -> bool:
+    return value is None or _positive_number(value)
+
+
+KNOWN: dict[str, SettingDef] = {
+    "approval.mode": SettingDef(
+        "defer",
+        "what the hook does when no rule matches: defer (Claude Code decides), ask, or queue",
+        lambda v: v in ("defer", "ask", "queue"),
+        "one of defer, ask, queue",
+    ),
+    "approval.timeout_seconds": SettingDef(
+        50, "how long a queued hook call waits for a person before it is denied", _positive_number, "a positive number"
+    ),
+    "budget.daily_usd": SettingDef(None, "daily spending budget in USD (null: none)", _optional_positive, "a positive number or null"),
+    "budget.monthly_usd": SettingDef(
+        None, "monthly spending budget in USD (null: none)", _optional_positive, "a positive number or null"
+    ),
+    "budget.warn_at": SettingDef(
+        [0.8, 1.0],
+        "fractions of a budget at which nerv warns",
+        lambda v: isinstance(v, list) and all(_positive_number(x) for x in v),
+        "a list of positive fractions",
+    ),
+    "project.current": SettingDef(None, "the project commands use when none is given (nerv project use)"),
+}
+
+
+def parse_value(text: str) -> Any:
+    """CLI/env text -> JSON value: valid JSON is taken as JSON, anything else as a string."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+class SettingsMixin(ServiceBase):
+    def get_setting(self, key: str, project_id: str | None = None, environ: Mapping[str, str] | None = None) -> Any:
+        environ = os.environ if environ is None else environ
+        override = environ.get(env.setting_env_name(key))
+        if override is not None:
+            return parse_value(override)
+        if project_id is not None:
+            row = self._read_one("SELECT value FROM settings WHERE key = ? AND project_id = ?", (key, project_id))
+            if row is not None:
+                return json.loads(row[0])
+        row = self._read_one("SELECT value FROM settings WHERE key = ? AND project_id IS NULL", (key,))
+        if row is not None:
+            return json.loads(row[0])
+        known = KNOWN.get(key)
+        return None if known is None else known.default
+
+    def set_setting(self, key: str, value: Any, project_id: str | None = None) -> Setting:
+        key = key.strip()
+        if not key:
+            raise ValidationError("setting key must not be empty")
+        known = KNOWN.get(key)
+        if known is not None and known.check is not None and not known.check(value):
+            raise ValidationError(f"invalid value for {key}: {value!r} (expected {known.expect})")
+        if project_id is not None:
+            self._validate(SETTINGS, {"project_id": project_id})
+        try:
+            json.dumps(value)
+        except (TypeError, ValueError):
+            raise ValidationError(f"setting {key} must be a JSON value") from None
+        self._put_setting(key, value, project_id)
+        row = self._read_one("SELECT * FROM settings WHERE key = ? AND project_id IS ?", (key, project_id))
+        assert row is not None
+        return SETTINGS.make(row)
+
+    def unset_setting(self, key: str, project_id: str | None = None) -> None:
+        with self.transaction() as conn:
+            row = conn.execute(
+                "SELECT * FROM settings WHERE key = ? AND project_id IS ?", (key, project_id)
+            ).fetchone()
+            if row is None:
+                scope = f"project {project_id}" if project_id else "global scope"
+                raise NotFoundError("setting", f"{key} ({scope})")
+            conn.execute("DELETE FROM settings WHERE id = ?", (row["id"],))
+            self._audit("setting", row["id"], "delete", {"key": key, "project_id": project_id,
+                                                          "value": json.loads(row["value"])}, None)
+
+    def list_settings(self, project_id: str | None = None) -> list[Setting]:
+        """Stored settings of one scope (global when ``project_id`` is None)."""
+        rows = self._read("SELECT * FROM settings WHERE project_id IS ? ORDER BY key", (project_id,))
+        return [SETTINGS.make(r) for r in rows]

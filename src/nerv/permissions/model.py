@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from nerv.permissions.syntax import ACTIONS, RuleSyntaxError, format_rule, parse_rule
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class RuleSpec:
     """What the matcher needs from a stored rule."""
 
@@ -29,14 +29,14 @@ class RuleSpec:
         return format_rule(self.tool, self.pattern)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class MatchContext:
     cwd: str | None = None  # the agent's working directory (default: this process's)
     project_root: str | None = None  # root for "/path" rules (default: cwd)
     home: str | None = None  # for "~/path" rules (default: os.path.expanduser("~"))
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Decision:
     action: str | None  # "allow" | "ask" | "deny" | None (no rule decided)
     rules: tuple[RuleSpec, ...]  # the deciding rule(s); for an allowed compound, one per part

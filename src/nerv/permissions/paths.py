@@ -65,10 +65,8 @@ def compile_path(spec: str) -> PathPattern:
     ups = 0
     while rel == ".." or rel.startswith("../"):
         ups, rel = ups + 1, rel[3:]
-    if not rel:
-        regex = ".*"
-    else:
-        regex = ("(?:.*/)?" if floating else "") + _glob(rel) + "(?:/.*)?"
+    # A matched directory covers its contents, hence the optional '/...' tail.
+    regex = ".*" if not rel else ("(?:.*/)?" if floating else "") + _glob(rel) + "(?:/.*)?"
     return PathPattern(anchor, ups, re.compile(regex, _FLAGS))
 
 

@@ -126,8 +126,9 @@ def unwrap(words: list[Token], k: int, *, for_allow: bool) -> int | None:
         if v == "--":
             j += 1
             break
-        if name == "env" and ASSIGNMENT.match(w.raw):
-            if for_allow and ASSIGNMENT.match(w.raw).group(1) not in HARMLESS_ENV:  # type: ignore[union-attr]
+        assignment = ASSIGNMENT.match(w.raw) if name == "env" else None
+        if assignment is not None:
+            if for_allow and assignment.group(1) not in HARMLESS_ENV:
                 return None
             j += 1
             continue

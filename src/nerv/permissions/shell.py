@@ -101,7 +101,7 @@ def _ansi_c(body: str) -> str:
 class _Frame:
     """The command currently being read; nested commands record it as parent."""
 
-    __slots__ = ("ident", "tokens", "fixed")
+    __slots__ = ("fixed", "ident", "tokens")
 
     def __init__(self, ident: int, tokens: list[Token], fixed: int | None = None) -> None:
         self.ident = ident

@@ -1,0 +1,1 @@
+"""The ``nerv`` command line: a thin face over DatabaseService (no SQL here)."""

@@ -1,0 +1,59 @@
+"""Per-invocation state shared by commands: the database, opened on first use."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+if TYPE_CHECKING:
+    from nerv.service import DatabaseService
+    from nerv.service.base import TableSpec
+
+
+class AppContext:
+    def __init__(self, db_path: str | None) -> None:
+        self.db_path = db_path
+        self._service: DatabaseService | None = None
+
+    @property
+    def path(self) -> Path:
+        from nerv import env
+
+        return Path(self.db_path).expanduser() if self.db_path else env.default_db_path()
+
+    def service(self) -> DatabaseService:
+        if self._service is None:
+            from nerv.service import DatabaseService
+
+            self._service = DatabaseService(self.path)
+        return self._service
+
+    def resolve(self, spec: TableSpec[Any], ident: str) -> str:
+        return self.service().resolve_id(spec, ident)
+
+    def project_id(self, given: str | None) -> str:
+        """The project a command acts on: --project, else NERV_PROJECT_ID, else the current one."""
+        import os
+
+        from nerv import env
+        from nerv.errors import NotFoundError
+        from nerv.service.tables import PROJECTS
+
+        service = self.service()
+        chosen = given or os.environ.get(env.NERV_PROJECT_ID)
+        if chosen:
+            return service.resolve_id(PROJECTS, chosen)
+        current = service.current_project()
+        if current is None:
+            raise NotFoundError("project", "(none yet: create one with `nerv project create NAME`)")
+        return current.id
+
+    def close(self) -> None:
+        if self._service is not None:
+            self._service.close()
+            self._service = None
+
+
+pass_app = click.make_pass_decorator(AppContext)

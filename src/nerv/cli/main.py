@@ -1,0 +1,111 @@
+"""Entry point and lazy command registry.
+
+Subcommand modules are imported only when that subcommand runs, so
+``nerv --help`` and the hot paths stay fast (measured in docs/performance.md).
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import Any
+
+import click
+
+from nerv import __version__, env
+from nerv.cli.context import AppContext
+
+# name -> "module:attribute" (module relative to nerv.cli), and a one-line help
+# shown by --help without importing the module.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "init": ("setup:init", "Create (or migrate) the database and show where it lives."),
+    "paths": ("setup:paths", "Show the files and folders nerv uses."),
+    "status": ("setup:status", "Summary of the current project: tasks, sessions, cost."),
+    "demo": ("setup:demo", "Create a demo project with tasks and print its board."),
+    "project": ("project:project", "Create, list, show and choose projects."),
+    "repo": ("repo:repo", "Repositories that belong to a project."),
+    "task": ("task:task", "Kanban tasks: create, list, board, move, update."),
+    "cycle": ("cycle:cycle", "Numbered development cycles."),
+    "session": ("session:session", "Agent sessions and their token/cost totals."),
+    "decision": ("decision:decision", "Architecture decision records (ADRs)."),
+    "audit": ("audit:audit", "The append-only log of every state change."),
+    "settings": ("settings:settings", "Get, set and unset settings (global or per project)."),
+    "db": ("db:db", "Schema version, migrations and database maintenance."),
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        entry = COMMANDS.get(cmd_name)
+        if entry is None:
+            return None
+        module_name, attr = entry[0].split(":")
+        module = importlib.import_module(f"nerv.cli.{module_name}")
+        command: click.Command = getattr(module, attr)
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, COMMANDS[name][1]) for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--db",
+    "db_path",
+    metavar="PATH",
+    envvar=env.NERV_DB,
+    help="Database file (default: $NERV_HOME/state.db, i.e. ~/.nerv/state.db).",
+)
+@click.version_option(__version__, prog_name="nerv")
+@click.pass_context
+def cli(ctx: click.Context, db_path: str | None) -> None:
+    """nerv: state, permissions and costs of your coding-agent work, in one SQLite file."""
+    ctx.obj = AppContext(db_path)
+    ctx.call_on_close(ctx.obj.close)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the CLI; every failure a user can cause is one line on stderr and an exit code.
+
+    Exit codes: 0 ok, 1 other error, 2 bad usage or value, 3 not found or
+    ambiguous id, 4 refused by a database constraint, 5 database unusable.
+    """
+    from nerv.errors import NervError
+
+    try:
+        cli.main(args=argv, prog_name="nerv", standalone_mode=False)
+    except NervError as exc:
+        click.echo(f"nerv: error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("nerv: aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except BrokenPipeError:
+        sys.exit(0)
+    except KeyboardInterrupt:
+        click.echo("nerv: interrupted", err=True)
+        sys.exit(130)
+    except Exception as exc:  # noqa: BLE001 - last line of defence: never a traceback
+        _report_unexpected(exc)
+        sys.exit(1)
+
+
+def _report_unexpected(exc: Exception) -> None:
+    import os
+
+    message: Any = str(exc) or exc.__class__.__name__
+    click.echo(f"nerv: internal error: {exc.__class__.__name__}: {message}", err=True)
+    if os.environ.get("NERV_DEBUG"):
+        import traceback
+
+        traceback.print_exc()

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
 if TYPE_CHECKING:
+    from click.shell_completion import CompletionItem
+
     from nerv.service import DatabaseService
     from nerv.service.base import TableSpec
 
@@ -57,3 +60,32 @@ class AppContext:
 
 
 pass_app = click.make_pass_decorator(AppContext)
+
+
+def complete_id(entity: str) -> Callable[[click.Context, click.Parameter, str], list[CompletionItem]]:
+    """A shell_complete callback offering the ids of ``entity`` (see tables.BY_ENTITY) that match.
+
+    Completion never creates, migrates or fails loudly: no database, an old one
+    or any error simply offers nothing.
+    """
+
+    def complete(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[CompletionItem]:
+        from click.shell_completion import CompletionItem
+
+        from nerv import env
+
+        try:
+            from nerv.service import DatabaseService
+            from nerv.service.tables import BY_ENTITY
+
+            given = ctx.find_root().params.get("db_path")
+            path = Path(given).expanduser() if given else env.default_db_path()
+            if not path.is_file():
+                return []
+            with DatabaseService(path, migrate_schema=False) as svc:
+                ids = svc.ids_with_prefix(BY_ENTITY[entity], incomplete)
+        except Exception:  # a completion must never print a traceback
+            return []
+        return [CompletionItem(ident) for ident in ids]
+
+    return complete

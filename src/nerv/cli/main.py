@@ -31,6 +31,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "audit": ("audit:audit", "The append-only log of every state change."),
     "settings": ("settings:settings", "Get, set and unset settings (global or per project)."),
     "db": ("db:db", "Schema version, migrations and database maintenance."),
+    "completion": ("setup:completion", "Print the shell completion script (bash, zsh or fish)."),
 }
 
 
@@ -86,7 +87,15 @@ def main(argv: list[str] | None = None) -> None:
         click.echo("nerv: aborted", err=True)
         sys.exit(130)
     except click.ClickException as exc:
-        exc.show()
+        if type(exc).__name__ == "NoArgsIsHelpError":  # bare `nerv GROUP` (click >= 8.2): show the help
+            exc.show()
+            sys.exit(exc.exit_code)
+        # One line, like every other error (click's own form spreads usage over three).
+        message = " ".join(exc.format_message().split())
+        hint = ""
+        if isinstance(exc, click.UsageError) and exc.ctx is not None:
+            hint = f" (see '{exc.ctx.command_path} --help')"
+        click.echo(f"nerv: error: {message}{hint}", err=True)
         sys.exit(exc.exit_code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)

@@ -30,14 +30,35 @@ def emit_json(value: Any) -> None:
     click.echo(json.dumps(to_data(value), indent=2, sort_keys=True, ensure_ascii=False))
 
 
+# The common "force colour even without a terminal" conventions; NO_COLOR still wins.
+FORCE_COLOR_VARS = ("FORCE_COLOR", "CLICOLOR_FORCE")
+
+
 def color_enabled() -> bool:
     if os.environ.get(env.NO_COLOR):
         return False
+    if any(os.environ.get(name, "0") not in ("", "0") for name in FORCE_COLOR_VARS):
+        return True
     return sys.stdout.isatty()
 
 
 def style(text: str, **kwargs: Any) -> str:
     return click.style(text, **kwargs) if color_enabled() else text
+
+
+def echo(text: str = "") -> None:
+    """One line to stdout; styled text keeps its colour when colour is forced on a pipe."""
+    click.echo(text, color=True if color_enabled() else None)
+
+
+def truncate(text: str, width: int) -> str:
+    """``text`` on one line, at most ``width`` characters (an ellipsis marks a cut)."""
+    flat = " ".join(text.split())
+    if width <= 0:
+        return ""
+    if len(flat) <= width:
+        return flat
+    return flat[: width - 1] + "…"
 
 
 def fmt_time(ms: int | None) -> str:
@@ -65,9 +86,9 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], empty: str = "(
         for i, cell in enumerate(row):
             widths[i] = max(widths[i], len(cell))
     line = "  ".join(h.upper().ljust(widths[i]) for i, h in enumerate(headers)).rstrip()
-    click.echo(style(line, bold=True))
+    echo(style(line, bold=True))
     for row in body:
-        click.echo("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
+        echo("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
 
 
 def fields(pairs: Iterable[tuple[str, Any]]) -> None:
@@ -75,7 +96,7 @@ def fields(pairs: Iterable[tuple[str, Any]]) -> None:
     items = [(k, "-" if v is None else str(v)) for k, v in pairs]
     width = max((len(k) for k, _ in items), default=0)
     for key, value in items:
-        click.echo(f"{style(key.ljust(width), bold=True)}  {value}")
+        echo(f"{style(key.ljust(width), bold=True)}  {value}")
 
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")

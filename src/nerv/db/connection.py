@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from nerv import env
-from nerv.errors import DatabaseError
+from nerv.errors import DatabaseError, SchemaTooNewError
 
 SYNCHRONOUS_LEVELS = ("OFF", "NORMAL", "FULL", "EXTRA")
 # NORMAL in WAL mode: a commit survives an application crash; a power loss may
@@ -66,8 +66,14 @@ def connect(
     create: bool = True,
     busy_timeout: int | None = None,
     synchronous: str | None = None,
+    max_version: int | None = None,
 ) -> sqlite3.Connection:
-    """Open ``path`` with nerv's pragmas. Raises DatabaseError with a one-line reason."""
+    """Open ``path`` with nerv's pragmas. Raises DatabaseError with a one-line reason.
+
+    With ``max_version``, a file whose schema is newer than that is refused
+    (SchemaTooNewError) *before* anything is written to it: switching a file
+    to WAL rewrites its header, and a newer nerv's file must stay untouched.
+    """
     path = Path(path)
     timeout_ms = busy_timeout_ms() if busy_timeout is None else busy_timeout
     level = synchronous_level() if synchronous is None else synchronous.upper()
@@ -87,21 +93,28 @@ def connect(
         conn.row_factory = sqlite3.Row
         conn.execute(f"PRAGMA busy_timeout = {int(timeout_ms)}")
         conn.execute("PRAGMA foreign_keys = ON")
-        _ensure_wal(conn, timeout_ms)
+        _ensure_wal(conn, timeout_ms, path, max_version)
         conn.execute(f"PRAGMA synchronous = {level}")
     except sqlite3.DatabaseError as exc:
         conn.close()
         raise DatabaseError(f"cannot use database {path}: {exc}") from None
+    except DatabaseError:
+        conn.close()
+        raise
     return conn
 
 
-def _ensure_wal(conn: sqlite3.Connection, timeout_ms: int) -> None:
+def _ensure_wal(conn: sqlite3.Connection, timeout_ms: int, path: Path, max_version: int | None) -> None:
     # WAL is a property of the file: once set it persists, so the common case is
     # one cheap read. Switching needs an exclusive moment that the busy handler
     # does not always wait for, hence the small retry loop on a fresh file.
     mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
     if str(mode).lower() == "wal":
         return
+    if max_version is not None:
+        found = int(conn.execute("PRAGMA user_version").fetchone()[0])
+        if found > max_version:
+            raise SchemaTooNewError(str(path), found, max_version)
     deadline = time.monotonic() + timeout_ms / 1000
     while True:
         try:

@@ -10,6 +10,7 @@ several processes open a fresh file at once and migrate it exactly once.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from pathlib import Path
 
 from nerv.db import schema
 from nerv.db.connection import execute_script
-from nerv.errors import DatabaseError, MigrationError, SchemaTooNewError
+from nerv.errors import DatabaseError, MigrationError, NervError, SchemaTooNewError
 from nerv.ids import now_ms
 
 
@@ -96,14 +97,17 @@ def migrate(
     """Bring the database up to ``target`` (default: latest). Returns names applied."""
     steps = MIGRATIONS if migrations is None else migrations
     goal = len(steps) if target is None else target
+    if not 0 <= goal <= len(steps):
+        raise MigrationError(f"cannot migrate to version {goal}: known versions are 0..{len(steps)}")
     shown = str(db_path) if db_path else ":memory:"
     version = current_version(conn)
     if version > len(steps):
         raise SchemaTooNewError(shown, version, len(steps))
     applied: list[str] = []
-    # Only a database that was already in use before this call is worth a
-    # safety copy; the steps of one run build on each other.
-    backed_up = version == 0
+    # One safety copy per run, taken before its first step, and only of a
+    # database that holds data (a fresh one, or one that a concurrent process
+    # is still building, has nothing worth keeping).
+    backup_decided = not backup or db_path is None
     while version < goal:
         try:
             conn.execute("BEGIN IMMEDIATE")
@@ -116,13 +120,14 @@ def migrate(
             if version >= goal:
                 conn.execute("COMMIT")
                 break
-            if backup and not backed_up and db_path is not None:
-                _backup(db_path, backup_path_for(db_path, version, goal))
-                backed_up = True
+            if not backup_decided:
+                backup_decided = True
+                if db_path is not None and _holds_data(conn):
+                    _backup(db_path, backup_path_for(db_path, version, goal))
             step = steps[version]
             try:
                 step.apply(conn)
-            except sqlite3.Error as exc:
+            except (sqlite3.Error, NervError, ValueError, TypeError, KeyError) as exc:
                 raise MigrationError(
                     f"migration {version + 1} ({step.name}) failed: {exc}; "
                     f"{shown} is still at version {version}"
@@ -142,12 +147,30 @@ def migrate(
     return applied
 
 
+def _holds_data(conn: sqlite3.Connection) -> bool:
+    """Whether any table other than the bookkeeping one has a row."""
+    tables = [
+        row[0]
+        for row in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' "
+            "AND name NOT LIKE 'sqlite_%' AND name != 'schema_migrations'"
+        )
+    ]
+    quoted = ('"' + name.replace('"', '""') + '"' for name in tables)
+    return any(conn.execute(f"SELECT 1 FROM {name} LIMIT 1").fetchone() for name in quoted)
+
+
 def _backup(db_path: Path, dest: Path) -> None:
     """Online copy of the database as it is before the upgrade.
 
     Read through a second connection: the migrating one holds the write lock,
     and in WAL mode a reader still sees the last committed state.
     """
+    # Private from the first byte, like the database itself.
+    try:
+        os.close(os.open(dest, os.O_CREAT | os.O_WRONLY, 0o600))
+    except OSError as exc:
+        raise DatabaseError(f"cannot write the backup {dest}: {exc.strerror or exc}") from None
     source = sqlite3.connect(db_path)
     target = sqlite3.connect(dest)
     try:
@@ -155,7 +178,3 @@ def _backup(db_path: Path, dest: Path) -> None:
     finally:
         target.close()
         source.close()
-    try:
-        dest.chmod(0o600)
-    except OSError:
-        pass

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 
-_TAIL = r"(?:\s.*)?"  # nothing, or whitespace and anything after it
+_TAIL = r"(?:[ \t\n].*)?"  # nothing, or a shell word break and anything after it
 
 
 def _split_tail(pattern: str) -> tuple[str, bool]:
@@ -30,10 +30,27 @@ def _split_tail(pattern: str) -> tuple[str, bool]:
     return body, False
 
 
-def compile_bash(pattern: str) -> re.Pattern[str]:
+def bash_regex(pattern: str) -> str:
+    """Regex source for a Bash specifier, to be used with fullmatch and re.S.
+
+    Middle literals are found at their earliest position inside atomic groups:
+    that is always a valid placement for a glob with only ``*`` wildcards, and
+    it keeps matching linear, so a rule like ``a * b * c * d`` cannot stall the
+    hook on a long command the agent wrote.
+    """
     body, prefix = _split_tail(pattern)
-    regex = "".join(".*" if piece == "*" else re.escape(piece) for piece in re.split(r"(\*)", body) if piece)
-    return re.compile(regex + (_TAIL if prefix else ""), re.S)
+    first, *rest = body.split("*")
+    if rest:
+        *middle, last = rest
+        regex = re.escape(first) + "".join(f"(?>.*?{re.escape(c)})" for c in middle if c)
+        regex += ".*" + re.escape(last)
+    else:
+        regex = re.escape(first)
+    return regex + (_TAIL if prefix else "")
+
+
+def compile_bash(pattern: str) -> re.Pattern[str]:
+    return re.compile(bash_regex(pattern), re.S)
 
 
 def literal_head(pattern: str) -> str | None:
@@ -46,6 +63,26 @@ def literal_head(pattern: str) -> str | None:
     body, _ = _split_tail(pattern)
     head = body.split(None, 1)[0] if body.split() else ""
     return head if head and "*" not in head else None
+
+
+def required_words(pattern: str) -> list[str]:
+    """Whole words every match must contain, e.g. ``--version`` for ``* --version``.
+
+    A literal piece counts only when spaces or the pattern's ends bound it on
+    both sides, so it is also a whitespace-separated word of any matching
+    command; pieces holding other whitespace are skipped because commands are
+    split on all whitespace.  Lets wildcard-leading rules be indexed too.
+    """
+    body, _ = _split_tail(pattern)
+    chunks = body.split("*")
+    words: list[str] = []
+    for ci, chunk in enumerate(chunks):
+        pieces = chunk.split(" ")
+        for pi, piece in enumerate(pieces):
+            bounded = (pi > 0 or ci == 0) and (pi < len(pieces) - 1 or ci == len(chunks) - 1)
+            if piece and bounded and not any(c.isspace() for c in piece):
+                words.append(piece)
+    return words
 
 
 def first_word(command: str) -> str:

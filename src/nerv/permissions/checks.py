@@ -9,19 +9,60 @@ checks never allow anything (an allow rule naming a check matches nothing).
 
 from __future__ import annotations
 
-from nerv.permissions.programs import FETCHERS, basename, interpreter_mode, stages
+import re
+
+from nerv.permissions.programs import FETCHERS, argument_values, basename, interpreter_mode, stages
 from nerv.permissions.shell import Part
 
 CHECKS: dict[str, str] = {
     "pipe-to-shell": "downloaded code run by a shell or interpreter "
                      "(curl ... | sh, bash <(curl ...), sh -c \"$(curl ...)\", eval \"$(wget ...)\")",
+    "rm-root": "recursive rm of /, ~ or $HOME, or of everything directly inside them (/*, ~/*), "
+               "whatever the flag spelling",
 }
+# rm targets that wipe the system or the home directory.  A pattern rule cannot
+# express these: '*' in 'Bash(rm -rf /*)' is a wildcard, so it would deny every
+# recursive rm of an absolute path.
+_ROOT_TARGETS = frozenset({
+    "/", "/*", "/.", "~", "~/", "~/*", "$HOME", "$HOME/", "$HOME/*", "${HOME}", "${HOME}/", "${HOME}/*",
+})
 
 
 def run_checks(parts: list[Part]) -> dict[str, str]:
     """Names of the checks that fire for ``parts``, each with a one-line description."""
+    found: dict[str, str] = {}
     hit = _pipe_to_shell(parts)
-    return {"pipe-to-shell": hit} if hit else {}
+    if hit:
+        found["pipe-to-shell"] = hit
+    hit = _rm_root(parts)
+    if hit:
+        found["rm-root"] = hit
+    return found
+
+
+def _rm_root(parts: list[Part]) -> str | None:
+    for part in parts:
+        words = part.words
+        for k in stages(words, for_allow=False):
+            inner = words[k:]
+            if inner[0].op or basename(inner[0].value) != "rm":
+                continue
+            recursive = False
+            targets: list[str] = []
+            options = True
+            for arg in argument_values(inner):
+                if options and arg == "--":
+                    options = False
+                elif options and arg.startswith("--"):
+                    recursive = recursive or arg == "--recursive"
+                elif options and arg.startswith("-") and len(arg) > 1:
+                    recursive = recursive or "r" in arg or "R" in arg
+                else:
+                    targets.append(re.sub("/{2,}", "/", arg))
+            wiped = [t for t in targets if t in _ROOT_TARGETS]
+            if recursive and wiped:
+                return f"rm of {wiped[0]}"
+    return None
 
 
 def _pipe_to_shell(parts: list[Part]) -> str | None:

@@ -88,20 +88,18 @@ def analyze(command: str, *, lenient: bool = False, _depth: int = 0) -> Analysis
 
 
 def _scripts(words: list[Token], part: Part, parts: list[Part]) -> list[str]:
-    """Shell code that ``words`` passes to a shell as text."""
+    """Shell code that ``words`` hands to a shell (or runs as an argument vector)."""
     name = basename(words[0].value) if not words[0].op else ""
     if name == "eval":
-        return [" ".join(argument_values(words))]
+        return [" ".join(argument_values(words))]  # eval re-reads its words as code
     if name == "env":
         return _env_split_string(argument_values(words))
     if name == "su":
-        args = argument_values(words)
-        for pos, arg in enumerate(args):
-            if arg in ("-c", "--command") and pos + 1 < len(args):
-                return [args[pos + 1]]
-            if arg.startswith("--command="):
-                return [arg.partition("=")[2]]
-        return []
+        return _option_value(argument_values(words), ("-c", "--command"))
+    if name == "find":
+        return _find_exec(argument_values(words))
+    if name in ("source", "."):
+        return _substituted_echo(part, parts, {_position(part, words, 1)})
     if interpreter_kind(name) != "shell":
         return []
     mode = interpreter_mode(words)
@@ -109,18 +107,21 @@ def _scripts(words: list[Token], part: Part, parts: list[Part]) -> list[str]:
         return []
     if mode[0] == "inline":
         return [words[mode[1]].value]
+    if mode[0] == "file":
+        # 'bash <(echo ...)': the script is the output of a process substitution.
+        return _substituted_echo(part, parts, {_position(part, words, mode[1])})
     if mode[0] != "stdin":
         return []
-    out: list[str] = []
-    for pos, tok in enumerate(words):
-        if tok.op and tok.heredoc is not None:
-            out.append(tok.heredoc)
-        elif tok.op and tok.raw.endswith("<<<") and pos + 1 < len(words):
-            out.append(words[pos + 1].value)
-    upstream = _echoed_text(part, parts)
+    out = _fed_text(words)
+    upstream = _piped_text(part, parts)
     if upstream is not None:
         out.append(upstream)
     return out
+
+
+def _position(part: Part, words: list[Token], index: int) -> int:
+    """Index in ``part.tokens`` of ``words[index]`` (``words`` is a tail of ``part.words``)."""
+    return len(part.tokens) - len(words) + index
 
 
 def _env_split_string(args: list[str]) -> list[str]:
@@ -134,18 +135,78 @@ def _env_split_string(args: list[str]) -> list[str]:
     return []
 
 
-def _echoed_text(part: Part, parts: list[Part]) -> str | None:
-    """The text of ``echo ... | <part>`` or ``printf ... | <part>``, if that is the input."""
+def _option_value(args: list[str], names: tuple[str, ...]) -> list[str]:
+    for pos, arg in enumerate(args):
+        if arg in names and pos + 1 < len(args):
+            return [args[pos + 1]]
+        for name in names:
+            if name.startswith("--") and arg.startswith(name + "="):
+                return [arg.partition("=")[2]]
+    return []
+
+
+def _quote(value: str) -> str:
+    if value and all(c.isalnum() or c in "-_./=:,+@%^" for c in value):
+        return value
+    return "'" + value.replace("'", "'\\''") + "'"
+
+
+def _find_exec(args: list[str]) -> list[str]:
+    """Commands that ``find ... -exec cmd args {} ;`` runs, re-quoted as an argument vector."""
+    out: list[str] = []
+    pos = 0
+    while pos < len(args):
+        if args[pos] in ("-exec", "-execdir", "-ok", "-okdir"):
+            end = pos + 1
+            while end < len(args) and args[end] not in (";", "+"):
+                end += 1
+            if end > pos + 1:
+                out.append(" ".join(_quote(a) for a in args[pos + 1:end]))
+            pos = end
+        pos += 1
+    return out
+
+
+def _fed_text(words: list[Token]) -> list[str]:
+    """Here-document bodies and here-strings given to this command."""
+    out: list[str] = []
+    for pos, tok in enumerate(words):
+        if tok.op and tok.heredoc is not None:
+            out.append(tok.heredoc)
+        elif tok.op and tok.raw.endswith("<<<") and pos + 1 < len(words):
+            out.append(words[pos + 1].value)
+    return out
+
+
+def _echo_text(words: list[Token]) -> str | None:
+    inner = words[stages(words, for_allow=False)[-1]:]
+    name = basename(inner[0].value)
+    if name not in ("echo", "printf"):
+        return None
+    args = argument_values(inner)
+    while args and name == "echo" and args[0] in ("-n", "-e", "-E", "-ne", "-en"):
+        args = args[1:]
+    return " ".join(args)
+
+
+def _piped_text(part: Part, parts: list[Part]) -> str | None:
+    """What the previous pipeline stage writes, when it is plain text: echo, printf, cat <<EOF."""
     if part.stage == 0:
         return None
     for prev in parts:
         if prev.pipeline == part.pipeline and prev.stage == part.stage - 1:
-            words = prev.words
-            inner = words[stages(words, for_allow=False)[-1]:]
-            if basename(inner[0].value) not in ("echo", "printf"):
-                return None
-            args = argument_values(inner)
-            while args and basename(inner[0].value) == "echo" and args[0] in ("-n", "-e", "-E", "-ne", "-en"):
-                args = args[1:]
-            return " ".join(args)
+            text = _echo_text(prev.words)
+            fed = _fed_text(prev.words)
+            return text if text is not None else "\n".join(fed) if fed else None
     return None
+
+
+def _substituted_echo(part: Part, parts: list[Part], positions: set[int]) -> list[str]:
+    """echo/printf text inside process substitutions at token ``positions`` of ``part``."""
+    out: list[str] = []
+    for child in parts:
+        if child.parent == part.id and child.parent_token in positions and child.via in ("<(", "$("):
+            text = _echo_text(child.words)
+            if text is not None:
+                out.append(text)
+    return out

@@ -7,8 +7,9 @@ ask before rewriting published git history or changing what the agent may do.
 Everything else falls through to the user's own rules.
 
 Notes on reach:
-* ``rm -rf /:*`` is the legacy prefix form, so it also covers
-  ``rm -rf / --no-preserve-root`` but not ``rm -rf /tmp/x``;
+* wiping ``/`` or home is a built-in check rather than ``Bash(rm -rf /*)``:
+  ``*`` in a rule is always a wildcard, so that rule would deny every recursive
+  rm of an absolute path; the check also knows ``-r -f``, ``--recursive``...;
 * Bash rules see through wrappers and quoting for deny and ask, so
   ``sudo`` deny also fires for ``timeout 5 sudo x`` and ``"sudo" x``;
 * ``Edit(~/.nerv/**)`` assumes the default NERV_HOME; the service should add
@@ -19,17 +20,13 @@ from __future__ import annotations
 
 from nerv.permissions.model import RuleSpec
 
-_RM_FLAGS = ("-rf", "-fr", "-Rf")
-_RM_TARGETS = ("/", "/*", "~", "~/", "~/*", "$HOME")
-
 DEFAULT_RULES: tuple[tuple[str, str, str], ...] = (
     # -- Bash: never ---------------------------------------------------------
     ("Bash(check:pipe-to-shell)", "deny", "runs code straight from the network (curl ... | sh and friends)"),
     ("Bash(sudo:*)", "deny", "no privilege escalation from an agent"),
     ("Bash(su:*)", "deny", "no privilege escalation from an agent"),
     ("Bash(doas:*)", "deny", "no privilege escalation from an agent"),
-    *((f"Bash(rm {flags} {target}:*)", "deny", "wipes the filesystem or the home directory")
-      for flags in _RM_FLAGS for target in _RM_TARGETS),
+    ("Bash(check:rm-root)", "deny", "wipes the filesystem or the home directory (rm -rf /, /*, ~, $HOME...)"),
     ("Bash(mkfs:*)", "deny", "formats a disk"),
     ("Bash(dd * of=/dev/*)", "deny", "writes a raw device"),
     ("Bash(dd of=/dev/*)", "deny", "writes a raw device"),

@@ -18,10 +18,10 @@ import re
 from itertools import chain
 from typing import TYPE_CHECKING, Any
 
-from nerv.permissions.bashpatterns import compile_bash, first_word, literal_head
+from nerv.permissions.bashpatterns import compile_bash, literal_head, required_words
 from nerv.permissions.commands import Analysis, CommandPart, analyze
 from nerv.permissions.model import Decision, MatchContext, RuleSpec
-from nerv.permissions.paths import PathPattern, compile_path, resolve
+from nerv.permissions.paths import PathPattern, first_segment, resolve
 from nerv.permissions.shell import ParseError
 from nerv.permissions.syntax import (
     ACTIONS,
@@ -29,10 +29,12 @@ from nerv.permissions.syntax import (
     WHOLE_TOOL,
     RuleSyntaxError,
     check_name,
+    is_tool_glob,
     mcp_server,
+    tool_key,
     validate_specifier,
 )
-from nerv.permissions.web import WebPattern, compile_glob
+from nerv.permissions.web import WebPattern, compile_glob, url_host
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
@@ -56,57 +58,55 @@ _GLOB_CHARS = re.compile(r"[*?\[{]")
 
 
 class _Rule:
-    __slots__ = ("check", "kind", "order", "path", "regex", "spec", "web")
+    """A rule and its matcher.  Matchers are compiled on first use: a hook
+    process evaluates one call, so most of a large rule set is never compiled."""
+
+    __slots__ = ("_path", "_regex", "_web", "check", "kind", "order", "spec")
 
     def __init__(self, spec: RuleSpec, order: int) -> None:
         self.spec = spec
         self.order = order
         self.check: str | None = None
-        self.path: PathPattern | None = None
-        self.web: WebPattern | None = None
-        self.regex: re.Pattern[str] | None = None
-        pattern = spec.pattern
+        self._regex: re.Pattern[str] | None = None
+        self._path: PathPattern | None = None
+        self._web: WebPattern | None = None
+        tool, pattern = spec.tool, spec.pattern
         if pattern in WHOLE_TOOL or pattern is None:
             self.kind = "whole"
-        elif _is_tool_glob(spec.tool):
+        elif is_tool_glob(tool):
             raise RuleSyntaxError(f"rule {spec.id}: a tool name with '*' cannot take a specifier")
-        elif spec.tool == "Bash":
-            self.check = check_name(spec.tool, pattern)
+        elif tool == "Bash":
+            self.check = check_name(tool, pattern)
             self.kind = "check" if self.check else "bash"
-            if self.check is None:
-                self.regex = compile_bash(pattern)
-        elif spec.tool in FAMILY:
+        elif tool in FAMILY:
             self.kind = "path"
-            self.path = compile_path(pattern)
-        elif spec.tool == "WebFetch":
+            self._path = PathPattern(pattern)  # parsing is cheap; the regex waits
+        elif tool == "WebFetch":
             self.kind = "web"
-            self.web = WebPattern(pattern)
         else:
             self.kind = "generic"
-            self.regex = compile_glob(pattern)
+
+    def bash(self, form: str) -> bool:
+        if self._regex is None:
+            self._regex = compile_bash(self.spec.pattern or "")
+        return self._regex.fullmatch(form) is not None
 
     def test(self, target: str, bases: dict[str, str]) -> bool:
+        """Whether a non-Bash rule matches a path, URL or input value."""
+        pattern = self.spec.pattern or ""
         if self.kind == "whole":
             return True
-        if self.path is not None:
-            return self.path.matches(target, bases)
-        if self.web is not None:
-            return self.web.matches(target)
-        return self.regex is not None and self.kind == "generic" and self.regex.fullmatch(target) is not None
-
-
-def _is_tool_glob(tool: str) -> bool:
-    """``mcp__*`` or ``mcp__srv__get_*`` (but not ``mcp__srv__*``, which is the server)."""
-    if "*" not in tool:
+        if self._path is not None:
+            return self._path.matches(target, bases)
+        if self.kind == "web":
+            if self._web is None:
+                self._web = WebPattern(pattern)
+            return self._web.matches(target)
+        if self.kind == "generic":
+            if self._regex is None:
+                self._regex = compile_glob(pattern)
+            return self._regex.fullmatch(target) is not None
         return False
-    server = mcp_server(tool)
-    return server is None or tool != server + "__*"
-
-
-def _tool_key(tool: str) -> str:
-    """``mcp__srv__*`` and ``mcp__srv`` name the same thing: the whole server."""
-    server = mcp_server(tool)
-    return server if server is not None and tool == server + "__*" else tool
 
 
 class CompiledRules:
@@ -115,9 +115,16 @@ class CompiledRules:
     def __init__(self, rules: Iterable[RuleSpec]) -> None:
         self._by_tool: dict[str, list[_Rule]] = {}
         self._tool_globs: list[tuple[re.Pattern[str], _Rule]] = []
+        # Path rules by (rule tool, anchor, first literal segment); WebFetch
+        # rules by exact host.  Others stay in _by_tool and are always tried.
+        self._path_index: dict[tuple[str, str, str], list[_Rule]] = {}
+        self._host_index: dict[str, list[_Rule]] = {}
         self._bash_whole: dict[str, _Rule] = {}
         self._bash_checks: dict[str, list[_Rule]] = {a: [] for a in ACTIONS}
+        # Bash pattern rules by the command's first word, by another word every
+        # match must contain, or (neither known) in a list tried for every command.
         self._bash_index: dict[str, dict[str, list[_Rule]]] = {a: {} for a in ACTIONS}
+        self._bash_words: dict[str, dict[str, list[_Rule]]] = {a: {} for a in ACTIONS}
         self._bash_loose: dict[str, list[_Rule]] = {a: [] for a in ACTIONS}
         self.count = 0
         for order, spec in enumerate(rules):
@@ -135,24 +142,33 @@ class CompiledRules:
 
     def _add(self, rule: _Rule) -> None:
         tool, action = rule.spec.tool, rule.spec.action
-        if _is_tool_glob(tool):
+        if is_tool_glob(tool):
             regex = compile_glob(tool)
             self._tool_globs.append((regex, rule))
             if regex.fullmatch("Bash"):
                 self._bash_whole.setdefault(action, rule)
             return
-        if tool != "Bash":
-            self._by_tool.setdefault(_tool_key(tool), []).append(rule)
+        if rule.kind == "path" and rule._path is not None and rule._path.key is not None:
+            key = (tool, rule._path.anchor, rule._path.key)
+            self._path_index.setdefault(key, []).append(rule)
+        elif rule.kind == "web" and _exact_host(rule.spec.pattern or "") is not None:
+            self._host_index.setdefault(_exact_host(rule.spec.pattern or "") or "", []).append(rule)
+        elif tool != "Bash":
+            self._by_tool.setdefault(tool_key(tool), []).append(rule)
         elif rule.kind == "whole":
             self._bash_whole.setdefault(action, rule)
         elif rule.kind == "check":
             self._bash_checks[action].append(rule)
         else:
-            head = literal_head(rule.spec.pattern or "")
-            if head is None:
-                self._bash_loose[action].append(rule)
-            else:
+            pattern = rule.spec.pattern or ""
+            head = literal_head(pattern)
+            words = required_words(pattern) if head is None else []
+            if head is not None:
                 self._bash_index[action].setdefault(head, []).append(rule)
+            elif words:
+                self._bash_words[action].setdefault(max(words, key=len), []).append(rule)
+            else:
+                self._bash_loose[action].append(rule)
 
     # -- public -------------------------------------------------------------
     def evaluate(self, tool_name: str, tool_input: Mapping[str, Any],
@@ -180,7 +196,7 @@ class CompiledRules:
             analysis = analyze(command)
         except ParseError as exc:
             return self._bash_unparsable(command, str(exc))
-        parts = tuple(p.text for p in analysis.parts)
+        parts = tuple(dict.fromkeys(p.text for p in analysis.parts))
         compound = len(analysis.parts) > 1
         for action in ("deny", "ask"):
             hits = self._bash_hits(action, analysis)
@@ -191,7 +207,9 @@ class CompiledRules:
         for part in analysis.parts:
             if not part.needs_allow:
                 continue
-            found = whole or self._match_forms("allow", part.allow_forms)
+            found = self._match_forms("allow", part.allow_forms)
+            if whole is not None and (found is None or whole.order < found.order):
+                found = whole
             if found is None:
                 what = "part " if compound else ""
                 return Decision(None, (), f"no rule allows {what}{part.text!r}", parts)
@@ -219,12 +237,17 @@ class CompiledRules:
         return hits
 
     def _match_forms(self, action: str, forms: tuple[str, ...]) -> _Rule | None:
-        index, loose = self._bash_index[action], self._bash_loose[action]
+        """The earliest rule of ``action`` matching any of ``forms``."""
+        index, by_word, loose = self._bash_index[action], self._bash_words[action], self._bash_loose[action]
         best: _Rule | None = None
         for form in forms:
-            for rule in chain(index.get(first_word(form), ()), loose):
-                if (best is None or rule.order < best.order) and rule.regex is not None \
-                        and rule.regex.fullmatch(form):
+            words = form.split()
+            if not words:
+                continue
+            candidates = chain(index.get(words[0], ()), loose,
+                               *(by_word[w] for w in set(words) if w in by_word))
+            for rule in candidates:
+                if (best is None or rule.order < best.order) and rule.bash(form):
                     best = rule
         return best
 
@@ -250,22 +273,37 @@ class CompiledRules:
         # 'mcp__srv__*' rules are both filed under 'mcp__srv').
         found = [rule for key in keys for rule in self._by_tool.get(key, ())]
         found += [rule for regex, rule in self._tool_globs if regex.fullmatch(tool_name)]
-        found.sort(key=lambda r: r.order)
+        return found
+
+    def _indexed_paths(self, tool_name: str, targets: list[str], bases: dict[str, str]) -> list[_Rule]:
+        if not self._path_index:
+            return []
+        found: list[_Rule] = []
+        for target in targets:
+            for anchor, base in bases.items():
+                segment = first_segment(target, base)
+                if segment is not None:
+                    for tool in dict.fromkeys((tool_name, FAMILY[tool_name])):
+                        found += self._path_index.get((tool, anchor, segment), ())
         return found
 
     def _other(self, tool_name: str, tool_input: Mapping[str, Any], ctx: MatchContext) -> Decision:
         rules = self._candidates(tool_name)
-        if not rules:
-            return Decision(None, (), f"no rule for {tool_name}")
         bases: dict[str, str] = {}
         if tool_name in FAMILY:
             bases = context_bases(ctx)
             targets = path_targets(tool_name, tool_input, bases)
+            rules += self._indexed_paths(tool_name, targets, bases)
         elif tool_name == "WebFetch":
             url = tool_input.get("url")
             targets = [url] if isinstance(url, str) else []
+            host = url_host(url) if isinstance(url, str) else None
+            rules += self._host_index.get(host or "", ())
         else:
             targets = _generic_targets(tool_name, tool_input)
+        if not rules:
+            return Decision(None, (), f"no rule for {tool_name}")
+        rules = sorted(set(rules), key=lambda r: r.order)
         shown = f" for {targets[0]!r}" if len(targets) == 1 else ""
         for action in ("deny", "ask"):
             for rule in rules:
@@ -286,6 +324,14 @@ class CompiledRules:
             return Decision(None, (), f"no rule matches this {tool_name} call")
         unique = tuple(dict.fromkeys(deciding))
         return Decision("allow", unique, f"allowed by {', '.join(r.text for r in unique)}{shown}")
+
+
+def _exact_host(spec: str) -> str | None:
+    """``domain:example.com`` -> ``example.com``; None for wildcards and URL globs."""
+    if not spec.startswith("domain:"):
+        return None
+    host = spec[len("domain:"):].strip().lower().rstrip(".")
+    return None if "*" in host or "?" in host else host
 
 
 def _hit_decision(action: str, hits: list[tuple[_Rule, str]], parts: tuple[str, ...],

@@ -31,62 +31,98 @@ _FLAGS = re.S | (re.I if _FOLD_CASE else 0)
 
 
 class PathPattern:
-    __slots__ = ("anchor", "regex", "ups")
+    """A parsed path specifier; the regex is built on first use."""
 
-    def __init__(self, anchor: str, ups: int, regex: re.Pattern[str]) -> None:
+    __slots__ = ("_regex", "anchor", "floating", "rel", "ups")
+
+    def __init__(self, spec: str) -> None:
+        if spec.startswith("//"):
+            anchor, rel = "abs", spec[2:]
+        elif spec == "~" or spec.startswith("~/"):
+            anchor, rel = "home", spec[2:]
+        elif spec.startswith("/"):
+            anchor, rel = "root", spec[1:]
+        else:
+            anchor, rel = "cwd", spec
+        explicit = anchor != "cwd"
+        while rel.startswith("./"):
+            rel, explicit = rel[2:], True
+        # gitignore: a separator at the start or in the middle anchors the pattern.
+        self.floating = not explicit and "/" not in rel.rstrip("/")
+        rel = posixpath.normpath(rel) if rel else ""
+        rel = "" if rel == "." else rel.lstrip("/")
+        ups = 0
+        while rel == ".." or rel.startswith("../"):
+            ups, rel = ups + 1, rel[3:]
         self.anchor = anchor  # "abs" | "home" | "root" | "cwd"
         self.ups = ups  # leading '../' segments: the anchor's n-th parent
-        self.regex = regex  # matched against the path relative to the anchor
+        self.rel = rel  # the glob, relative to the anchor
+        self._regex: re.Pattern[str] | None = None
+
+    @property
+    def key(self) -> str | None:
+        """The first path segment every match starts with, if it is literal (for indexing)."""
+        if self.floating or self.ups or not self.rel:
+            return None
+        first = self.rel.split("/", 1)[0]
+        if any(c in first for c in "*?[\\"):
+            return None
+        return first.lower() if _FOLD_CASE else first
 
     def matches(self, path: str, bases: dict[str, str]) -> bool:
+        if self._regex is None:
+            glob = self.rel
+            # A matched directory covers its contents, hence the optional '/...' tail.
+            source = ".*" if not glob else ("(?:.*/)?" if self.floating else "") + _glob(glob) + "(?:/.*)?"
+            self._regex = re.compile(source, _FLAGS)
         base = bases[self.anchor]
         for _ in range(self.ups):
             base = posixpath.dirname(base)
         rel = relative_to(path, base)
-        return rel is not None and self.regex.fullmatch(rel) is not None
+        return rel is not None and self._regex.fullmatch(rel) is not None
 
 
 def compile_path(spec: str) -> PathPattern:
-    if spec.startswith("//"):
-        anchor, rel = "abs", spec[2:]
-    elif spec == "~" or spec.startswith("~/"):
-        anchor, rel = "home", spec[2:]
-    elif spec.startswith("/"):
-        anchor, rel = "root", spec[1:]
-    else:
-        anchor, rel = "cwd", spec
-    explicit = anchor != "cwd"
-    while rel.startswith("./"):
-        rel, explicit = rel[2:], True
-    # gitignore: a separator at the start or in the middle anchors the pattern.
-    floating = not explicit and "/" not in rel.rstrip("/")
-    rel = posixpath.normpath(rel) if rel else ""
-    rel = "" if rel == "." else rel.lstrip("/")
-    ups = 0
-    while rel == ".." or rel.startswith("../"):
-        ups, rel = ups + 1, rel[3:]
-    # A matched directory covers its contents, hence the optional '/...' tail.
-    regex = ".*" if not rel else ("(?:.*/)?" if floating else "") + _glob(rel) + "(?:/.*)?"
-    return PathPattern(anchor, ups, re.compile(regex, _FLAGS))
+    return PathPattern(spec)
+
+
+def first_segment(path: str, base: str) -> str | None:
+    """The first segment of ``path`` below ``base`` (index key form), or None if outside."""
+    rel = relative_to(path, base)
+    if not rel:
+        return None
+    first = rel.split("/", 1)[0]
+    return first.lower() if _FOLD_CASE else first
 
 
 def _glob(rel: str) -> str:
-    segments = rel.split("/")
-    out: list[str] = []
-    joined = True  # the previous piece already ends with a separator (or nothing precedes)
-    for idx, seg in enumerate(segments):
-        last = idx == len(segments) - 1
+    """Regex source for a slash-separated glob (``**`` = any number of segments).
+
+    The literal runs between ``**`` are placed at their earliest position in
+    atomic groups - always a valid placement, and it keeps matching linear so a
+    path the agent chose cannot make a rule like ``**/a/**/b/**/c`` backtrack
+    for ever.
+    """
+    segments: list[str] = []
+    for seg in rel.split("/"):
+        if not (seg == "**" and segments and segments[-1] == "**"):
+            segments.append(seg)  # '**/**' means the same as '**'
+    if segments == ["**"]:
+        return ".*"
+    if segments[-1] == "**":
+        segments.pop()  # the caller's optional '/...' tail already matches everything below
+    pieces: list[list[str]] = [[]]
+    for seg in segments:
         if seg == "**":
-            if idx == 0:
-                out.append(".*" if last else "(?:.*/)?")
-            else:
-                out.append("(?:/.*)?" if last else "/(?:.*/)?")
-            joined = True
-            continue
-        if not joined:
-            out.append("/")
-        out.append(_segment(seg))
-        joined = False
+            pieces.append([])
+        else:
+            pieces[-1].append(seg)
+    bodies = ["/".join(_segment(seg) for seg in piece) for piece in pieces]
+    if len(bodies) == 1:
+        return bodies[0]
+    out = [bodies[0] + "/" if bodies[0] else ""]
+    out += [f"(?>(?:[^/]*/)*?{body}/)" for body in bodies[1:-1]]
+    out.append(f"(?:[^/]*/)*?{bodies[-1]}")
     return "".join(out)
 
 
@@ -129,7 +165,7 @@ def _char_class(seg: str, i: int) -> tuple[str, int]:
     members: list[str] = []
     k = 0
     while k < len(body):
-        if k + 2 < len(body) and body[k + 1] == "-":
+        if k + 2 < len(body) and body[k + 1] == "-" and body[k] <= body[k + 2]:
             members.append(f"{re.escape(body[k])}-{re.escape(body[k + 2])}")
             k += 3
         else:

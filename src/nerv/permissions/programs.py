@@ -222,7 +222,7 @@ def interpreter_mode(words: list[Token]) -> tuple[str, int] | None:
         idx, tok = args[pos]
         v = tok.value
         if v in ("--", "-"):
-            stdin = v == "-"
+            stdin = stdin or v == "-"
             pos += 1
             break
         if v in code_opts or (v[:2] in code_opts and len(v) > 2):

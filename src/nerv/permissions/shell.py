@@ -29,6 +29,7 @@ _ANSI_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "a": "\a", "b": "\b", "e": "\x
                  "E": "\x1b", "f": "\f", "v": "\v", "\\": "\\", "'": "'", '"': '"', "?": "?"}
 _ANSI_NUMERIC = re.compile(r"\\(?:x([0-9A-Fa-f]{1,2})|u([0-9A-Fa-f]{1,4})|U([0-9A-Fa-f]{1,8})|([0-7]{1,3}))")
 _FD_PREFIX = re.compile(r"\d+|\{[A-Za-z_][A-Za-z0-9_]*\}")
+_PLAIN_RUN = re.compile(r"[^ \t\n;&|()<>\\'\"`$]+")
 
 
 class ParseError(ValueError):
@@ -278,7 +279,7 @@ class _Parser:
                 if closer == ")":
                     return ")", grouped
                 self.error("unexpected ')'")
-                continue
+                return ";", grouped  # lenient: 'case' patterns end here, so treat it as a break
             if c == "(":
                 if tokens or grouped:
                     # 'name() { ...; }' or 'arr=(...)': definitions we do not model
@@ -412,8 +413,10 @@ class _Parser:
                     out.append("$")
                     self.i += 1
             else:
-                out.append(c)
-                self.i += 1
+                run = _PLAIN_RUN.match(s, self.i)  # fast path: a stretch of ordinary characters
+                end = run.end() if run else self.i + 1
+                out.append(s[self.i:end])
+                self.i = end
         raw = s[start:self.i].replace("\\\n", "")
         return Token(raw, "".join(out), space, plain=plain)
 

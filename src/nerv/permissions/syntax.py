@@ -63,6 +63,9 @@ def validate_specifier(tool: str, spec: str | None) -> None:
             raise RuleSyntaxError("WebFetch rule 'domain:' needs a host name, e.g. domain:example.com")
         if not _DOMAIN.fullmatch(domain):
             raise RuleSyntaxError(f"invalid domain {domain!r} in WebFetch rule")
+    if tool == "Bash" and spec.find(":*") not in (-1, len(spec) - 2):
+        # Claude Code ignores such rules silently; say so instead.
+        raise RuleSyntaxError("':*' must be at the end of a Bash rule (use '*' for a wildcard elsewhere)")
     if tool == "Bash" and spec.startswith(CHECK_PREFIX):
         name = spec[len(CHECK_PREFIX):]
         if _CHECK_NAME.fullmatch(name):
@@ -95,6 +98,20 @@ def mcp_server(tool: str) -> str | None:
     return "mcp__" + server if server else None
 
 
+def is_tool_glob(tool: str) -> bool:
+    """``mcp__*`` or ``mcp__srv__get_*`` (but not ``mcp__srv__*``, which names the server)."""
+    if "*" not in tool:
+        return False
+    server = mcp_server(tool)
+    return server is None or tool != server + "__*"
+
+
+def tool_key(tool: str) -> str:
+    """``mcp__srv__*`` and ``mcp__srv`` name the same thing: the whole server."""
+    server = mcp_server(tool)
+    return server if server is not None and tool == server + "__*" else tool
+
+
 def candidate_key(tool: str, pattern: str | None) -> str:
     """The index key of a rule; a tool call can only match rules whose key is in its call keys.
 
@@ -108,7 +125,7 @@ def candidate_key(tool: str, pattern: str | None) -> str:
     The DB layer can store this in an indexed column and prefilter with
     ``key IN (call_keys(...))`` before handing the rules to :class:`CompiledRules`.
     """
-    if "*" in tool:
+    if is_tool_glob(tool):
         return "*"
     server = mcp_server(tool)
     if server is not None:

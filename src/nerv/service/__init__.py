@@ -12,8 +12,8 @@ from types import TracebackType
 
 from nerv import env
 from nerv.db.connection import connect
-from nerv.db.migrations import migrate
-from nerv.errors import NervError
+from nerv.db.migrations import latest_version, migrate
+from nerv.errors import DatabaseError, NervError
 from nerv.service.approvals import ApprovalsMixin
 from nerv.service.audit import AuditMixin
 from nerv.service.base import ServiceBase, default_actor
@@ -48,15 +48,18 @@ class DatabaseService(
     ) -> None:
         self.path = Path(path).expanduser() if path is not None else env.default_db_path()
         self.actor = actor or default_actor()
-        self._conn = connect(self.path, busy_timeout=busy_timeout)
+        self._conn = connect(self.path, busy_timeout=busy_timeout, max_version=latest_version())
         try:
             if migrate_schema:
                 self.applied_migrations = migrate(self._conn, self.path)
             else:
                 self.applied_migrations = []
-        except (NervError, sqlite3.Error):
+        except NervError:
             self._conn.close()
             raise
+        except sqlite3.Error as exc:  # e.g. a file that is corrupt past its header
+            self._conn.close()
+            raise DatabaseError(f"cannot use database {self.path}: {exc}") from None
 
     @property
     def connection(self) -> sqlite3.Connection:

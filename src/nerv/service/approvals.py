@@ -13,6 +13,10 @@ from nerv.service.base import ServiceBase
 from nerv.service.tables import REQUESTS
 
 
+# request status -> the audit action that recorded it
+_DECISION_ACTIONS = {"approved": "approve", "denied": "deny", "expired": "expire"}
+
+
 class ApprovalsMixin(ServiceBase):
     def create_request(
         self,
@@ -54,6 +58,21 @@ class ApprovalsMixin(ServiceBase):
         rows = self._read(f"SELECT * FROM approval_requests {where} ORDER BY created_at, rowid", params)
         return [REQUESTS.make(r) for r in rows]
 
+    def count_requests(self, status: str | None = "pending", project_id: str | None = None) -> int:
+        """How many requests have ``status`` (optionally of one project), counted in SQL."""
+        clauses: list[str] = []
+        params: list[Any] = []
+        if status is not None:
+            self._validate(REQUESTS, {"status": status})
+            clauses.append("status = ?")
+            params.append(status)
+        if project_id is not None:
+            clauses.append("project_id = ?")
+            params.append(project_id)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        row = self._read_one(f"SELECT count(*) FROM approval_requests {where}", params)
+        return int(row[0]) if row else 0
+
     def decide_request(
         self, id: str, status: str, *, reason: str | None = None, decided_by: str | None = None
     ) -> ApprovalRequest:
@@ -68,5 +87,5 @@ class ApprovalsMixin(ServiceBase):
                 REQUESTS,
                 id,
                 {"status": status, "reason": reason, "decided_by": decided_by or self.actor, "decided_at": now_ms()},
-                action=status.rstrip("d") if status != "expired" else "expire",
+                action=_DECISION_ACTIONS[status],
             )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from nerv.errors import AmbiguousIdError, NotFoundError, ValidationError
 from nerv.models import AuditEntry
 from nerv.service.base import ServiceBase
 
@@ -55,3 +56,28 @@ class AuditMixin(ServiceBase):
         """An audit row for something that is not a row change (an import, a hook decision...)."""
         with self.transaction():
             self._audit(entity_type, entity_id, action, None, details)
+
+    def resolve_audit_entity_id(self, prefix: str, entity_type: str | None = None) -> str:
+        """The full entity id the audit log knows for an exact id or unique prefix.
+
+        Works for deleted entities too: only the log itself is consulted.
+        """
+        prefix = prefix.strip()
+        if not prefix:
+            raise ValidationError("entity id must not be empty")
+        type_clause = "" if entity_type is None else " AND entity_type = ?"
+        type_param: tuple[Any, ...] = () if entity_type is None else (entity_type,)
+        exact = f"SELECT 1 FROM audit_log WHERE entity_id = ?{type_clause} LIMIT 1"
+        if self._read_one(exact, (prefix, *type_param)):
+            return prefix
+        rows = self._read(
+            f"SELECT DISTINCT entity_id FROM audit_log WHERE entity_id >= ? AND entity_id < ?{type_clause} "
+            "ORDER BY entity_id LIMIT 6",
+            (prefix, prefix + "~", *type_param),
+        )
+        label = entity_type or "entity"
+        if not rows:
+            raise NotFoundError(label, prefix)
+        if len(rows) > 1:
+            raise AmbiguousIdError(label, prefix, [str(r[0]) for r in rows])
+        return str(rows[0][0])

@@ -11,14 +11,15 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
+from itertools import starmap
 from pathlib import Path
+from types import TracebackType
 from typing import Any, Generic, TypeVar
 
 from nerv import env
-from nerv.db.connection import write_transaction
 from nerv.errors import (
     AmbiguousIdError,
     ConflictError,
@@ -41,7 +42,7 @@ class TableSpec(Generic[T]):
 
     table: str
     entity: str  # singular, as shown to users and in the audit log
-    make: Callable[[sqlite3.Row], T]
+    make: Callable[[Any], T]  # from an sqlite3.Row or a dict of column -> value
     columns: tuple[str, ...]
     updatable: frozenset[str]
     enums: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
@@ -49,6 +50,24 @@ class TableSpec(Generic[T]):
     references: Mapping[str, tuple[str, str]] = field(default_factory=dict)
     required: frozenset[str] = frozenset()
     touches_updated_at: bool = True
+    # The dataclass itself when ``make`` is plain construction: lists are then
+    # built positionally from tuples (about twice as fast as ``make(Row)``).
+    model: type[T] | None = None
+
+    # Statement text is built once per table, not once per call.
+    @cached_property
+    def column_set(self) -> frozenset[str]:
+        return frozenset(self.columns)
+
+    @cached_property
+    def insert_sql(self) -> str:
+        marks = ", ".join("?" for _ in self.columns)
+        return f"INSERT INTO {self.table} ({', '.join(self.columns)}) VALUES ({marks})"
+
+    @cached_property
+    def select_sql(self) -> str:
+        """``SELECT <columns in dataclass order> FROM table`` (append WHERE / ORDER BY)."""
+        return f"SELECT {', '.join(self.columns)} FROM {self.table}"
 
 
 def default_actor() -> str:
@@ -68,29 +87,41 @@ class ServiceBase:
 
     # -- transactions -------------------------------------------------------------
 
-    @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """One atomic write; nested calls become savepoints of the outer one."""
-        try:
-            with write_transaction(self._conn) as conn:
-                yield conn
-        except sqlite3.IntegrityError as exc:
-            raise _integrity_error(exc) from None
-        except sqlite3.OperationalError as exc:
-            raise DatabaseError(f"database error: {exc}") from None
+    def transaction(self) -> _Transaction:
+        """One atomic write; nested calls become savepoints of the outer one.
+
+        ``with service.transaction() as conn: ...`` — sqlite3 errors come out
+        as nerv errors (ConstraintError, DatabaseError).
+        """
+        return _Transaction(self._conn)
 
     def _read(self, sql: str, params: tuple[Any, ...] | list[Any] = ()) -> list[sqlite3.Row]:
         try:
             return self._conn.execute(sql, params).fetchall()
-        except sqlite3.OperationalError as exc:
+        except sqlite3.DatabaseError as exc:
             raise DatabaseError(f"database error: {exc}") from None
 
     def _read_one(self, sql: str, params: tuple[Any, ...] | list[Any] = ()) -> sqlite3.Row | None:
         try:
             row: sqlite3.Row | None = self._conn.execute(sql, params).fetchone()
-        except sqlite3.OperationalError as exc:
+        except sqlite3.DatabaseError as exc:
             raise DatabaseError(f"database error: {exc}") from None
         return row
+
+    def _select(
+        self, spec: TableSpec[T], clause: str = "", params: tuple[Any, ...] | list[Any] = ()
+    ) -> list[T]:
+        """Entities of ``spec``'s table: ``clause`` is the WHERE / ORDER BY text after the FROM."""
+        try:
+            cursor = self._conn.cursor()
+            cursor.row_factory = None  # plain tuples, in spec.columns order
+            cursor.execute(f"{spec.select_sql} {clause}", params)
+            if spec.model is not None:
+                return list(starmap(spec.model, cursor))
+            columns = spec.columns
+            return [spec.make(dict(zip(columns, row, strict=True))) for row in cursor]
+        except sqlite3.DatabaseError as exc:
+            raise DatabaseError(f"database error: {exc}") from None
 
     # -- audit ---------------------------------------------------------------------
 
@@ -166,9 +197,27 @@ class ServiceBase:
             raise AmbiguousIdError(spec.entity, ident, [r[0] for r in rows])
         return str(rows[0][0])
 
+    def ids_with_prefix(self, spec: TableSpec[Any], prefix: str, limit: int = 50) -> list[str]:
+        """Ids starting with ``prefix`` (for shell completion), in id order."""
+        rows = self._read(
+            f"SELECT id FROM {spec.table} WHERE id >= ? AND id < ? ORDER BY id LIMIT ?",
+            (prefix, prefix + _PREFIX_END, int(limit)),
+        )
+        return [str(r[0]) for r in rows]
+
     # -- generic row operations ---------------------------------------------------
 
     def _validate(self, spec: TableSpec[Any], values: Mapping[str, Any]) -> None:
+        """Enum values, required values and (one SELECT each) that references exist."""
+        self._check(spec, values)
+        for column, (table, entity) in spec.references.items():
+            value = values.get(column)
+            if value is not None and not self._read_one(f"SELECT 1 FROM {table} WHERE id = ?", (value,)):
+                raise NotFoundError(entity, str(value))
+
+    @staticmethod
+    def _check(spec: TableSpec[Any], values: Mapping[str, Any]) -> None:
+        """The checks that need no database: enum values and required values."""
         for column, allowed in spec.enums.items():
             if column in values and values[column] not in allowed:
                 raise ValidationError(
@@ -179,10 +228,21 @@ class ServiceBase:
                 value = values[column]
                 if value is None or (isinstance(value, str) and not value.strip()):
                     raise ValidationError(f"{spec.entity} {column} must not be empty")
+
+    def _missing_reference(self, spec: TableSpec[Any], values: Mapping[str, Any]) -> NotFoundError | None:
+        """After a failed write: the first referenced row that does not exist, if any.
+
+        References are not looked up before each write: the foreign keys
+        enforce them for free, and only a failed statement pays for finding
+        out which one was missing (inside the same transaction).
+        """
         for column, (table, entity) in spec.references.items():
             value = values.get(column)
-            if value is not None and not self._read_one(f"SELECT 1 FROM {table} WHERE id = ?", (value,)):
-                raise NotFoundError(entity, str(value))
+            if value is not None and self._conn.execute(
+                f"SELECT 1 FROM {table} WHERE id = ?", (value,)
+            ).fetchone() is None:
+                return NotFoundError(entity, str(value))
+        return None
 
     def _get_row(self, spec: TableSpec[Any], ident: str) -> sqlite3.Row | None:
         return self._read_one(f"SELECT * FROM {spec.table} WHERE id = ?", (ident,))
@@ -199,66 +259,70 @@ class ServiceBase:
 
     def _insert(self, spec: TableSpec[T], values: dict[str, Any], *, audit: bool = True) -> T:
         """Insert one row (id and timestamps filled in) plus its audit row."""
-        self._validate(spec, values)
+        if not spec.column_set.issuperset(values):
+            unknown = sorted(set(values) - spec.column_set)
+            raise ValidationError(f"unknown {spec.entity} field {unknown[0]!r}")
+        self._check(spec, values)
         now = now_ms()
-        row = {column: None for column in spec.columns}
+        row: dict[str, Any] = dict.fromkeys(spec.columns)
         row["id"] = new_id()
         if "created_at" in row:
             row["created_at"] = now
         if "updated_at" in row:
             row["updated_at"] = now
-        for key, value in values.items():
-            if key not in row:
-                raise ValidationError(f"unknown {spec.entity} field {key!r}")
-            row[key] = value
-        placeholders = ", ".join("?" for _ in spec.columns)
+        row.update(values)
+        params = tuple([int(v) if v.__class__ is bool else v for v in row.values()])
         with self.transaction() as conn:
-            conn.execute(
-                f"INSERT INTO {spec.table} ({', '.join(spec.columns)}) VALUES ({placeholders})",
-                tuple(_to_sql(row[c]) for c in spec.columns),
-            )
+            try:
+                conn.execute(spec.insert_sql, params)
+            except sqlite3.IntegrityError:
+                missing = self._missing_reference(spec, values)
+                if missing is not None:
+                    raise missing from None
+                raise
             if audit:
                 self._audit(spec.entity, row["id"], "create", None, row, at=now)
-        return spec.make(_FakeRow(row))
+        return spec.make(row)
 
     def _update(
         self, spec: TableSpec[T], ident: str, updates: Mapping[str, Any], *, action: str = "update"
     ) -> T:
         """Apply ``updates`` (column -> value); audit only the fields that changed."""
-        unknown = sorted(set(updates) - set(spec.columns))
-        if unknown:
-            raise ValidationError(f"unknown {spec.entity} field(s): {', '.join(unknown)}")
-        frozen = sorted(set(updates) - spec.updatable)
-        if frozen:
+        if not spec.updatable.issuperset(updates):
+            unknown = sorted(set(updates) - spec.column_set)
+            if unknown:
+                raise ValidationError(f"unknown {spec.entity} field(s): {', '.join(unknown)}")
+            frozen = sorted(set(updates) - spec.updatable)
             raise ValidationError(f"{spec.entity} field(s) cannot be changed: {', '.join(frozen)}")
-        self._validate(spec, updates)
+        self._check(spec, updates)
         with self.transaction() as conn:
-            current = conn.execute(f"SELECT * FROM {spec.table} WHERE id = ?", (ident,)).fetchone()
+            cursor = conn.cursor()
+            cursor.row_factory = None
+            current = cursor.execute(f"{spec.select_sql} WHERE id = ?", (ident,)).fetchone()
             if current is None:
                 raise NotFoundError(spec.entity, ident)
-            old = dict(current)
-            changed = {k: v for k, v in updates.items() if _to_sql(v) != old[k]}
+            old = dict(zip(spec.columns, current, strict=True))
+            changed = {k: _to_sql(v) for k, v in updates.items()}
+            changed = {k: v for k, v in changed.items() if v != old[k]}
             if not changed:
-                return spec.make(current)
+                return spec.make(old)
             now = now_ms()
             new_values = dict(changed)
             if spec.touches_updated_at and "updated_at" in old:
                 new_values["updated_at"] = now
             assignments = ", ".join(f"{column} = ?" for column in new_values)
-            conn.execute(
-                f"UPDATE {spec.table} SET {assignments} WHERE id = ?",
-                (*(_to_sql(v) for v in new_values.values()), ident),
-            )
-            self._audit(
-                spec.entity,
-                ident,
-                action,
-                {k: old[k] for k in changed},
-                {k: _to_sql(v) for k, v in changed.items()},
-                at=now,
-            )
-            old.update({k: _to_sql(v) for k, v in new_values.items()})
-        return spec.make(_FakeRow(old))
+            try:
+                conn.execute(
+                    f"UPDATE {spec.table} SET {assignments} WHERE id = ?", (*new_values.values(), ident)
+                )
+            except sqlite3.IntegrityError:
+                missing = self._missing_reference(spec, changed)
+                if missing is not None:
+                    raise missing from None
+                raise
+            self._audit(spec.entity, ident, action, {k: old[k] for k in changed}, changed, at=now)
+            old.update(new_values)
+        return spec.make(old)
 
     def _delete(self, spec: TableSpec[Any], ident: str) -> None:
         with self.transaction() as conn:
@@ -269,8 +333,61 @@ class ServiceBase:
             self._audit(spec.entity, ident, "delete", dict(current), None)
 
 
-class _FakeRow(dict[str, Any]):
-    """A dict that the ``make`` functions can read like an ``sqlite3.Row``."""
+class _Transaction:
+    """``BEGIN IMMEDIATE`` ... ``COMMIT`` (a savepoint when nested), as a plain class.
+
+    The same protocol as nerv.db.connection.write_transaction plus the mapping
+    of sqlite3 errors to nerv errors; a class instead of two stacked generator
+    context managers because every service write goes through it.
+    """
+
+    __slots__ = ("conn", "savepoint")
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        self.savepoint: str | None = None
+
+    def __enter__(self) -> sqlite3.Connection:
+        conn = self.conn
+        try:
+            if conn.in_transaction:
+                self.savepoint = f"sp_{id(self):x}"
+                conn.execute(f"SAVEPOINT {self.savepoint}")
+            else:
+                conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise DatabaseError(
+                f"database is busy: {exc} (another nerv process holds the write lock)"
+            ) from None
+        except sqlite3.DatabaseError as exc:
+            raise DatabaseError(f"database error: {exc}") from None
+        return conn
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        conn = self.conn
+        savepoint = self.savepoint
+        try:
+            if exc is None:
+                conn.execute("COMMIT" if savepoint is None else f"RELEASE {savepoint}")
+                return
+            if savepoint is not None:
+                conn.execute(f"ROLLBACK TO {savepoint}")
+                conn.execute(f"RELEASE {savepoint}")
+            elif conn.in_transaction:
+                conn.execute("ROLLBACK")
+        except sqlite3.Error as failure:
+            # A failed COMMIT (or a failed rollback) must not leave a transaction open.
+            if savepoint is None and conn.in_transaction:
+                conn.execute("ROLLBACK")
+            if exc is None:
+                exc = failure
+        if isinstance(exc, sqlite3.IntegrityError):
+            raise _integrity_error(exc) from None
+        if isinstance(exc, sqlite3.DatabaseError):  # OperationalError, or a corrupt file
+            raise DatabaseError(f"database error: {exc}") from None
+        # Anything else (a nerv error, KeyboardInterrupt...) propagates unchanged.
 
 
 def _to_sql(value: Any) -> Any:

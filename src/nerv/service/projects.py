@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
+from typing import Any
 
 from nerv.errors import ConstraintError, NotFoundError, ValidationError
 from nerv.ids import now_ms
 from nerv.models import Cycle, Project, Repo
 from nerv.service.base import ServiceBase
-from nerv.service.tables import CYCLES, PROJECTS, REPOS
+from nerv.service.tables import CYCLES, PROJECTS, REPOS, RULES, SETTINGS
 
 CURRENT_PROJECT_KEY = "project.current"
 
@@ -27,30 +29,32 @@ class ProjectsMixin(ServiceBase):
     def get_project(self, id: str) -> Project | None:
         return self._get(PROJECTS, id)
 
-    def update_project(self, id: str, updates: dict[str, object]) -> Project:
+    def update_project(self, id: str, updates: Mapping[str, Any]) -> Project:
         return self._update(PROJECTS, id, updates)
 
     def delete_project(self, id: str) -> None:
-        """Delete an empty project (its repos go with it); refuse while work hangs off it."""
-        self._require(PROJECTS, id)
-        counts = {}
-        for table, label in (
-            ("tasks", "tasks"),
-            ("claude_sessions", "sessions"),
-            ("cycles", "cycles"),
-            ("decisions", "decisions"),
-        ):
-            row = self._read_one(f"SELECT count(*) FROM {table} WHERE project_id = ?", (id,))
-            if row and row[0]:
-                counts[label] = int(row[0])
-        if counts:
-            listed = ", ".join(f"{n} {label}" for label, n in counts.items())
-            raise ConstraintError(f"project {id} still has {listed}; delete or move them first")
+        """Delete an empty project (its repos, settings and rules go with it, each audited);
+        refuse while work hangs off it. Checked and done in one transaction."""
         with self.transaction() as conn:
-            for repo in self.get_repos(id):
-                self._delete(REPOS, repo.id)
-            conn.execute("DELETE FROM settings WHERE project_id = ?", (id,))
-            conn.execute("DELETE FROM approval_rules WHERE project_id = ?", (id,))
+            self._require(PROJECTS, id)
+            counts = {}
+            for table, label in (
+                ("tasks", "tasks"),
+                ("claude_sessions", "sessions"),
+                ("cycles", "cycles"),
+                ("decisions", "decisions"),
+                ("approval_requests", "approval requests"),
+            ):
+                row = conn.execute(f"SELECT count(*) FROM {table} WHERE project_id = ?", (id,)).fetchone()
+                if row and row[0]:
+                    counts[label] = int(row[0])
+            if counts:
+                listed = ", ".join(f"{n} {label}" for label, n in counts.items())
+                raise ConstraintError(f"project {id} still has {listed}; delete or move them first")
+            for spec in (REPOS, SETTINGS, RULES):
+                owned = conn.execute(f"SELECT id FROM {spec.table} WHERE project_id = ?", (id,)).fetchall()
+                for (owned_id,) in owned:
+                    self._delete(spec, owned_id)
             self._delete(PROJECTS, id)
 
     def current_project(self) -> Project | None:
@@ -100,7 +104,7 @@ class ProjectsMixin(ServiceBase):
     def get_repo(self, id: str) -> Repo | None:
         return self._get(REPOS, id)
 
-    def update_repo(self, id: str, updates: dict[str, object]) -> Repo:
+    def update_repo(self, id: str, updates: Mapping[str, Any]) -> Repo:
         if "path" in updates and isinstance(updates["path"], str):
             updates = {**updates, "path": normalize_path(updates["path"])}
         return self._update(REPOS, id, updates)
@@ -152,7 +156,7 @@ class ProjectsMixin(ServiceBase):
     def get_cycle(self, id: str) -> Cycle | None:
         return self._get(CYCLES, id)
 
-    def update_cycle(self, id: str, updates: dict[str, object]) -> Cycle:
+    def update_cycle(self, id: str, updates: Mapping[str, Any]) -> Cycle:
         return self._update(CYCLES, id, updates)
 
     def complete_cycle(self, id: str, learnings: str | None = None) -> Cycle:

@@ -42,13 +42,10 @@ class SessionsMixin(ServiceBase):
         clauses = ["project_id IS ?"]
         params: list[Any] = [project_id]
         if status is not None:
-            self._validate(SESSIONS, {"status": status})
+            self._check(SESSIONS, {"status": status})
             clauses.append("status = ?")
             params.append(status)
-        rows = self._read(
-            f"SELECT * FROM claude_sessions WHERE {' AND '.join(clauses)} ORDER BY started_at, rowid", params
-        )
-        return [Session(**r) for r in rows]
+        return self._select(SESSIONS, f"WHERE {' AND '.join(clauses)} ORDER BY started_at, rowid", params)
 
     def end_session(self, id: str, status: str = "completed") -> Session:
         return self._update(SESSIONS, id, {"status": status, "ended_at": now_ms()}, action="end")
@@ -61,6 +58,28 @@ class SessionsMixin(ServiceBase):
         """
         row = self._read_one(
             "SELECT coalesce(sum(cost_usd), 0.0) FROM claude_sessions WHERE project_id = ?", (project_id,)
+        )
+        return float(row[0]) if row else 0.0
+
+    def get_cost_between(
+        self, project_id: str | None, since: int | None = None, until: int | None = None
+    ) -> float:
+        """Cost of a project's work in ``[since, until)`` (epoch ms; ``None``: unbounded).
+
+        Ingested usage counts at each metric's ``recorded_at``; cost recorded on a
+        session directly (not through metrics) counts at the session's ``started_at``.
+        """
+        lo = -(2**62) if since is None else since
+        hi = 2**62 if until is None else until
+        row = self._read_one(
+            "SELECT "
+            "(SELECT coalesce(sum(m.cost_usd), 0.0) FROM metrics m "
+            " JOIN claude_sessions s ON s.id = m.session_id "
+            " WHERE s.project_id IS ? AND m.recorded_at >= ? AND m.recorded_at < ?) + "
+            "(SELECT coalesce(sum(s.cost_usd - coalesce("
+            "   (SELECT sum(m.cost_usd) FROM metrics m WHERE m.session_id = s.id), 0.0)), 0.0) "
+            " FROM claude_sessions s WHERE s.project_id IS ? AND s.started_at >= ? AND s.started_at < ?)",
+            (project_id, lo, hi, project_id, lo, hi),
         )
         return float(row[0]) if row else 0.0
 

@@ -83,6 +83,26 @@ class SettingsMixin(ServiceBase):
         known = KNOWN.get(key)
         return None if known is None else known.default
 
+    def effective_setting(
+        self, key: str, project_id: str | None = None, environ: Mapping[str, str] | None = None
+    ) -> tuple[Any, str]:
+        """``(value, source)`` by the lookup order; source is env, project, global, default or unset."""
+        environ = os.environ if environ is None else environ
+        override = environ.get(env.setting_env_name(key))
+        if override is not None:
+            return parse_value(override), "env"
+        if project_id is not None:
+            row = self._read_one(
+                "SELECT value FROM settings WHERE key = ? AND project_id = ?", (key, project_id)
+            )
+            if row is not None:
+                return json.loads(row[0]), "project"
+        row = self._read_one("SELECT value FROM settings WHERE key = ? AND project_id IS NULL", (key,))
+        if row is not None:
+            return json.loads(row[0]), "global"
+        known = KNOWN.get(key)
+        return (None, "unset") if known is None else (known.default, "default")
+
     def set_setting(self, key: str, value: Any, project_id: str | None = None) -> Setting:
         key = key.strip()
         if not key:

@@ -21,7 +21,7 @@ from nerv.models import (
 from nerv.service.base import TableSpec
 
 
-def _columns(cls: type) -> tuple[str, ...]:
+def _columns(cls: Any) -> tuple[str, ...]:
     return tuple(cls.__dataclass_fields__)
 
 
@@ -33,6 +33,7 @@ PROJECTS: TableSpec[Project] = TableSpec(
     table="projects",
     entity="project",
     make=lambda r: Project(**r),
+    model=Project,
     columns=_columns(Project),
     updatable=frozenset({"name", "goal"}),
     required=frozenset({"name"}),
@@ -42,6 +43,7 @@ REPOS: TableSpec[Repo] = TableSpec(
     table="project_repos",
     entity="repo",
     make=lambda r: Repo(**r),
+    model=Repo,
     columns=_columns(Repo),
     updatable=frozenset({"name", "path", "default_branch"}),
     references={"project_id": ("projects", "project")},
@@ -52,6 +54,7 @@ CYCLES: TableSpec[Cycle] = TableSpec(
     table="cycles",
     entity="cycle",
     make=lambda r: Cycle(**r),
+    model=Cycle,
     columns=_columns(Cycle),
     updatable=frozenset({"goal", "status", "learnings", "started_at", "completed_at"}),
     enums={"status": schema.CYCLE_STATUSES},
@@ -62,6 +65,7 @@ TASKS: TableSpec[Task] = TableSpec(
     table="tasks",
     entity="task",
     make=lambda r: Task(**r),
+    model=Task,
     columns=_columns(Task),
     updatable=frozenset({"title", "description", "type", "status", "cycle_id", "project_id"}),
     enums={"status": schema.TASK_STATUSES, "type": schema.TASK_TYPES},
@@ -73,6 +77,7 @@ SESSIONS: TableSpec[Session] = TableSpec(
     table="claude_sessions",
     entity="session",
     make=lambda r: Session(**r),
+    model=Session,
     columns=_columns(Session),
     updatable=frozenset(_columns(Session)) - {"id", "updated_at"},
     enums={"status": schema.SESSION_STATUSES},
@@ -123,6 +128,7 @@ DECISIONS: TableSpec[Decision] = TableSpec(
     table="decisions",
     entity="decision",
     make=lambda r: Decision(**r),
+    model=Decision,
     columns=_columns(Decision),
     updatable=frozenset(
         {"title", "context", "decision", "alternatives", "consequences", "status", "superseded_by", "cycle_id"}
@@ -140,6 +146,7 @@ METRICS: TableSpec[Metric] = TableSpec(
     table="metrics",
     entity="metric",
     make=lambda r: Metric(**r),
+    model=Metric,
     columns=_columns(Metric),
     updatable=frozenset(
         {

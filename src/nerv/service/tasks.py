@@ -28,15 +28,15 @@ class TasksMixin(ServiceBase):
     def get_tasks(self, project_id: str, status: str | None = None) -> list[Task]:
         """Tasks of a project, oldest first; ``status`` filters in SQL (index tasks_project_status)."""
         if status is None:
-            rows = self._read(
-                "SELECT * FROM tasks WHERE project_id = ? ORDER BY created_at, rowid", (project_id,)
-            )
-        else:
-            self._validate(TASKS, {"status": status})
-            rows = self._read(
-                "SELECT * FROM tasks WHERE project_id = ? AND status = ? ORDER BY created_at, rowid",
-                (project_id, status),
-            )
+            return self._select(TASKS, "WHERE project_id = ? ORDER BY created_at, rowid", (project_id,))
+        self._check(TASKS, {"status": status})
+        return self._select(
+            TASKS, "WHERE project_id = ? AND status = ? ORDER BY created_at, rowid", (project_id, status)
+        )
+
+    def get_cycle_tasks(self, cycle_id: str) -> list[Task]:
+        """Tasks assigned to a cycle, oldest first (index tasks_cycle)."""
+        rows = self._read("SELECT * FROM tasks WHERE cycle_id = ? ORDER BY created_at, rowid", (cycle_id,))
         return [Task(**r) for r in rows]
 
     def get_task(self, id: str) -> Task | None:

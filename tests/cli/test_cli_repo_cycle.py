@@ -1,0 +1,101 @@
+"""nerv repo ... and nerv cycle ..."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cli_helpers import assert_error, ok
+
+from nerv import DatabaseService
+from nerv.models import Project
+
+
+def test_repo_add_list_remove(
+    invoke: Any, project: Project, service: DatabaseService, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    added = ok(invoke("repo", "add", "./web/../api", "--branch", "dev", "--json")).json()
+    assert set(added) == {"id", "project_id", "name", "path", "default_branch", "created_at", "updated_at"}
+    assert (added["path"], added["name"], added["default_branch"], added["project_id"]) == (
+        str(tmp_path / "api"),
+        "api",
+        "dev",
+        project.id,
+    )
+    out = ok(invoke("repo", "add", str(tmp_path / "web"), "--name", "frontend")).stdout
+    assert out.startswith("added repo ") and "frontend" in out
+    listed = ok(invoke("repo", "list", "--json")).json()
+    assert [r["name"] for r in listed] == ["api", "frontend"]
+    human = ok(invoke("repo", "list")).stdout.splitlines()
+    assert human[0].split() == ["ID", "NAME", "BRANCH", "PATH", "ADDED"] and len(human) == 3
+    assert_error(invoke("repo", "add", "api"), 4, "already exists")
+    assert ok(invoke("repo", "remove", added["id"][:6], "--json")).json() == {"deleted": added["id"]}
+    assert [r.name for r in service.get_repos(project.id)] == ["frontend"]
+    assert_error(invoke("repo", "remove", added["id"]), 3, "repo not found")
+
+
+def test_repo_list_all_and_other_projects(
+    invoke: Any, project: Project, service: DatabaseService, tmp_path: Path
+) -> None:
+    other = service.create_project("beta")
+    service.add_repo(project.id, str(tmp_path / "a"))
+    service.add_repo(other.id, str(tmp_path / "b"))
+    assert [r["name"] for r in ok(invoke("repo", "list", "--project", project.id, "--json")).json()] == ["a"]
+    assert [r["name"] for r in ok(invoke("repo", "list", "--all", "--json")).json()] == ["a", "b"]
+    assert "PROJECT" in ok(invoke("repo", "list", "--all")).stdout.splitlines()[0]
+    assert_error(invoke("repo", "list", "--all", "--project", other.id), 2, "either")
+    assert (
+        "no repositories"
+        in ok(invoke("repo", "list", "--project", service.create_project("empty").id)).stdout
+    )
+
+
+def test_repo_bad_input(invoke: Any, project: Project) -> None:
+    assert_error(invoke("repo", "add"), 2, "Missing argument")
+    assert_error(invoke("repo", "add", "x", "--project", "nope"), 3, "project not found")
+    assert_error(invoke("repo", "remove"), 2, "Missing argument")
+
+
+def test_cycle_create_list_show_complete(invoke: Any, project: Project, service: DatabaseService) -> None:
+    first = ok(invoke("cycle", "create", "--goal", "first", "--json")).json()
+    assert (first["number"], first["status"], first["goal"], first["project_id"]) == (
+        1,
+        "active",
+        "first",
+        project.id,
+    )
+    assert first["started_at"] is not None and first["completed_at"] is None
+    out = ok(invoke("cycle", "create", "--status", "planned")).stdout
+    assert out.startswith("created cycle #2 ") and "(planned)" in out
+    assert [c["number"] for c in ok(invoke("cycle", "list", "--json")).json()] == [1, 2]
+    assert [c["number"] for c in ok(invoke("cycle", "list", "--status", "planned", "--json")).json()] == [2]
+    human = ok(invoke("cycle", "list")).stdout.splitlines()
+    assert human[0].split()[:4] == ["#", "ID", "STATUS", "GOAL"] and len(human) == 3
+    task = service.create_task(project.id, "in the cycle", cycle_id=first["id"])
+    shown = ok(invoke("cycle", "show", first["id"][:6], "--json")).json()
+    assert shown == first
+    text = ok(invoke("cycle", "show", first["id"])).stdout
+    assert "first" in text and task.id[:8] in text and "in the cycle" in text
+    done = ok(invoke("cycle", "complete", first["id"][:6], "--learnings", "smaller steps", "--json")).json()
+    assert (done["status"], done["learnings"]) == ("completed", "smaller steps")
+    assert done["completed_at"] is not None
+    assert_error(invoke("cycle", "complete", first["id"]), 2, "already completed")
+    planned = service.get_cycles(project.id, "planned")[0]
+    assert "completed cycle #2" in ok(invoke("cycle", "complete", planned.id)).stdout
+    assert service.get_cycle(planned.id).started_at is not None  # type: ignore[union-attr]
+
+
+def test_cycle_bad_input(invoke: Any, project: Project) -> None:
+    assert_error(invoke("cycle", "create", "--status", "completed"), 2, "planned", "active")
+    assert_error(invoke("cycle", "list", "--status", "done"), 2, "completed")
+    assert_error(invoke("cycle", "show", "zzzz"), 3, "cycle not found")
+    assert "no cycles" in ok(invoke("cycle", "list")).stdout
+
+
+def test_repo_and_cycle_in_a_subprocess(run_cli: Any, project: Project, tmp_path: Path) -> None:
+    repo = ok(run_cli("repo", "add", str(tmp_path), "--json")).json()
+    assert repo["path"] == str(tmp_path)
+    cycle = ok(run_cli("cycle", "create", "--goal", "g", "--json")).json()
+    assert cycle["number"] == 1

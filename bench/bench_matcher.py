@@ -41,7 +41,8 @@ def build_calls() -> list[tuple[str, dict[str, str]]]:
     for i in range(N_CALLS):
         r = rng.random()
         if r < 0.5:
-            calls.append(("Bash", {"command": f"tool{rng.randrange(3000)} {rng.choice(['run', 'test'])} --x"}))
+            verb = rng.choice(["run", "test"])
+            calls.append(("Bash", {"command": f"tool{rng.randrange(3000)} {verb} --x"}))
         elif r < 0.7:
             a, b = rng.randrange(3000), rng.randrange(3000)
             calls.append(("Bash", {"command": f"cd /w && tool{a} build | tool{b} lint $(date) > log 2>&1"}))

@@ -36,7 +36,6 @@ from pathlib import Path
 from typing import Any
 
 from nerv import DatabaseService, env
-from nerv.db import schema
 from nerv.db.connection import DEFAULT_BUSY_TIMEOUT_MS, synchronous_level
 from nerv.db.migrations import MIGRATIONS, migrate
 from nerv.ids import new_id, now_ms
@@ -102,33 +101,31 @@ def raw_connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
-def _statements(script: str) -> Iterator[str]:
-    buffer = ""
-    for line in script.splitlines(keepends=True):
-        buffer += line
-        if sqlite3.complete_statement(buffer):
-            if buffer.strip():
-                yield buffer.strip()
-            buffer = ""
+def captured_migrations() -> list[tuple[str, list[str]]]:
+    """The statements each nerv migration runs, recorded once on a scratch database."""
+    conn = sqlite3.connect(":memory:", isolation_level=None)
+    captured = []
+    for step in MIGRATIONS:
+        statements: list[str] = []
+        conn.set_trace_callback(statements.append)
+        step.apply(conn)
+        conn.set_trace_callback(None)
+        captured.append((step.name, statements))
+    conn.close()
+    return captured
 
 
-RAW_MIGRATIONS = [
-    ("core_tables",
-     "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, "
-     "applied_at INTEGER NOT NULL);\n" + schema.CORE_TABLES),
-    ("permission_tables", schema.PERMISSION_TABLES),
-    ("knowledge_tables", schema.KNOWLEDGE_TABLES),
-    ("settings_table", schema.SETTINGS_TABLE),
-]
+RAW_MIGRATIONS = captured_migrations()
 
 
 def raw_open_and_migrate(path: Path) -> sqlite3.Connection:
+    """What DatabaseService() does to a fresh file, written out by hand."""
     conn = raw_connect(path)
     version = conn.execute("PRAGMA user_version").fetchone()[0]
-    for number, (name, script) in enumerate(RAW_MIGRATIONS[version:], start=version + 1):
+    for number, (name, statements) in enumerate(RAW_MIGRATIONS[version:], start=version + 1):
         conn.execute("BEGIN IMMEDIATE")
         conn.execute("PRAGMA user_version").fetchone()
-        for statement in _statements(script):
+        for statement in statements:
             conn.execute(statement)
         conn.execute("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
                      (number, name, now_ms()))

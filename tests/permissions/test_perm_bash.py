@@ -106,6 +106,12 @@ ALLOW_SAFE = (("allow", "Bash(npm test:*)"), ("allow", "Bash(ls *)"), ("allow", 
         "cat <<EOF\n$(rm -rf /)\nEOF",
         "echo $((1 + $(rm -rf /)))",
         "echo $( (rm -rf /) )",
+        "echo ${x/$(rm -rf /)/y}",
+        "npm test <<< \"$(rm -rf /)\"",
+        "cat <<EOF; rm -rf /\nbody\nEOF",
+        "echo `echo \\`rm -rf /\\``",
+        "npm test 2>&1|rm -rf /",
+        "npm test&>log;rm -rf /",
     ],
 )
 def test_denied_part_cannot_hide_behind_allowed_parts(command: str) -> None:
@@ -141,6 +147,20 @@ def test_compound_allowed_lists_one_rule_per_part() -> None:
     assert decision.action == "allow"
     assert [r.text for r in decision.rules] == ["Bash(npm test:*)", "Bash(ls *)", "Bash(cat *)"]
     assert decision.parts == ("npm test", "ls -la", "cat -n")
+
+
+def test_line_continuation_joins_words_as_bash_does() -> None:
+    # 'npm test\<newline>rm -rf /' runs 'npm testrm -rf /', which no rule allows.
+    decision = compiled(*ALLOW_SAFE).evaluate("Bash", {"command": "npm test\\\nrm -rf /"})
+    assert decision.action is None
+    assert decision.parts == ("npm testrm -rf /",)
+
+
+def test_here_document_bodies_are_data() -> None:
+    rules = compiled(*ALLOW_SAFE, ("deny", "Bash(rm -rf:*)"))
+    assert action(rules, "cat <<EOF\nEOF; rm -rf /\nEOF") == "allow"
+    assert action(rules, "cat <<'EOF'\n$(rm -rf /)\nEOF") == "allow"
+    assert action(rules, "cat <<EOF\n$(rm -rf /)\nEOF") == "deny"
 
 
 @pytest.mark.parametrize(

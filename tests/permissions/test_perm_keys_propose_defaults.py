@@ -22,7 +22,9 @@ CTX = MatchContext(cwd="/repo", project_root="/repo", home="/home/me")
 
 def test_command_keys() -> None:
     keys = command_keys('timeout 5 npm test && "rm" -rf x | /bin/sudo ls')
-    for key in ("Bash", "*", "Bash:timeout", "Bash:npm", "Bash:rm", 'Bash:"rm"', "Bash:/bin/sudo", "Bash:sudo"):
+    expected = ("Bash", "*", "Bash:timeout", "Bash:npm", "Bash:rm", 'Bash:"rm"', "Bash:/bin/sudo",
+                "Bash:sudo")
+    for key in expected:
         assert key in keys
     assert "Bash:ls" in keys  # deny rules look through sudo
     assert "Bash:curl" in command_keys("bash -c 'curl x'")
@@ -38,7 +40,8 @@ def test_call_keys() -> None:
 
 
 RULE_TEXTS = [
-    "Bash", "Bash(npm test:*)", "Bash(ls *)", "Bash(rm -rf:*)", "Bash(sudo:*)", "Bash(*)", "Bash(* --version)",
+    "Bash", "Bash(npm test:*)", "Bash(ls *)", "Bash(rm -rf:*)", "Bash(sudo:*)", "Bash(*)",
+    "Bash(* --version)",
     "Bash(npm*)", "Bash(git push *--force*)", "Bash(check:pipe-to-shell)", "Bash(timeout 5 npm test)",
     "Bash(bash -c:*)", "Bash(\"rm\" -rf /)", "Read", "Read(~/.ssh/**)", "Edit(/src/**)", "Write(/x)",
     "WebFetch(domain:x.com)", "mcp__gh", "mcp__gh__create", "mcp__gh__*", "mcp__*", "Task(a*)", "*",
@@ -46,11 +49,13 @@ RULE_TEXTS = [
 CALLS = [
     ("Bash", {"command": c}) for c in [
         "npm test", "ls -la && rm -rf /", "timeout 5 npm test", "sudo rm -rf /tmp", "node --version",
-        "npmrc x", "bash -c 'sudo x'", "curl x | sh", "git push origin --force", '"rm" -rf /', "x 'unterminated",
+        "npmrc x", "bash -c 'sudo x'", "curl x | sh", "git push origin --force", '"rm" -rf /',
+        "x 'unterminated",
         "NODE_ENV=test npm test", "LD_PRELOAD=1 ls", "env -S 'rm -rf /'", "echo $(sudo id)",
     ]
 ] + [
-    ("Read", {"file_path": "/home/me/.ssh/id"}), ("Glob", {"pattern": "*"}), ("Edit", {"file_path": "/repo/src/a"}),
+    ("Read", {"file_path": "/home/me/.ssh/id"}), ("Glob", {"pattern": "*"}),
+    ("Edit", {"file_path": "/repo/src/a"}),
     ("Write", {"file_path": "/repo/x"}), ("WebFetch", {"url": "https://x.com"}), ("mcp__gh__create", {}),
     ("mcp__gh__list", {}), ("Task", {"subagent_type": "ab"}), ("TodoWrite", {}),
 ]
@@ -58,7 +63,8 @@ CALLS = [
 
 @pytest.mark.parametrize(("tool", "tool_input"), CALLS)
 def test_prefiltering_by_key_changes_no_decision(tool: str, tool_input: dict[str, str]) -> None:
-    specs = [RuleSpec.parse(f"r{n}-{a}", t, a) for n, t in enumerate(RULE_TEXTS) for a in ("allow", "ask", "deny")]
+    specs = [RuleSpec.parse(f"r{n}-{a}", text, a)
+             for n, text in enumerate(RULE_TEXTS) for a in ("allow", "ask", "deny")]
     keys = set(call_keys(tool, tool_input))
     # Each rule alone, so every match (not just the winner) must survive the prefilter.
     for spec in specs:
@@ -84,6 +90,9 @@ def test_prefiltering_by_key_changes_no_decision(tool: str, tool_input: dict[str
         ("bash -c 'x'", ["Bash(bash -c 'x')"]),
         ("sudo apt update", ["Bash(sudo apt update)"]),
         ("rm *.pyc", ["Bash(rm:*)"]),
+        ("V=$(cat v) && echo $V", ["Bash(V=$(cat v))", "Bash(cat v)", "Bash(echo $V)", "Bash(cat v:*)",
+                                   "Bash(echo:*)"]),
+        ("LD_PRELOAD=x.so npm test", ["Bash(LD_PRELOAD=x.so npm test)"]),
         ("echo 'unterminated", []),
     ],
 )

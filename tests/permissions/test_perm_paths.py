@@ -25,7 +25,8 @@ def decide(rule: str, tool: str, path: str, ctx: MatchContext = CTX, field: str 
          ["/etc/passwd.bak", "/repo/etc/passwd"]),
         ("Read(//etc/**)", ["/etc", "/etc/a", "/etc/a/b/c"], ["/etcetera/a", "/x/etc/a"]),
         # ~/path: home
-        ("Read(~/.ssh/**)", ["/home/me/.ssh", "/home/me/.ssh/id_rsa", "~/.ssh/config", "/home/me/x/../.ssh/k"],
+        ("Read(~/.ssh/**)",
+         ["/home/me/.ssh", "/home/me/.ssh/id_rsa", "~/.ssh/config", "/home/me/x/../.ssh/k"],
          ["/home/me/.sshx/a", "/root/.ssh/id_rsa", "/repo/.ssh/a"]),
         ("Read(~/Documents/*.pdf)", ["/home/me/Documents/a.pdf"], ["/home/me/Documents/sub/a.pdf"]),
         ("Read(~/.aws/credentials)", ["/home/me/.aws/credentials"], ["/home/me/.aws/config"]),

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import os
+import posixpath
+import re
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from nerv.permissions import CompiledRules, MatchContext, RuleSpec, split_command
+from nerv.permissions.bashpatterns import compile_bash
+from nerv.permissions.paths import PathPattern
+from nerv.permissions.web import WebPattern
 
-SETTINGS = settings(max_examples=int(os.environ.get("NERV_HYPOTHESIS_EXAMPLES", "300")), deadline=None, database=None,
-                    suppress_health_check=[HealthCheck.too_slow])
+# NERV_HYPOTHESIS_EXAMPLES=5000 for a longer hunt; no example database is written.
+SETTINGS = settings(max_examples=int(os.environ.get("NERV_HYPOTHESIS_EXAMPLES", "300")), deadline=None,
+                    database=None, suppress_health_check=[HealthCheck.too_slow])
 
 WORDS = ["npm", "test", "ls", "-la", "rm", "-rf", "/", "git", "push", "--force", "sudo", "x", "'a b'",
          '"$(id)"', "echo", "curl", "sh", "bash", "-c", "timeout", "5", "NODE_ENV=test", "LD_PRELOAD=y",
@@ -82,7 +88,7 @@ DEFAULT_RULES = [("allow", "Bash(npm test:*)"), ("allow", "Bash(ls *)"), ("allow
        st.sampled_from(SEPARATORS), st.sampled_from(WRAPS), st.integers(0, 3))
 def test_a_denied_command_joined_to_allowed_ones_is_denied(
         allowed: list[str], denied: str, sep1: str, sep2: str, wrap: str, position: int) -> None:
-    if "'" in wrap and "'" in denied or '"' in wrap and '"' in denied:
+    if ("'" in wrap and "'" in denied) or ('"' in wrap and '"' in denied):
         denied = denied.replace("'", "").replace('"', "")  # keep the wrapped text well-formed
     pieces = list(allowed)
     pieces.insert(min(position, len(pieces)), wrap.format(denied))
@@ -123,10 +129,82 @@ def test_path_traversal_never_escapes_a_deny(segments: list[str]) -> None:
     ctx = MatchContext(cwd="/repo", home="/home/me")
     rules = build([("allow", "Read"), ("deny", "Read(//repo/secret/**)"), ("deny", "Read(.env)")])
     path = "/repo/" + "/".join(segments)
-    import posixpath
 
     real = posixpath.normpath(path)
-    expected = real.startswith("/repo/secret") and (real == "/repo/secret" or real.startswith("/repo/secret/")) \
-        or (real.startswith("/repo/") and ".env" in real.split("/"))
+    in_secret = real == "/repo/secret" or real.startswith("/repo/secret/")
+    is_env = real.startswith("/repo/") and ".env" in real.split("/")
+    expected = in_secret or is_env
     decision = rules.evaluate("Read", {"file_path": path}, ctx).action
     assert decision == ("deny" if expected else "allow"), (path, real)
+
+
+# -- the linear-time matchers agree with the obvious backtracking ones -----------------
+def naive_bash(pattern: str) -> re.Pattern[str]:
+    body = pattern.strip()
+    tail = ""
+    if body.endswith(":*"):
+        body, tail = body[:-2].rstrip(), r"(?:[ \t\n].*)?"
+    elif body.endswith(" *"):
+        body, tail = body[:-1].rstrip(), r"(?:[ \t\n].*)?"
+    return re.compile("".join(".*" if c == "*" else re.escape(c) for c in body) + tail, re.S)
+
+
+def naive_path(glob: str) -> re.Pattern[str]:
+    segments: list[str] = []
+    for seg in glob.split("/"):
+        if not (seg == "**" and segments and segments[-1] == "**"):
+            segments.append(seg)  # '**/**' is '**'
+    out = []
+    for idx, seg in enumerate(segments):
+        last = idx == len(segments) - 1
+        if seg == "**":
+            out.append((".*" if last else "(?:.*/)?") if idx == 0 else ("(?:/.*)?" if last else "/(?:.*/)?"))
+            continue
+        if idx and segments[idx - 1] != "**":
+            out.append("/")
+        out.append("".join("[^/]*" if c == "*" else re.escape(c) for c in seg))
+    return re.compile("".join(out) + "(?:/.*)?", re.S)
+
+
+@SETTINGS
+@given(st.text(alphabet="ab *:", min_size=1, max_size=12), st.text(alphabet="ab \t", max_size=14))
+def test_bash_pattern_matcher_agrees_with_naive_glob(pattern: str, text: str) -> None:
+    spec = pattern.strip()
+    if not spec or spec == "*" or spec.find(":*") not in (-1, len(spec) - 2):
+        return  # whole-tool or rejected specifiers
+    expected = naive_bash(pattern).fullmatch(text) is not None
+    assert (compile_bash(pattern).fullmatch(text) is not None) == expected
+    # And through the index: a single-part command made of plain words.
+    command = " ".join(text.split())
+    if command:
+        rules = CompiledRules([RuleSpec("r", "Bash", pattern, "allow")])
+        allowed = rules.evaluate("Bash", {"command": command}).action == "allow"
+        assert allowed == (naive_bash(pattern).fullmatch(command) is not None), (pattern, command)
+
+
+@SETTINGS
+@given(st.lists(st.sampled_from(["a", "b", "*", "**", "a*", "ab"]), min_size=1, max_size=6),
+       st.lists(st.sampled_from(["a", "b", "ab", "ba", "aa"]), min_size=1, max_size=8))
+def test_path_glob_agrees_with_naive_glob(segments: list[str], path: list[str]) -> None:
+    glob = "/".join(segments)
+    rel = "/".join(path)
+    pattern = PathPattern("//" + glob)
+    if pattern.floating or pattern.ups:
+        return
+    assert pattern.matches("/" + rel, {"abs": "/"}) == (naive_path(pattern.rel).fullmatch(rel) is not None)
+
+
+@SETTINGS
+@given(any_text)
+def test_any_specifier_compiles(spec: str) -> None:
+    compile_bash(spec)
+    PathPattern(spec).matches("/a/b", {"abs": "/", "home": "/h", "root": "/r", "cwd": "/c"})
+    WebPattern(spec).matches("https://x/")
+
+
+def test_many_wildcards_do_not_backtrack_for_ever() -> None:
+    # A naive regex needs minutes for these; the atomic-group matchers are linear.
+    rule = CompiledRules([RuleSpec("r", "Bash", "a * b * c * d * e * f", "deny"),
+                          RuleSpec("p", "Read", "//**/a/**/b/**/c/**/d", "deny")])
+    assert rule.evaluate("Bash", {"command": "a " + "b " * 3000 + "x"}).action is None
+    assert rule.evaluate("Read", {"file_path": "/" + "a/b/" * 1000 + "x"}).action is None

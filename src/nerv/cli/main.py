@@ -30,7 +30,12 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "decision": ("decision:decision", "Architecture decision records (ADRs)."),
     "audit": ("audit:audit", "The append-only log of every state change."),
     "settings": ("settings:settings", "Get, set and unset settings (global or per project)."),
+    "usage": ("usage:usage", "Claude Code token usage and cost: ingest, report, assign, prices, budgets."),
     "db": ("db:db", "Schema version, migrations and database maintenance."),
+    "backup": ("transfer:backup", "Online, integrity-checked backup of the database."),
+    "restore": ("transfer:restore", "Replace the database by a backup (a safety copy is kept)."),
+    "export": ("transfer:export", "Export every table as a versioned JSON / NDJSON document."),
+    "import": ("transfer:import_", "Merge an export file into the database, all or nothing."),
     "completion": ("setup:completion", "Print the shell completion script (bash, zsh or fish)."),
 }
 

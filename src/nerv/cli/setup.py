@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from nerv.cli.context import AppContext, pass_app
+from nerv.cli.context import AppContext, complete_id, pass_app
 from nerv.cli.output import echo, emit_json, fields, fmt_cost, json_option, sid, style
 
 if TYPE_CHECKING:
@@ -182,7 +182,12 @@ def status_project(app: AppContext, given: str | None) -> str | None:
 
 
 @click.command()
-@click.option("--project", metavar="ID", help="Project (default: the current one).")
+@click.option(
+    "--project",
+    metavar="ID",
+    help="Project (default: the current one).",
+    shell_complete=complete_id("project"),
+)
 @json_option
 @pass_app
 def status(app: AppContext, project: str | None, as_json: bool) -> None:

@@ -58,11 +58,21 @@ def settings_table(conn: sqlite3.Connection) -> None:
     execute_script(conn, schema.SETTINGS_TABLE)
 
 
+def usage_ingest_state(conn: sqlite3.Connection) -> None:
+    execute_script(conn, schema.USAGE_INGEST_STATE)
+
+
+def audit_log_no_replace(conn: sqlite3.Connection) -> None:
+    execute_script(conn, schema.AUDIT_LOG_NO_REPLACE)
+
+
 MIGRATIONS: list[Migration] = [
     Migration("core_tables", core_tables),
     Migration("permission_tables", permission_tables),
     Migration("knowledge_tables", knowledge_tables),
     Migration("settings_table", settings_table),
+    Migration("usage_ingest_state", usage_ingest_state),
+    Migration("audit_log_no_replace", audit_log_no_replace),
 ]
 
 

@@ -260,3 +260,46 @@ CREATE TABLE settings (
 -- One value per key per scope; the global scope is project_id IS NULL.
 CREATE UNIQUE INDEX settings_scope_key ON settings(COALESCE(project_id, ''), key);
 """
+
+# Usage ingest bookkeeping (nerv.service.usage). Two side tables, so the spec's
+# tables (and the dataclasses built from `SELECT *` on them) keep their columns.
+USAGE_INGEST_STATE = """
+-- What `nerv usage ingest` has read of each file: a re-scan only stats files
+-- whose (size, mtime_ns, inode) are unchanged, and a grown file is read from
+-- read_offset (the end of its last complete line). head_hash is the SHA-1 of
+-- the first head_len bytes (at most 1 KiB): if those change, or the inode
+-- does, the file was rewritten and is read again from the start (metrics are
+-- deduplicated by external_id, so nothing is counted twice).
+CREATE TABLE ingested_files (
+  path TEXT PRIMARY KEY,
+  kind TEXT NOT NULL,
+  size INTEGER NOT NULL CHECK (size >= 0),
+  mtime_ns INTEGER NOT NULL,
+  inode INTEGER NOT NULL,
+  read_offset INTEGER NOT NULL DEFAULT 0 CHECK (read_offset >= 0),
+  head_len INTEGER NOT NULL DEFAULT 0 CHECK (head_len >= 0),
+  head_hash TEXT NOT NULL DEFAULT '',
+  lines INTEGER NOT NULL DEFAULT 0,
+  malformed INTEGER NOT NULL DEFAULT 0,
+  updated_at INTEGER NOT NULL
+) WITHOUT ROWID;
+
+-- Metrics of a model the price table does not know. metrics.cost_usd is NOT
+-- NULL, so such a row holds 0 there; this flag says that 0 is "unknown", not
+-- "free". Reports show the count; the row is repriced (and the flag dropped)
+-- as soon as a price for the model exists (usage.prices setting).
+CREATE TABLE unpriced_metrics (
+  metric_id TEXT PRIMARY KEY REFERENCES metrics(id) ON DELETE CASCADE,
+  model TEXT NOT NULL
+) WITHOUT ROWID;
+"""
+
+# INSERT OR REPLACE deletes the row it replaces without firing DELETE triggers
+# (unless recursive_triggers is on), which would let any client rewrite an
+# audit row in place. Refuse an insert whose id is already taken.
+AUDIT_LOG_NO_REPLACE = """
+CREATE TRIGGER audit_log_no_replace BEFORE INSERT ON audit_log
+WHEN EXISTS (SELECT 1 FROM audit_log WHERE id = NEW.id) BEGIN
+  SELECT RAISE(ABORT, 'audit_log is append-only: rows cannot be replaced');
+END;
+"""

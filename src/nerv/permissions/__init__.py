@@ -3,8 +3,15 @@
 Pure and standard-library only: the hook imports this on every tool call.
 Rules use Claude Code's syntax (``Bash(npm test:*)``, ``Read(~/.ssh/**)``,
 ``WebFetch(domain:example.com)``, ``mcp__github``) so existing settings can be
-pasted in; see the module docstrings of ``bashpatterns``, ``paths``, ``web``,
-``commands`` and ``checks`` for the exact semantics.
+pasted in.  Where to find the exact semantics:
+
+* ``bashpatterns`` - Bash specifiers (``*``, trailing `` *``, legacy ``:*``);
+* ``shell`` / ``commands`` / ``programs`` - how a command line is split and
+  which forms of each part meet allow, ask and deny rules (wrappers, ``VAR=``
+  assignments, ``bash -c``); ``checks`` - ``Bash(check:NAME)`` rules;
+* ``paths`` - Read/Edit specifiers; ``web`` - WebFetch specifiers;
+* ``matcher`` - precedence, MCP and other tools; ``syntax`` - rule text and
+  index keys (``candidate_key``); ``defaults`` - the starting rule set.
 
     rules = CompiledRules([RuleSpec("r1", "Bash", "npm test:*", "allow")])
     rules.evaluate("Bash", {"command": "npm test && rm -rf /"}).action   # None

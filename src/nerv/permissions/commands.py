@@ -9,9 +9,15 @@ Each simple command becomes a :class:`CommandPart` with two sets of forms:
   ``sudo "rm" -rf /`` still meets a deny on ``rm -rf /``.
 
 Code given to a shell as text (``bash -c '...'``, ``eval``, ``su -c``,
-``env -S``, a here-document or here-string fed to a shell, ``echo ... | sh``) is
-analysed too.  Those inner commands get deny and ask checks but never need an
-allow of their own: the outer ``bash -c ...`` must be allowed as written.
+``env -S``, a here-document or here-string fed to a shell, ``echo ... | sh``,
+``bash <(echo ...)``) and commands run by ``find -exec`` are analysed too.
+Those inner commands get deny and ask checks but never need an allow of their
+own: the outer ``bash -c ...`` must be allowed as written, so an allow rule for
+``npm test`` never allows ``bash -c 'npm test'``.
+
+Not seen (deny rules are a filter, not a sandbox): command names computed at
+run time (``$CMD``, ``{rm,-rf,/}``), scripts run from files, and programs that
+run code from their own options (``git -c core.pager=...``, ``ssh host cmd``).
 """
 
 from __future__ import annotations

@@ -26,10 +26,10 @@ from nerv.permissions.shell import ParseError
 from nerv.permissions.syntax import (
     ACTIONS,
     FAMILY,
-    WHOLE_TOOL,
     RuleSyntaxError,
     check_name,
     is_tool_glob,
+    is_whole,
     mcp_server,
     tool_key,
     validate_specifier,
@@ -71,7 +71,7 @@ class _Rule:
         self._path: PathPattern | None = None
         self._web: WebPattern | None = None
         tool, pattern = spec.tool, spec.pattern
-        if pattern in WHOLE_TOOL or pattern is None:
+        if pattern is None or is_whole(pattern):
             self.kind = "whole"
         elif is_tool_glob(tool):
             raise RuleSyntaxError(f"rule {spec.id}: a tool name with '*' cannot take a specifier")

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from nerv.permissions.matcher import context_bases, path_targets
 from nerv.permissions.model import MatchContext
 from nerv.permissions.paths import relative_to
-from nerv.permissions.programs import DENY_WRAPPERS, basename, interpreter_kind, stages
+from nerv.permissions.programs import ASSIGNMENT, DENY_WRAPPERS, basename, interpreter_kind, stages
 from nerv.permissions.shell import ParseError, parse
 from nerv.permissions.syntax import FAMILY, format_rule, mcp_server
 from nerv.permissions.web import url_host
@@ -69,8 +69,8 @@ def _bash(command: str) -> list[str]:
         inner = words[stages(words, for_allow=True)[-1]:]
         head = inner[0]
         name = basename(head.value)
-        if head.op or "*" in head.raw or name in _NO_PREFIX:
-            continue
+        if head.op or "*" in head.raw or name in _NO_PREFIX or ASSIGNMENT.match(head.raw):
+            continue  # 'NAME=*' would allow NAME=x before any command at all
         second = inner[1].raw if len(inner) > 1 and not inner[1].op else ""
         if second and _SUBCOMMAND.fullmatch(second):
             prefixes.append(format_rule("Bash", f"{head.raw} {second}:*"))

@@ -80,13 +80,17 @@ class Part:
 
 
 def join_raw(tokens: list[Token]) -> str:
-    """Tokens as written, with each run of blanks between them made one space."""
-    return "".join((" " if k and t.space else "") + t.raw for k, t in enumerate(tokens))
+    """Tokens as written, with each run of blanks between them made one space.
+
+    A redirection always gets a space before it, so ``npm test>log`` reads as
+    ``npm test >log`` and still meets ``Bash(npm test:*)``.
+    """
+    return "".join((" " if k and (t.space or t.op) else "") + t.raw for k, t in enumerate(tokens))
 
 
 def join_values(tokens: list[Token]) -> str:
     """Tokens after quote removal, spaced like :func:`join_raw`."""
-    return "".join((" " if k and t.space else "") + t.value for k, t in enumerate(tokens))
+    return "".join((" " if k and (t.space or t.op) else "") + t.value for k, t in enumerate(tokens))
 
 
 def _ansi_c(body: str) -> str:
@@ -150,7 +154,8 @@ class _Parser:
         return self.i > start
 
     def sub(self, source: str, run: str) -> None:
-        """Read ``source`` (backtick text, an arithmetic body...) in this parser's state."""
+        """Read ``source`` in this parser's state: as commands (``run="list"``, backtick
+        text) or only for the ``$( )`` and backticks it expands (arithmetic, here-documents)."""
         saved = (self.s, self.n, self.i, self.heredocs)
         self.s, self.n, self.i, self.heredocs = source, len(source), 0, []
         try:
@@ -304,7 +309,7 @@ class _Parser:
         if self.peek(1) == "(":
             end = self.arith_end(self.i + 2)
             if end is not None:
-                self.sub(self.s[self.i + 2:end - 2], "arith")
+                self.sub(self.s[self.i + 2:end - 2], "expand")
                 self.i = end
                 return
         self.i += 1
@@ -356,7 +361,7 @@ class _Parser:
                 # Unquoted delimiter: $( ) and backticks in the body run.
                 self.frames.append(_Frame(owner[0], [], owner[1]))
                 try:
-                    self.sub(tok.heredoc, "arith")
+                    self.sub(tok.heredoc, "expand")
                 finally:
                     self.frames.pop()
 
@@ -494,7 +499,7 @@ class _Parser:
         if self.s.startswith("$((", self.i):
             end = self.arith_end(self.i + 3)
             if end is not None:
-                self.sub(self.s[self.i + 3:end - 2], "arith")
+                self.sub(self.s[self.i + 3:end - 2], "expand")
                 self.i = end
                 return self.s[start:end]
         # '$( (' without a closing '))' is a command substitution holding a subshell.

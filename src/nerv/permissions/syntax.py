@@ -6,6 +6,7 @@ import re
 
 from nerv.errors import ValidationError
 from nerv.permissions.bashpatterns import literal_head
+from nerv.permissions.checks import CHECKS
 
 ACTIONS = ("deny", "ask", "allow")  # in order of precedence
 # Read rules also cover the tools that read files by path, Edit rules every
@@ -13,7 +14,7 @@ ACTIONS = ("deny", "ask", "allow")  # in order of precedence
 READ_TOOLS = ("Read", "Glob", "Grep", "LS", "NotebookRead")
 EDIT_TOOLS = ("Edit", "Write", "MultiEdit", "NotebookEdit")
 FAMILY = {**{t: "Read" for t in READ_TOOLS}, **{t: "Edit" for t in EDIT_TOOLS}}
-WHOLE_TOOL = (None, "", "*")  # specifiers that mean "every use of the tool"
+
 CHECK_PREFIX = "check:"
 
 _TOOL = re.compile(r"[A-Za-z0-9_*][A-Za-z0-9_.*\-]*")
@@ -23,6 +24,11 @@ _CHECK_NAME = re.compile(r"[a-z0-9][a-z0-9-]*")
 
 class RuleSyntaxError(ValidationError, ValueError):
     """A permission rule's text is malformed; the message is one line for a human."""
+
+
+def is_whole(spec: str | None) -> bool:
+    """None, "" and "*" (blanks ignored) mean every use of the tool."""
+    return spec is None or spec.strip() in ("", "*")
 
 
 def parse_rule(text: str) -> tuple[str, str | None]:
@@ -55,7 +61,7 @@ def parse_rule(text: str) -> tuple[str, str | None]:
 
 def validate_specifier(tool: str, spec: str | None) -> None:
     """Raise RuleSyntaxError for specifiers that can never mean what was intended."""
-    if spec in WHOLE_TOOL or spec is None:
+    if spec is None or is_whole(spec):
         return
     if tool == "WebFetch" and spec.startswith("domain:"):
         domain = spec[len("domain:"):].strip()
@@ -63,17 +69,14 @@ def validate_specifier(tool: str, spec: str | None) -> None:
             raise RuleSyntaxError("WebFetch rule 'domain:' needs a host name, e.g. domain:example.com")
         if not _DOMAIN.fullmatch(domain):
             raise RuleSyntaxError(f"invalid domain {domain!r} in WebFetch rule")
+    spec = spec.strip()
     if tool == "Bash" and spec.find(":*") not in (-1, len(spec) - 2):
         # Claude Code ignores such rules silently; say so instead.
         raise RuleSyntaxError("':*' must be at the end of a Bash rule (use '*' for a wildcard elsewhere)")
-    if tool == "Bash" and spec.startswith(CHECK_PREFIX):
-        name = spec[len(CHECK_PREFIX):]
-        if _CHECK_NAME.fullmatch(name):
-            from nerv.permissions.checks import CHECKS
-
-            if name not in CHECKS:
-                known = ", ".join(sorted(CHECKS))
-                raise RuleSyntaxError(f"unknown check {name!r} in Bash rule (known: {known})")
+    name = check_name(tool, spec)
+    if name is not None and name not in CHECKS:
+        known = ", ".join(sorted(CHECKS))
+        raise RuleSyntaxError(f"unknown check {name!r} in Bash rule (known: {known})")
 
 
 def format_rule(tool: str, specifier: str | None) -> str:
@@ -83,7 +86,8 @@ def format_rule(tool: str, specifier: str | None) -> str:
 
 def check_name(tool: str, spec: str | None) -> str | None:
     """The built-in check a rule names (``Bash(check:pipe-to-shell)``), if any."""
-    if tool == "Bash" and spec and spec.startswith(CHECK_PREFIX):
+    spec = spec.strip() if spec else ""
+    if tool == "Bash" and spec.startswith(CHECK_PREFIX):
         name = spec[len(CHECK_PREFIX):]
         if _CHECK_NAME.fullmatch(name):
             return name
@@ -130,7 +134,7 @@ def candidate_key(tool: str, pattern: str | None) -> str:
     server = mcp_server(tool)
     if server is not None:
         return server
-    if tool == "Bash" and pattern not in WHOLE_TOOL and pattern and check_name(tool, pattern) is None:
+    if tool == "Bash" and pattern is not None and not is_whole(pattern) and check_name(tool, pattern) is None:
         head = literal_head(pattern)
         if head is not None:
             return f"Bash:{head}"

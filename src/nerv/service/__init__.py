@@ -23,6 +23,7 @@ from nerv.service.rules import RulesMixin
 from nerv.service.sessions import SessionsMixin
 from nerv.service.settings import SettingsMixin
 from nerv.service.tasks import TasksMixin
+from nerv.service.usage import UsageMixin
 
 
 class DatabaseService(
@@ -34,6 +35,7 @@ class DatabaseService(
     DecisionsMixin,
     AuditMixin,
     SettingsMixin,
+    UsageMixin,
     ServiceBase,
 ):
     """Open (creating and migrating as needed) the default or given database."""

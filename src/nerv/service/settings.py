@@ -35,6 +35,17 @@ def _optional_positive(value: Any) -> bool:
     return value is None or _positive_number(value)
 
 
+def _valid_prices(value: Any) -> bool:
+    from nerv.errors import NervError
+    from nerv.usage.pricing import validate_overrides
+
+    try:
+        validate_overrides(value)
+    except NervError:
+        return False
+    return True
+
+
 KNOWN: dict[str, SettingDef] = {
     "approval.mode": SettingDef(
         "defer",
@@ -56,6 +67,13 @@ KNOWN: dict[str, SettingDef] = {
         "a list of positive fractions",
     ),
     "project.current": SettingDef(None, "the project commands use when none is given (nerv project use)"),
+    "usage.prices": SettingDef(
+        {},
+        "price overrides, USD per million tokens: {model: {input, output, cache_write_5m, cache_write_1h,"
+        " cache_read}} (see nerv usage prices)",
+        _valid_prices,
+        "an object {model: {input: USD/MTok, output: USD/MTok, ...}} of non-negative numbers",
+    ),
 }
 
 

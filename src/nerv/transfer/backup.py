@@ -184,6 +184,15 @@ def backup(
     None for ``$NERV_HOME/backups/``. ``keep`` prunes older timestamped backups
     of this database in the destination folder.
     """
+    try:
+        return _backup(db_path, dest, home, keep, overwrite, progress)
+    except OSError as exc:
+        raise DatabaseError(f"backup failed: {_os_reason(exc)}") from None
+
+
+def _backup(
+    db_path: Path, dest: Path | None, home: Path, keep: int | None, overwrite: bool, progress: Progress
+) -> BackupResult:
     started = time.perf_counter()
     if not db_path.exists():
         raise DatabaseError(f"database not found: {db_path}")
@@ -301,14 +310,30 @@ def restore(
     probe_timeout_ms: int = PROBE_TIMEOUT_MS,
 ) -> RestoreResult:
     """Replace the state in ``db_path`` by the (checked, migrated) content of ``backup_path``."""
+    try:
+        return _restore(db_path, backup_path, home, progress, probe_timeout_ms)
+    except OSError as exc:
+        raise DatabaseError(f"restore failed: {_os_reason(exc)}") from None
+
+
+def _os_reason(exc: OSError) -> str:
+    where = f": {exc.filename}" if exc.filename else ""
+    return f"{exc.strerror or exc}{where}"
+
+
+def _restore(
+    db_path: Path, backup_path: Path, home: Path, progress: Progress, probe_timeout_ms: int
+) -> RestoreResult:
     started = time.perf_counter()
     if db_path.exists() and backup_path.resolve() == db_path.resolve():
         raise DatabaseError("cannot restore a database onto itself")
+    if not backup_path.is_file():
+        raise DatabaseError(f"backup not found: {backup_path}")
+    make_private_dir(db_path.parent)
     staging, version, migrated = _stage(backup_path, db_path, progress)
     safety: Path | None = None
     try:
         if not db_path.exists():
-            make_private_dir(db_path.parent)
             publish(staging, db_path)
             method = "new"
         else:

@@ -154,7 +154,9 @@ def checkpoint(db_path: Path, mode: str = "passive") -> CheckpointResult:
     """``PRAGMA wal_checkpoint(MODE)``; full/restart/truncate wait (busy timeout) for readers/writers."""
     mode = mode.lower()
     if mode not in CHECKPOINT_MODES:
-        raise DatabaseError(f"unknown checkpoint mode {mode!r}: expected one of {', '.join(CHECKPOINT_MODES)}")
+        raise DatabaseError(
+            f"unknown checkpoint mode {mode!r}: expected one of {', '.join(CHECKPOINT_MODES)}"
+        )
     before = file_size(wal_path(db_path))
     conn = connect(db_path, create=False)
     try:

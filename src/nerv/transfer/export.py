@@ -72,9 +72,7 @@ def _special_float(value: float) -> Any:
     return {"$float": "inf" if value > 0 else "-inf"}
 
 
-_dumps = json.JSONEncoder(
-    ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=_default
-).encode
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=_default).encode
 
 
 def encode_row(row: dict[str, Any]) -> str:
@@ -82,7 +80,8 @@ def encode_row(row: dict[str, Any]) -> str:
         return _dumps(row)
     except ValueError:  # an infinite REAL: the one float JSON cannot spell
         fixed = {
-            k: _special_float(v) if isinstance(v, float) and not math.isfinite(v) else v for k, v in row.items()
+            k: _special_float(v) if isinstance(v, float) and not math.isfinite(v) else v
+            for k, v in row.items()
         }
         return _dumps(fixed)
 
@@ -133,10 +132,8 @@ def project_scopes(tables: list[TableInfo], project_id: str) -> dict[str, Scope]
                 if parent_scope is None:
                     continue
                 target = parent_column or (by_name[parent].key[0] if by_name[parent].key else "rowid")
-                found = (
-                    f"{quote(column)} IN (SELECT {quote(target)} FROM {quote(parent)} WHERE {parent_scope[0]})",
-                    parent_scope[1],
-                )
+                inner = f"SELECT {quote(target)} FROM {quote(parent)} WHERE {parent_scope[0]}"
+                found = (f"{quote(column)} IN ({inner})", parent_scope[1])
                 break
         scopes[name] = found
         return found
@@ -198,9 +195,7 @@ def export(
     return summary
 
 
-def _rows(
-    conn: sqlite3.Connection, info: TableInfo, sql: str, params: tuple[Any, ...]
-) -> Any:
+def _rows(conn: sqlite3.Connection, info: TableInfo, sql: str, params: tuple[Any, ...]) -> Any:
     cursor = conn.cursor()
     cursor.row_factory = None
     cursor.execute(sql, params)

@@ -35,12 +35,12 @@ class Record(NamedTuple):
     table: str
     row: dict[str, Any]
     line: int  # 1-based line in the file (0 when not known)
-    index: int  # 0-based position within its table in the file
+    position: int  # 0-based position within its table in the file
 
     @property
     def where(self) -> str:
         at = f"line {self.line}, " if self.line else ""
-        return f"{at}{self.table} record #{self.index + 1}"
+        return f"{at}{self.table} record #{self.position + 1}"
 
 
 @dataclass(frozen=True)
@@ -90,14 +90,18 @@ def check_header(path: Path, data: Any, where: str, latest_schema: int) -> Heade
     if version not in SUPPORTED_VERSIONS:
         known = ", ".join(str(v) for v in SUPPORTED_VERSIONS)
         newer = " (written by a newer nerv: upgrade nerv)" if version > max(SUPPORTED_VERSIONS) else ""
-        raise _fail(path, where, f"export version {version} is not supported (this nerv reads {known}){newer}")
+        raise _fail(
+            path, where, f"export version {version} is not supported (this nerv reads {known}){newer}"
+        )
     schema = data.get("schema_version")
     if not isinstance(schema, int) or isinstance(schema, bool) or schema < 1:
         raise _fail(path, where, "schema_version missing or not a positive number")
     if schema > latest_schema:
         raise _fail(
-            path, where,
-            f"written by a nerv with schema version {schema}, newer than this one ({latest_schema}): upgrade nerv",
+            path,
+            where,
+            f"written by a nerv with schema version {schema}, newer than this one ({latest_schema}): "
+            "upgrade nerv",
         )
     exported_at = data.get("exported_at")
     if not isinstance(exported_at, int) or isinstance(exported_at, bool):
@@ -148,7 +152,8 @@ class ExportFile:
             return "document", check_header(self.path, data, where, self.latest_schema)
         if self.size > WHOLE_DOCUMENT_LIMIT:
             raise _fail(
-                self.path, "",
+                self.path,
+                "",
                 "a json export must keep nerv's layout (one record per line) to be read in a streaming "
                 f"way; this one is not, and is too large ({self.size >> 20} MiB) to load at once — "
                 "re-export it, or use --format ndjson",
@@ -178,7 +183,7 @@ class ExportFile:
         for record in source:
             if version != SUPPORTED_VERSIONS[-1]:
                 table, row = upgrade_record(version, record.table, record.row)
-                record = Record(table, row, record.line, record.index)
+                record = Record(table, row, record.line, record.position)
             yield record
 
     # -- ndjson --------------------------------------------------------------------------
@@ -196,12 +201,10 @@ class ExportFile:
                 where = f"line {number}"
                 if end is not None:
                     raise _fail(self.path, where, f"content after the end line (line {end_line})")
-                if not raw.endswith(b"\n"):
-                    raise _fail(self.path, where, "truncated: the last line is incomplete")
                 try:
                     item = json.loads(raw)
                 except ValueError as exc:
-                    raise _fail(self.path, where, f"malformed JSON: {exc}") from None
+                    raise _fail(self.path, where, _malformed(raw, exc)) from None
                 if not isinstance(item, dict):
                     raise _fail(self.path, where, "expected a JSON object")
                 if "end" in item and len(item) == 1:
@@ -223,7 +226,8 @@ class ExportFile:
         for table in sorted(set(declared) | set(counts)):
             if declared.get(table, 0) != counts.get(table, 0):
                 raise _fail(
-                    self.path, "",
+                    self.path,
+                    "",
                     f"truncated or edited: {counts.get(table, 0)} {table} records, "
                     f"the end line says {declared.get(table, 0)}",
                 )
@@ -256,17 +260,21 @@ class ExportFile:
                         state, after_comma, seen_item = "tables", close.group(1) is not None, True
                         continue
                     if seen_item and not after_comma:
-                        raise _fail(self.path, where, f"missing ',' between {table} records (or a missing ']')")
+                        raise _fail(
+                            self.path, where, f"missing ',' between {table} records (or a missing ']')"
+                        )
                     after_comma = text.endswith(b",")
                     body = text[:-1] if after_comma else text
                     try:
                         row = json.loads(body)
                     except ValueError as exc:
                         raise _fail(
-                            self.path, f"{where}, {table} record #{index + 1}", f"malformed JSON: {exc}"
+                            self.path, f"{where}, {table} record #{index + 1}", _malformed(raw, exc)
                         ) from None
                     if not isinstance(row, dict):
-                        raise _fail(self.path, f"{where}, {table} record #{index + 1}", "a record must be an object")
+                        raise _fail(
+                            self.path, f"{where}, {table} record #{index + 1}", "a record must be an object"
+                        )
                     yield Record(table, row, number, index)
                     index += 1
                     seen_item = True
@@ -287,12 +295,16 @@ class ExportFile:
                             raise _fail(self.path, where, "a ',' after the last table is not JSON")
                         state = "end"
                         continue
-                    raise _fail(self.path, where, 'expected a table ("name":[) or the end of the document (}})')
+                    raise _fail(
+                        self.path, where, 'expected a table ("name":[) or the end of the document (}})'
+                    )
                 else:
                     raise _fail(self.path, where, "content after the end of the document")
         if state != "end":
             inside = f" inside {table}" if state == "rows" else ""
-            raise _fail(self.path, "", f"truncated: the document ends{inside} after line {last} without closing")
+            raise _fail(
+                self.path, "", f"truncated: the document ends{inside} after line {last} without closing"
+            )
 
     # -- json, any other layout (small files) ------------------------------------------------
 
@@ -308,6 +320,12 @@ class ExportFile:
                 if not isinstance(row, dict):
                     raise _fail(self.path, f"{table} record #{index + 1}", "a record must be an object")
                 yield Record(table, row, 0, index)
+
+
+def _malformed(raw: bytes, exc: ValueError) -> str:
+    if not raw.endswith(b"\n"):
+        return f"truncated: the file ends in the middle of a record ({exc})"
+    return f"malformed JSON: {exc}"
 
 
 def _first_line(f: BinaryIO) -> tuple[bytes | None, int]:

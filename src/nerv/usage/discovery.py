@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from collections.abc import Iterable, Iterator, Mapping
 from enum import StrEnum
 from pathlib import Path
@@ -91,6 +92,67 @@ def iter_files(paths: Iterable[Path | str]) -> Iterator[Path]:
             if key not in seen:
                 seen.add(key)
                 yield file
+
+
+def walk_files(
+    paths: Iterable[Path | str], errors: list[str] | None = None
+) -> Iterator[tuple[str, os.stat_result]]:
+    """:func:`iter_files` for repeated scans: ``(absolute path, stat)`` of each file.
+
+    Costs what listing the tree costs -- one ``scandir`` per folder, one
+    ``stat`` per file, no ``resolve()`` -- so re-scanning an unchanged tree
+    stays cheap. Each file once (by device and inode) even when roots overlap
+    or a file is linked twice; symlinked folders are not descended (like
+    ``os.walk``). A missing root raises NotFoundError; a folder or file that
+    vanishes or cannot be read during the walk is noted in ``errors``.
+    """
+    seen: set[tuple[int, int]] = set()
+
+    def once(path: str, st: os.stat_result) -> bool:
+        key = (st.st_dev, st.st_ino)
+        if key in seen:
+            return False
+        seen.add(key)
+        return True
+
+    for raw in paths:
+        root = os.path.abspath(os.path.expanduser(os.fspath(raw)))
+        try:
+            st = os.stat(root)
+        except OSError:
+            raise NotFoundError("path", root) from None
+        if stat.S_ISREG(st.st_mode):
+            if once(root, st):
+                yield root, st
+            continue
+        if not stat.S_ISDIR(st.st_mode):
+            raise NotFoundError("path", root)
+        stack = [root]
+        while stack:
+            folder = stack.pop()
+            try:
+                with os.scandir(folder) as it:
+                    entries = sorted(it, key=lambda e: e.name)
+            except OSError as exc:
+                if errors is not None:
+                    errors.append(f"{folder}: {exc.strerror or exc}")
+                continue
+            subdirs: list[str] = []
+            for entry in entries:
+                try:
+                    if entry.is_dir(follow_symlinks=False):
+                        subdirs.append(entry.path)
+                        continue
+                    if os.path.splitext(entry.name)[1].lower() not in SUFFIXES or not entry.is_file():
+                        continue
+                    st = entry.stat()
+                except OSError as exc:
+                    if errors is not None:
+                        errors.append(f"{entry.path}: {exc.strerror or exc}")
+                    continue
+                if once(entry.path, st):
+                    yield entry.path, st
+            stack.extend(reversed(subdirs))  # depth first, in name order
 
 
 def _in_subagents_dir(path: Path) -> bool:

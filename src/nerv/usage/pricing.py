@@ -205,3 +205,20 @@ class PriceTable:
             row["origin"] = "override" if model in self.overridden else "builtin"
             rows.append(row)
         return rows
+
+
+def validate_overrides(value: object) -> dict[str, dict[str, float]]:
+    """Check a ``usage.prices`` setting: {model: {field: USD per MTok}}. Raises ValidationError."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ValidationError("usage.prices must be an object: {model: {input: USD/MTok, output: ...}}")
+    checked: dict[str, dict[str, float]] = {}
+    for model, raw in value.items():
+        if not isinstance(model, str) or not model.strip():
+            raise ValidationError("usage.prices model names must be non-empty strings")
+        if model == SYNTHETIC_MODEL:
+            raise ValidationError(f"{SYNTHETIC_MODEL} is free by definition and cannot be priced")
+        checked[model] = _rates(model, raw)
+    PriceTable.load(checked)  # a new model must give at least input and output
+    return checked

@@ -1,0 +1,540 @@
+"""Merging an export file into the database: validate everything, then apply in one transaction.
+
+Pass 1 reads the whole file without touching the database: layout, header,
+known tables and columns, value types, primary keys and required columns. The
+first problem is reported with its line (and record number) and nothing is
+changed.
+
+Pass 2 applies every record inside one ``BEGIN IMMEDIATE`` transaction, with
+foreign keys deferred to the commit (a record may refer to one that comes
+later, e.g. a decision superseded by a newer one). For each record:
+
+- absent (by primary key): inserted as is: ids, statuses, links and timestamps
+  are the file's;
+- present with the same content: nothing happens, so importing a file twice
+  changes nothing the second time;
+- present with different content, or clashing with another record on a
+  unique key (one setting per key and scope, say): a conflict. ``fail``
+  (default) reports the first one and changes nothing; ``skip`` keeps the
+  database's record; ``overwrite`` takes the file's (the clashing record is
+  replaced). Audit rows are append-only: they are added when missing, never
+  changed, and a differing one is a conflict that ``overwrite`` cannot take.
+
+Triggers on metrics add each metric to its session's totals, while the file
+already holds the sessions with their totals. Every session row taken from the
+file is therefore remembered (in a temporary table) and set back to the
+file's values once all records are in: the round trip is exact and sessions
+kept from the database still count the metrics added to them.
+
+An import that changes anything writes one audit row of its own (entity
+``import``); one that changes nothing writes nothing. Everything, audit row
+included, commits or rolls back together: a crash or ``kill -9`` half way
+leaves the database as it was.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from nerv.errors import DatabaseError
+from nerv.ids import new_id
+from nerv.transfer.errors import ExportFileError, ImportConflictError, ImportRefusedError
+from nerv.transfer.progress import Progress, silent
+from nerv.transfer.reader import ExportFile, Header, Record, decode_value
+from nerv.transfer.tables import TableInfo, list_tables, quote, schema_version
+
+if TYPE_CHECKING:
+    from nerv.service import DatabaseService
+
+ON_CONFLICT = ("fail", "skip", "overwrite")
+PROGRESS_EVERY = 2000
+_PLAIN = frozenset({str, int, float, type(None)})
+_INT_MIN, _INT_MAX = -(2**63), 2**63 - 1
+
+
+@dataclass
+class TableCounts:
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    skipped: int = 0
+
+    @property
+    def changed(self) -> int:
+        return self.inserted + self.updated
+
+
+@dataclass
+class ImportResult:
+    path: str
+    layout: str
+    export_version: int
+    schema_version: int
+    exported_at: int
+    on_conflict: str
+    dry_run: bool
+    records: int = 0
+    tables: dict[str, TableCounts] = field(default_factory=dict)
+    conflicts: int = 0
+    audit_id: str | None = None
+    seconds: float = 0.0
+
+    @property
+    def inserted(self) -> int:
+        return sum(c.inserted for c in self.tables.values())
+
+    @property
+    def updated(self) -> int:
+        return sum(c.updated for c in self.tables.values())
+
+    @property
+    def skipped(self) -> int:
+        return sum(c.skipped for c in self.tables.values())
+
+    @property
+    def unchanged(self) -> int:
+        return sum(c.unchanged for c in self.tables.values())
+
+    @property
+    def changed(self) -> bool:
+        return self.inserted + self.updated > 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "layout": self.layout,
+            "export_version": self.export_version,
+            "schema_version": self.schema_version,
+            "exported_at": self.exported_at,
+            "on_conflict": self.on_conflict,
+            "dry_run": self.dry_run,
+            "records": self.records,
+            "changed": self.changed,
+            "inserted": self.inserted,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "skipped": self.skipped,
+            "conflicts": self.conflicts,
+            "audit_id": self.audit_id,
+            "tables": {
+                name: {
+                    "inserted": c.inserted,
+                    "updated": c.updated,
+                    "unchanged": c.unchanged,
+                    "skipped": c.skipped,
+                }
+                for name, c in self.tables.items()
+            },
+        }
+
+
+# -- pass 1: validation ----------------------------------------------------------------------
+
+
+def _bad(path: Path, record: Record, message: str) -> ExportFileError:
+    return ExportFileError(f"{path.name}: {record.where}: {message}")
+
+
+def clean_row(path: Path, info: TableInfo, record: Record) -> dict[str, Any]:
+    """The record's row with values ready to bind; raises ExportFileError naming the record."""
+    row = record.row
+    fixed: dict[str, Any] | None = None
+    for column, value in row.items():
+        kind = type(value)
+        if kind in _PLAIN:
+            if kind is int and not _INT_MIN <= value <= _INT_MAX:
+                raise _bad(path, record, f"{column}: integer {value} is out of SQLite's range")
+            continue
+        if kind is bool:
+            new: Any = int(value)
+        elif kind is dict:
+            try:
+                new = decode_value(value)
+            except ValueError:
+                raise _bad(
+                    path, record, f'{column}: an object is not a column value (only {{"$base64": ...}})'
+                ) from None
+        else:
+            raise _bad(path, record, f"{column}: a {kind.__name__} is not a column value")
+        if fixed is None:
+            fixed = dict(row)
+        fixed[column] = new
+    if not row.keys() <= info.column_set:
+        unknown = sorted(set(row) - info.column_set)
+        raise _bad(path, record, f"unknown column(s) {', '.join(unknown)} in table {info.name}")
+    for column in info.key:
+        if row.get(column) is None:
+            raise _bad(path, record, f"the primary key {column} is missing")
+    for column in info.required:
+        if row.get(column) is None:
+            raise _bad(path, record, f"{column} is required")
+    return row if fixed is None else fixed
+
+
+def validate(source: ExportFile, tables: dict[str, TableInfo], progress: Progress = silent) -> dict[str, int]:
+    """Pass 1: check every record; returns the number of records per table."""
+    counts: dict[str, int] = {}
+    with progress("validate", max(source.size, 1)) as advance:
+        for record in source.records(on_bytes=advance):
+            info = tables.get(record.table)
+            if info is None:
+                raise _bad(
+                    source.path, record, f"unknown table {record.table!r} (not in this database's schema)"
+                )
+            clean_row(source.path, info, record)
+            counts[record.table] = counts.get(record.table, 0) + 1
+    return counts
+
+
+# -- pass 2: applying ------------------------------------------------------------------------
+
+
+class _Applier:
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        source: ExportFile,
+        tables: dict[str, TableInfo],
+        result: ImportResult,
+    ) -> None:
+        self.conn = conn
+        self.source = source
+        self.path = source.path
+        self.tables = tables
+        self.result = result
+        self.mode = result.on_conflict
+        self.first_conflict: str | None = None
+        self._insert_sql: dict[tuple[str, tuple[str, ...]], str] = {}
+        self._reconcile = any(t.trigger_target for t in tables.values())
+        if self._reconcile:
+            conn.execute(
+                "CREATE TEMP TABLE IF NOT EXISTS nerv_import_accepted "
+                "(tbl TEXT NOT NULL, key TEXT NOT NULL, row TEXT NOT NULL, PRIMARY KEY (tbl, key))"
+            )
+            conn.execute("DELETE FROM temp.nerv_import_accepted")
+
+    # -- SQL helpers
+
+    def _insert(self, info: TableInfo, row: dict[str, Any]) -> None:
+        columns = tuple(row)
+        sql = self._insert_sql.get((info.name, columns))
+        if sql is None:
+            sql = (
+                f"INSERT INTO {info.q} ({', '.join(quote(c) for c in columns)}) "
+                f"VALUES ({', '.join('?' for _ in columns)})"
+            )
+            self._insert_sql[(info.name, columns)] = sql
+        self.conn.execute(sql, tuple(row.values()))
+
+    def _key_clause(self, info: TableInfo) -> str:
+        return " AND ".join(f"{quote(c)} IS ?" for c in info.identity)
+
+    def _existing(self, info: TableInfo, key: tuple[Any, ...]) -> sqlite3.Row | None:
+        row: sqlite3.Row | None = self.conn.execute(
+            f"SELECT * FROM {info.q} WHERE {self._key_clause(info)}", key
+        ).fetchone()
+        return row
+
+    def _update(self, info: TableInfo, key: tuple[Any, ...], values: dict[str, Any]) -> None:
+        if not values:
+            return
+        assignments = ", ".join(f"{quote(c)} = ?" for c in values)
+        self.conn.execute(
+            f"UPDATE {info.q} SET {assignments} WHERE {self._key_clause(info)}", (*values.values(), *key)
+        )
+
+    def _refused(self, record: Record, exc: sqlite3.Error) -> ImportRefusedError:
+        return ImportRefusedError(
+            f"{self.path.name}: {record.where}: the database refused it ({exc}); nothing was imported"
+        )
+
+    # -- one record
+
+    def apply(self, info: TableInfo, record: Record, row: dict[str, Any]) -> None:
+        counts = self.result.tables.setdefault(info.name, TableCounts())
+        key = tuple(row.get(c) for c in info.identity)
+        if not info.key and self._existing(info, key) is not None:
+            counts.unchanged += 1
+            return
+        try:
+            self._insert(info, row)
+        except sqlite3.IntegrityError as exc:
+            existing = self._existing(info, key) if info.key else None
+            if existing is None:
+                self._clash(info, record, row, exc, counts)
+            else:
+                self._compare(info, record, row, key, existing, counts)
+            return
+        counts.inserted += 1
+        self._accept(info, record, key)
+
+    def _accept(self, info: TableInfo, record: Record, key: tuple[Any, ...]) -> None:
+        if info.trigger_target:
+            self.conn.execute(
+                "INSERT OR REPLACE INTO temp.nerv_import_accepted (tbl, key, row) VALUES (?, ?, ?)",
+                (info.name, json.dumps(key), json.dumps(record.row)),
+            )
+
+    def _compare(
+        self,
+        info: TableInfo,
+        record: Record,
+        row: dict[str, Any],
+        key: tuple[Any, ...],
+        existing: sqlite3.Row,
+        counts: TableCounts,
+    ) -> None:
+        differing = [c for c, v in row.items() if existing[c] != v]
+        if not differing:
+            counts.unchanged += 1
+            self._accept(info, record, key)
+            return
+        shown = ", ".join(differing[:5]) + (", ..." if len(differing) > 5 else "")
+        what = f"{info.name} record {_show_key(key)} exists with different content ({shown})"
+        if info.append_only and self.mode == "overwrite":
+            raise ImportConflictError(
+                f"{self.path.name}: {record.where}: {what}; {info.name} is append-only, its rows are never "
+                "changed; nothing was imported"
+            )
+        if self.mode == "overwrite":
+            try:
+                self._update(info, key, {c: row[c] for c in differing})
+            except sqlite3.IntegrityError as exc:
+                raise self._refused(record, exc) from None
+            counts.updated += 1
+            self._accept(info, record, key)
+        else:
+            self._conflict(record, what, counts)
+
+    def _clash(
+        self,
+        info: TableInfo,
+        record: Record,
+        row: dict[str, Any],
+        exc: sqlite3.IntegrityError,
+        counts: TableCounts,
+    ) -> None:
+        if not str(exc).startswith("UNIQUE constraint failed"):
+            raise self._refused(record, exc) from None
+        other = self._clashing_key(info, row)
+        key = tuple(row.get(c) for c in info.identity)
+        holder = _show_key(other) if other else "?"
+        what = f"{info.name} record {_show_key(key)} clashes with record {holder} ({exc})"
+        if self.mode != "overwrite":
+            self._conflict(record, what, counts)
+            return
+        if other is None or info.append_only:
+            raise ImportConflictError(f"{self.path.name}: {record.where}: {what}; cannot overwrite it")
+        try:
+            self.conn.execute(f"DELETE FROM {info.q} WHERE {self._key_clause(info)}", other)
+            self._insert(info, row)
+        except sqlite3.IntegrityError as again:
+            raise self._refused(record, again) from None
+        counts.updated += 1
+        self._accept(info, record, key)
+
+    def _clashing_key(self, info: TableInfo, row: dict[str, Any]) -> tuple[Any, ...] | None:
+        """The identity of the database record that holds one of ``row``'s unique keys."""
+        given = ", ".join(f"? AS {quote(c)}" for c in info.columns)
+        values = tuple(row.get(c) for c in info.columns)
+        identity = ", ".join(quote(c) for c in info.identity)
+        for unique in info.uniques:
+            exprs = ", ".join(unique.expressions)
+            where = f" AND ({unique.where})" if unique.where else ""
+            sql = (
+                f"SELECT {identity} FROM {info.q} WHERE ({exprs}) = "
+                f"(SELECT {exprs} FROM (SELECT {given})){where} LIMIT 1"
+            )
+            try:
+                found = self.conn.execute(sql, values).fetchone()
+            except sqlite3.Error:
+                continue
+            if found is not None:
+                return tuple(found)
+        return None
+
+    def _conflict(self, record: Record, what: str, counts: TableCounts) -> None:
+        if self.mode == "skip":
+            counts.skipped += 1
+            return
+        self.result.conflicts += 1
+        if self.first_conflict is None:
+            self.first_conflict = f"{record.where}: {what}"
+
+    # -- after the last record
+
+    def reconcile(self) -> int:
+        """Put the file's values back into rows that triggers changed during the import."""
+        if not self._reconcile:
+            return 0
+        fixed = 0
+        cursor = self.conn.execute("SELECT tbl, key, row FROM temp.nerv_import_accepted ORDER BY rowid")
+        for table, key_json, row_json in cursor.fetchall():
+            info = self.tables[table]
+            key = tuple(json.loads(key_json))
+            row = clean_row(self.path, info, Record(table, json.loads(row_json), 0, 0))
+            existing = self._existing(info, key)
+            if existing is None:
+                continue
+            differing = {c: v for c, v in row.items() if existing[c] != v}
+            if differing:
+                self._update(info, key, differing)
+                fixed += 1
+        self.conn.execute("DELETE FROM temp.nerv_import_accepted")
+        return fixed
+
+
+def _show_key(key: tuple[Any, ...]) -> str:
+    return repr(key[0]) if len(key) == 1 else repr(key)
+
+
+def import_file(
+    service: DatabaseService,
+    path: Path,
+    *,
+    on_conflict: str = "fail",
+    dry_run: bool = False,
+    progress: Progress = silent,
+) -> ImportResult:
+    """Validate ``path`` completely, then merge it into the service's database in one transaction."""
+    if on_conflict not in ON_CONFLICT:
+        raise ValueError(f"on_conflict must be one of {', '.join(ON_CONFLICT)}")
+    started = time.perf_counter()
+    conn = service.connection
+    tables = {t.name: t for t in list_tables(conn)}
+    source = ExportFile(path, schema_version(conn))
+    header = source.header
+    counts = validate(source, tables, progress)
+    result = ImportResult(
+        path=str(path),
+        layout=source.layout,
+        export_version=header.version,
+        schema_version=header.schema_version,
+        exported_at=header.exported_at,
+        on_conflict=on_conflict,
+        dry_run=dry_run,
+        records=sum(counts.values()),
+    )
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError as exc:
+        raise DatabaseError(f"cannot import: database is busy ({exc})") from None
+    try:
+        conn.execute("PRAGMA defer_foreign_keys = ON")
+        applier = _Applier(conn, source, tables, result)
+        _apply_all(applier, source, tables, result, progress)
+        applier.reconcile()
+        if result.conflicts:
+            raise ImportConflictError(
+                f"{path.name}: {result.conflicts} conflict(s); first at {applier.first_conflict}; "
+                "nothing was imported (use --on-conflict skip to keep the database's records, "
+                "overwrite to take the file's)"
+            )
+        if dry_run:
+            _check_references(conn, source, tables)
+            conn.execute("ROLLBACK")
+        else:
+            if result.changed:
+                result.audit_id = new_id()
+                service._audit("import", result.audit_id, "import", None, _audit_details(result, header))
+            _commit(conn, source, tables)
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def _apply_all(
+    applier: _Applier,
+    source: ExportFile,
+    tables: dict[str, TableInfo],
+    result: ImportResult,
+    progress: Progress,
+) -> None:
+    with progress("import", max(result.records, 1)) as advance:
+        pending = 0
+        for record in source.records():
+            info = tables.get(record.table)
+            if info is None:  # the file changed since it was validated
+                raise _bad(source.path, record, f"unknown table {record.table!r}")
+            applier.apply(info, record, clean_row(source.path, info, record))
+            pending += 1
+            if pending == PROGRESS_EVERY:
+                advance(pending)
+                pending = 0
+        advance(pending)
+
+
+def _audit_details(result: ImportResult, header: Header) -> dict[str, Any]:
+    return {
+        "file": result.path,
+        "layout": result.layout,
+        "export_version": header.version,
+        "schema_version": header.schema_version,
+        "exported_at": header.exported_at,
+        "project": header.project,
+        "on_conflict": result.on_conflict,
+        "inserted": result.inserted,
+        "updated": result.updated,
+        "skipped": result.skipped,
+        "tables": {
+            name: {
+                k: v
+                for k, v in (("inserted", c.inserted), ("updated", c.updated), ("skipped", c.skipped))
+                if v
+            }
+            for name, c in result.tables.items()
+            if c.inserted or c.updated or c.skipped
+        },
+    }
+
+
+def _commit(conn: sqlite3.Connection, source: ExportFile, tables: dict[str, TableInfo]) -> None:
+    try:
+        conn.execute("COMMIT")
+    except sqlite3.IntegrityError:
+        # Deferred foreign keys: the transaction is still open; find the culprit, then roll back.
+        _check_references(conn, source, tables)
+        raise ImportRefusedError(
+            f"{source.path.name}: a record refers to a missing record; nothing was imported"
+        ) from None
+    except sqlite3.OperationalError as exc:
+        raise DatabaseError(f"import failed, nothing was imported: {exc}") from None
+
+
+def _check_references(conn: sqlite3.Connection, source: ExportFile, tables: dict[str, TableInfo]) -> None:
+    violation = conn.execute("PRAGMA foreign_key_check").fetchone()
+    if violation is None:
+        return
+    table, rowid, parent = str(violation[0]), violation[1], str(violation[2])
+    info = tables.get(table)
+    where = ""
+    if info is not None and rowid is not None and info.key:
+        key_row = conn.execute(
+            f"SELECT {', '.join(quote(c) for c in info.key)} FROM {info.q} WHERE rowid = ?", (rowid,)
+        ).fetchone()
+        if key_row is not None:
+            key = tuple(key_row)
+            where = _locate(source, table, info, key) or f"{table} record {_show_key(key)}"
+    raise ImportRefusedError(
+        f"{source.path.name}: {where or table}: refers to a {parent} record that is neither in the file nor "
+        "in the database; nothing was imported"
+    )
+
+
+def _locate(source: ExportFile, table: str, info: TableInfo, key: tuple[Any, ...]) -> str | None:
+    """Where a record is in the file (one more pass, only when reporting an error)."""
+    try:
+        for record in source.records():
+            if record.table == table and tuple(record.row.get(c) for c in info.key) == key:
+                return record.where
+    except ExportFileError:
+        return None
+    return None

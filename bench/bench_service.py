@@ -65,10 +65,28 @@ class Sizes:
     help_reps: int
 
 
-FULL = Sizes(tasks=10_000, sessions=100_000, rules=1_000, chunk=1_000, query_reps=200, match_reps=200,
-             open_reps=20, sync_ops=2_000, help_reps=10)
-QUICK = Sizes(tasks=1_000, sessions=5_000, rules=1_000, chunk=500, query_reps=50, match_reps=30,
-              open_reps=5, sync_ops=300, help_reps=5)
+FULL = Sizes(
+    tasks=10_000,
+    sessions=100_000,
+    rules=1_000,
+    chunk=1_000,
+    query_reps=200,
+    match_reps=200,
+    open_reps=20,
+    sync_ops=2_000,
+    help_reps=10,
+)
+QUICK = Sizes(
+    tasks=1_000,
+    sessions=5_000,
+    rules=1_000,
+    chunk=500,
+    query_reps=50,
+    match_reps=30,
+    open_reps=5,
+    sync_ops=300,
+    help_reps=5,
+)
 
 
 @dataclass
@@ -127,8 +145,10 @@ def raw_open_and_migrate(path: Path) -> sqlite3.Connection:
         conn.execute("PRAGMA user_version").fetchone()
         for statement in statements:
             conn.execute(statement)
-        conn.execute("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
-                     (number, name, now_ms()))
+        conn.execute(
+            "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+            (number, name, now_ms()),
+        )
         conn.execute(f"PRAGMA user_version = {number}")
         conn.execute("COMMIT")
     return conn
@@ -139,52 +159,94 @@ class Raw:
 
     def __init__(self, path: Path) -> None:
         self.conn = raw_connect(path)
-        self.task_sql = (f"INSERT INTO tasks ({', '.join(TASK_COLUMNS)}) "
-                         f"VALUES ({', '.join('?' for _ in TASK_COLUMNS)})")
-        self.session_sql = (f"INSERT INTO claude_sessions ({', '.join(SESSION_COLUMNS)}) "
-                            f"VALUES ({', '.join('?' for _ in SESSION_COLUMNS)})")
+        self.task_sql = (
+            f"INSERT INTO tasks ({', '.join(TASK_COLUMNS)}) VALUES ({', '.join('?' for _ in TASK_COLUMNS)})"
+        )
+        self.session_sql = (
+            f"INSERT INTO claude_sessions ({', '.join(SESSION_COLUMNS)}) "
+            f"VALUES ({', '.join('?' for _ in SESSION_COLUMNS)})"
+        )
 
     def _audit(self, entity: str, ident: str, action: str, before: Any, after: Any, at: int) -> None:
-        self.conn.execute(AUDIT_SQL, (
-            new_id(), at, ACTOR, entity, ident, action,
-            None if before is None else json.dumps(before, sort_keys=True),
-            None if after is None else json.dumps(after, sort_keys=True),
-        ))
+        self.conn.execute(
+            AUDIT_SQL,
+            (
+                new_id(),
+                at,
+                ACTOR,
+                entity,
+                ident,
+                action,
+                None if before is None else json.dumps(before, sort_keys=True),
+                None if after is None else json.dumps(after, sort_keys=True),
+            ),
+        )
 
     def create_project(self, name: str) -> str:
         now = now_ms()
-        row = {"id": new_id(), "name": name, "goal": None, "created_at": now, "updated_at": now}
+        row: dict[str, Any] = {
+            "id": new_id(),
+            "name": name,
+            "goal": None,
+            "created_at": now,
+            "updated_at": now,
+        }
         self.conn.execute("BEGIN IMMEDIATE")
-        self.conn.execute("INSERT INTO projects (id, name, goal, created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
-                          tuple(row.values()))
+        self.conn.execute(
+            "INSERT INTO projects (id, name, goal, created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
+            tuple(row.values()),
+        )
         self._audit("project", row["id"], "create", None, row, now)
         self.conn.execute("COMMIT")
-        return row["id"]
+        return str(row["id"])
 
     def create_task(self, project_id: str, title: str, status: str) -> str:
         now = now_ms()
-        row = {"id": new_id(), "project_id": project_id, "cycle_id": None, "title": title, "description": None,
-               "type": "implementation", "status": status, "created_at": now, "updated_at": now}
+        row: dict[str, Any] = {
+            "id": new_id(),
+            "project_id": project_id,
+            "cycle_id": None,
+            "title": title,
+            "description": None,
+            "type": "implementation",
+            "status": status,
+            "created_at": now,
+            "updated_at": now,
+        }
         conn = self.conn
         conn.execute("BEGIN IMMEDIATE")
         conn.execute(self.task_sql, tuple(row.values()))
         self._audit("task", row["id"], "create", None, row, now)
         conn.execute("COMMIT")
-        return row["id"]
+        return str(row["id"])
 
     def create_session(self, project_id: str, task_id: str | None) -> str:
         now = now_ms()
-        row = {"id": new_id(), "project_id": project_id, "task_id": task_id, "status": "active",
-               "started_at": now, "ended_at": None, "tokens_input": 0, "tokens_output": 0, "cost_usd": 0.0,
-               "claude_session_id": None, "tokens_cache_read": 0, "tokens_cache_write_5m": 0,
-               "tokens_cache_write_1h": 0, "model": None, "cwd": None, "transcript_path": None,
-               "updated_at": now}
+        row: dict[str, Any] = {
+            "id": new_id(),
+            "project_id": project_id,
+            "task_id": task_id,
+            "status": "active",
+            "started_at": now,
+            "ended_at": None,
+            "tokens_input": 0,
+            "tokens_output": 0,
+            "cost_usd": 0.0,
+            "claude_session_id": None,
+            "tokens_cache_read": 0,
+            "tokens_cache_write_5m": 0,
+            "tokens_cache_write_1h": 0,
+            "model": None,
+            "cwd": None,
+            "transcript_path": None,
+            "updated_at": now,
+        }
         conn = self.conn
         conn.execute("BEGIN IMMEDIATE")
         conn.execute(self.session_sql, tuple(row.values()))
         self._audit("session", row["id"], "create", None, row, now)
         conn.execute("COMMIT")
-        return row["id"]
+        return str(row["id"])
 
     def update_session(self, ident: str, updates: dict[str, Any]) -> None:
         conn = self.conn
@@ -193,8 +255,10 @@ class Raw:
         old = dict(zip(SESSION_COLUMNS, current, strict=True))
         now = now_ms()
         assignments = ", ".join(f"{c} = ?" for c in updates)
-        conn.execute(f"UPDATE claude_sessions SET {assignments}, updated_at = ? WHERE id = ?",
-                     (*updates.values(), now, ident))
+        conn.execute(
+            f"UPDATE claude_sessions SET {assignments}, updated_at = ? WHERE id = ?",
+            (*updates.values(), now, ident),
+        )
         self._audit("session", ident, "update", {k: old[k] for k in updates}, updates, now)
         conn.execute("COMMIT")
 
@@ -205,9 +269,11 @@ class Raw:
         ).fetchall()
 
     def project_cost(self, project_id: str) -> float:
-        return float(self.conn.execute(
-            "SELECT coalesce(sum(cost_usd), 0.0) FROM claude_sessions WHERE project_id = ?", (project_id,)
-        ).fetchone()[0])
+        return float(
+            self.conn.execute(
+                "SELECT coalesce(sum(cost_usd), 0.0) FROM claude_sessions WHERE project_id = ?", (project_id,)
+            ).fetchone()[0]
+        )
 
 
 # -- measuring ----------------------------------------------------------------------
@@ -229,8 +295,9 @@ def p50(fn: Callable[[], Any], reps: int) -> float:
     return statistics.median(samples)
 
 
-def alternate(total: int, chunk: int, service_step: Callable[[int], None],
-              raw_step: Callable[[int], None]) -> tuple[float, float]:
+def alternate(
+    total: int, chunk: int, service_step: Callable[[int], object], raw_step: Callable[[int], object]
+) -> tuple[float, float]:
     """Run ``total`` steps on each side in alternating chunks; return (service_s, raw_s)."""
     service_s = raw_s = 0.0
     for start in range(0, total, chunk):
@@ -271,6 +338,7 @@ def environ(name: str, value: str | None) -> Iterator[None]:
 def bench_open(work: Path, sizes: Sizes) -> list[Row]:
     fresh_service = fresh_raw = 0.0
     for i in range(sizes.open_reps):
+
         def service(i: int = i) -> None:
             DatabaseService(work / f"open-service-{i}.db", actor=ACTOR).close()
 
@@ -293,8 +361,14 @@ def bench_open(work: Path, sizes: Sizes) -> list[Row]:
     up_raw = p50(open_raw, sizes.query_reps)
     n = sizes.open_reps
     return [
-        Row("open + migrate a fresh database", n, fresh_service / n, fresh_raw / n, unit="query",
-            note=f"mean of {n}, {len(MIGRATIONS)} migrations"),
+        Row(
+            "open + migrate a fresh database",
+            n,
+            fresh_service / n,
+            fresh_raw / n,
+            unit="query",
+            note=f"mean of {n}, {len(MIGRATIONS)} migrations",
+        ),
         Row("open an up-to-date database", sizes.query_reps, up_service, up_raw, unit="query", note="p50"),
     ]
 
@@ -311,7 +385,8 @@ def bench_writes_and_queries(work: Path, sizes: Sizes) -> tuple[list[Row], Datab
     task_ids: list[str] = []
     raw_task_ids: list[str] = []
     service_s, raw_s = alternate(
-        sizes.tasks, sizes.chunk,
+        sizes.tasks,
+        sizes.chunk,
         lambda i: task_ids.append(svc.create_task(project.id, f"task {i}", status=STATUS_MIX[i % 20]).id),
         lambda i: raw_task_ids.append(raw.create_task(raw_project, f"task {i}", STATUS_MIX[i % 20])),
     )
@@ -320,17 +395,25 @@ def bench_writes_and_queries(work: Path, sizes: Sizes) -> tuple[list[Row], Datab
     session_ids: list[str] = []
     raw_session_ids: list[str] = []
     service_s, raw_s = alternate(
-        sizes.sessions, sizes.chunk,
+        sizes.sessions,
+        sizes.chunk,
         lambda i: session_ids.append(svc.create_session(project.id, task_ids[i % len(task_ids)]).id),
-        lambda i: raw_session_ids.append(raw.create_session(raw_project, raw_task_ids[i % len(raw_task_ids)])),
+        lambda i: raw_session_ids.append(
+            raw.create_session(raw_project, raw_task_ids[i % len(raw_task_ids)])
+        ),
     )
     rows.append(Row("create_session", sizes.sessions, service_s, raw_s))
 
     def usage(i: int) -> dict[str, Any]:
-        return {"tokens_input": 1_000 + i % 977, "tokens_output": 200 + i % 331, "cost_usd": 0.001 * (1 + i % 97)}
+        return {
+            "tokens_input": 1_000 + i % 977,
+            "tokens_output": 200 + i % 331,
+            "cost_usd": 0.001 * (1 + i % 97),
+        }
 
     service_s, raw_s = alternate(
-        sizes.sessions, sizes.chunk,
+        sizes.sessions,
+        sizes.chunk,
         lambda i: svc.update_session(session_ids[i], usage(i)),
         lambda i: raw.update_session(raw_session_ids[i], usage(i)),
     )
@@ -341,13 +424,29 @@ def bench_writes_and_queries(work: Path, sizes: Sizes) -> tuple[list[Row], Datab
         assert len(got) == len(raw.tasks_by_status(raw_project, status))
         service_q = p50(lambda s=status: svc.get_tasks(project.id, s), sizes.query_reps)  # type: ignore[misc]
         raw_q = p50(lambda s=status: raw.tasks_by_status(raw_project, s), sizes.query_reps)  # type: ignore[misc]
-        rows.append(Row(f"get_tasks(status={status!r})", sizes.query_reps, service_q, raw_q, unit="query",
-                        note=f"{len(got)} of {sizes.tasks} tasks returned, p50"))
+        rows.append(
+            Row(
+                f"get_tasks(status={status!r})",
+                sizes.query_reps,
+                service_q,
+                raw_q,
+                unit="query",
+                note=f"{len(got)} of {sizes.tasks} tasks returned, p50",
+            )
+        )
     assert abs(svc.get_project_cost(project.id) - raw.project_cost(raw_project)) < 1e-6
     service_q = p50(lambda: svc.get_project_cost(project.id), sizes.query_reps)
     raw_q = p50(lambda: raw.project_cost(raw_project), sizes.query_reps)
-    rows.append(Row("get_project_cost", sizes.query_reps, service_q, raw_q, unit="query",
-                    note=f"sum over {sizes.sessions} sessions, p50"))
+    rows.append(
+        Row(
+            "get_project_cost",
+            sizes.query_reps,
+            service_q,
+            raw_q,
+            unit="query",
+            note=f"sum over {sizes.sessions} sessions, p50",
+        )
+    )
     raw.conn.close()
     return rows, svc
 
@@ -362,12 +461,15 @@ def bench_match_rule(svc: DatabaseService, sizes: Sizes) -> list[Row]:
         svc.create_rule(f"{program} sub{i}:*", actions[i % len(actions)], "Bash")
     svc.create_rule("npm test:*", "allow", "Bash")
     conn = svc.connection
-    select_rules = ("SELECT id, tool, pattern, action FROM approval_rules "
-                    "WHERE enabled = 1 AND project_id IS NULL")
+    select_rules = (
+        "SELECT id, tool, pattern, action FROM approval_rules WHERE enabled = 1 AND project_id IS NULL"
+    )
 
     def raw_match(command: str) -> Any:
         # The same statements and the same pure matcher, without the service around them.
-        specs = [perms.RuleSpec(r[0], r[1], r[2] or None, r[3]) for r in conn.execute(select_rules).fetchall()]
+        specs = [
+            perms.RuleSpec(r[0], r[1], r[2] or None, r[3]) for r in conn.execute(select_rules).fetchall()
+        ]
         decision = perms.CompiledRules(specs).evaluate("Bash", {"command": command})
         if decision.action is None or not decision.rules:
             return None
@@ -381,26 +483,43 @@ def bench_match_rule(svc: DatabaseService, sizes: Sizes) -> list[Row]:
         try:
             found = svc.match_rule("Bash", command)
             assert (found is not None) == expect, (command, found)
-            service_q: float | None = p50(lambda c=command: svc.match_rule("Bash", c),  # type: ignore[misc]
-                                          sizes.match_reps)
+            service_q: float | None = p50(
+                lambda c=command: svc.match_rule("Bash", c),  # type: ignore[misc]
+                sizes.match_reps,
+            )
         except Exception as exc:  # the permissions issue may not have landed yet
             service_q = None
             note += f"; service.match_rule failed: {type(exc).__name__}: {exc}"
-        rows.append(Row(f"match_rule('Bash', {command!r})", sizes.match_reps, service_q, raw_q,
-                        unit="query", note=note))
+        rows.append(
+            Row(
+                f"match_rule('Bash', {command!r})",
+                sizes.match_reps,
+                service_q,
+                raw_q,
+                unit="query",
+                note=note,
+            )
+        )
     return rows
 
 
 def bench_synchronous(work: Path, sizes: Sizes) -> list[Row]:
+    """Commit throughput of the default NORMAL against FULL (an fsync of the WAL per commit)."""
     rows = []
     for level in ("NORMAL", "FULL"):
-        with environ(env.NERV_SYNCHRONOUS, level):
-            with DatabaseService(work / f"sync-{level}.db", actor=ACTOR) as svc:
-                project = svc.create_project("sync")
-                elapsed = _timed(lambda: [svc.create_task(project.id, f"t{i}")  # type: ignore[func-returns-value]
-                                          for i in range(sizes.sync_ops)])
-        rows.append(Row(f"create_task, synchronous={level}", sizes.sync_ops, elapsed, None,
-                        note="default" if level == "NORMAL" else "fsync of the WAL on every commit"))
+        with (
+            environ(env.NERV_SYNCHRONOUS, level),
+            DatabaseService(work / f"sync-{level}.db", actor=ACTOR) as svc,
+        ):
+            project_id = svc.create_project("sync").id
+
+            def writes(svc: DatabaseService = svc, project_id: str = project_id) -> None:
+                for i in range(sizes.sync_ops):
+                    svc.create_task(project_id, f"t{i}")
+
+            elapsed = _timed(writes)
+        note = "the default" if level == "NORMAL" else "fsync of the WAL on every commit"
+        rows.append(Row(f"create_task, synchronous={level}", sizes.sync_ops, elapsed, None, note=note))
     return rows
 
 
@@ -414,8 +533,16 @@ def bench_help(sizes: Sizes) -> list[Row]:
     run(command)
     help_s = statistics.median(run(command) for _ in range(sizes.help_reps))
     bare_s = statistics.median(run([sys.executable, "-c", "pass"]) for _ in range(sizes.help_reps))
-    return [Row("nerv --help (wall time)", sizes.help_reps, help_s, bare_s, unit="query",
-                note=f"median of {sizes.help_reps}; raw column = bare `python -c pass`")]
+    return [
+        Row(
+            "nerv --help (wall time)",
+            sizes.help_reps,
+            help_s,
+            bare_s,
+            unit="query",
+            note=f"median of {sizes.help_reps}; raw column = bare `python -c pass`",
+        )
+    ]
 
 
 # -- reporting ----------------------------------------------------------------------
@@ -454,9 +581,11 @@ def report(rows: list[Row]) -> str:
 
 def machine() -> str:
     uname = os.uname()
-    return (f"{uname.sysname} {uname.release} {uname.machine}, {os.cpu_count()} cores, "
-            f"Python {sys.version.split()[0]}, SQLite {sqlite3.sqlite_version}, "
-            f"synchronous={synchronous_level()}")
+    return (
+        f"{uname.sysname} {uname.release} {uname.machine}, {os.cpu_count()} cores, "
+        f"Python {sys.version.split()[0]}, SQLite {sqlite3.sqlite_version}, "
+        f"synchronous={synchronous_level()}"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -483,11 +612,28 @@ def main(argv: Sequence[str] | None = None) -> int:
             shutil.rmtree(work, ignore_errors=True)
     print(report(rows), flush=True)
     if args.json:
-        Path(args.json).write_text(json.dumps(
-            {"machine": machine(), "quick": args.quick,
-             "rows": [{"name": r.name, "count": r.count, "unit": r.unit, "service_s": r.service_s,
-                       "raw_s": r.raw_s, "ratio": r.ratio, "note": r.note} for r in rows]},
-            indent=2) + "\n")
+        Path(args.json).write_text(
+            json.dumps(
+                {
+                    "machine": machine(),
+                    "quick": args.quick,
+                    "rows": [
+                        {
+                            "name": r.name,
+                            "count": r.count,
+                            "unit": r.unit,
+                            "service_s": r.service_s,
+                            "raw_s": r.raw_s,
+                            "ratio": r.ratio,
+                            "note": r.note,
+                        }
+                        for r in rows
+                    ],
+                },
+                indent=2,
+            )
+            + "\n"
+        )
     slow = [r for r in rows if r.unit == "ops" and r.raw_s and r.ratio and r.ratio > 1.5]
     if slow:
         print("over the 1.5x target: " + ", ".join(r.name for r in slow), flush=True)

@@ -85,8 +85,9 @@ def test_connection_pragmas(service: DatabaseService) -> None:
 
 
 @pytest.mark.parametrize(("level", "value"), [("OFF", 0), ("normal", 1), ("FULL", 2), ("EXTRA", 3)])
-def test_synchronous_is_configurable(db_path: Path, monkeypatch: pytest.MonkeyPatch, level: str,
-                                     value: int) -> None:
+def test_synchronous_is_configurable(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch, level: str, value: int
+) -> None:
     monkeypatch.setenv("NERV_SYNCHRONOUS", level)
     with DatabaseService(db_path) as svc:
         assert svc.connection.execute("PRAGMA synchronous").fetchone()[0] == value
@@ -100,12 +101,20 @@ def test_busy_timeout_is_configurable(db_path: Path, monkeypatch: pytest.MonkeyP
         assert svc.connection.execute("PRAGMA busy_timeout").fetchone()[0] == 55
 
 
-@pytest.mark.parametrize(("name", "value", "message"), [
-    ("NERV_SYNCHRONOUS", "SOMETIMES", "NERV_SYNCHRONOUS='SOMETIMES' is not one of OFF, NORMAL, FULL, EXTRA"),
-    ("NERV_BUSY_TIMEOUT_MS", "soon", "NERV_BUSY_TIMEOUT_MS='soon' is not a number of milliseconds"),
-])
-def test_bad_environment_is_a_clear_error(db_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, value: str,
-                                          message: str) -> None:
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        (
+            "NERV_SYNCHRONOUS",
+            "SOMETIMES",
+            "NERV_SYNCHRONOUS='SOMETIMES' is not one of OFF, NORMAL, FULL, EXTRA",
+        ),
+        ("NERV_BUSY_TIMEOUT_MS", "soon", "NERV_BUSY_TIMEOUT_MS='soon' is not a number of milliseconds"),
+    ],
+)
+def test_bad_environment_is_a_clear_error(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, value: str, message: str
+) -> None:
     monkeypatch.setenv(name, value)
     with pytest.raises(DatabaseError) as info:
         DatabaseService(db_path)
@@ -189,11 +198,10 @@ def test_corrupt_database_past_its_header(db_path: Path) -> None:
     data = bytearray(db_path.read_bytes())
     page = 4096
     for offset in range(page, len(data), page):  # keep the header page, wreck the rest
-        data[offset:offset + page] = b"\xa5" * page
+        data[offset : offset + page] = b"\xa5" * page
     db_path.write_bytes(bytes(data))
-    with pytest.raises(DatabaseError) as info:
-        with DatabaseService(db_path) as svc:
-            svc.get_tasks(project.id)
+    with pytest.raises(DatabaseError) as info, DatabaseService(db_path) as svc:
+        svc.get_tasks(project.id)
     message = str(info.value)
     assert "malformed" in message or "not a database" in message
     assert "\n" not in message

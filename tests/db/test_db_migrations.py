@@ -40,8 +40,10 @@ make_fixtures = _load_fixture_maker()
 def schema_of(path: Path) -> list[tuple[str, str, str, str | None]]:
     conn = sqlite3.connect(path)
     try:
-        return [tuple(r) for r in conn.execute(
-            "SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY type, name")]
+        return [
+            tuple(r)
+            for r in conn.execute("SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY type, name")
+        ]
     finally:
         conn.close()
 
@@ -63,8 +65,14 @@ def latest_schema(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[str, s
 
 def assert_rows_survive(conn: sqlite3.Connection, version: int) -> None:
     """Every fixture row of ``version`` is still there, column for column."""
-    totals = ("tokens_input", "tokens_output", "tokens_cache_read", "tokens_cache_write_5m",
-              "tokens_cache_write_1h", "cost_usd")
+    totals = (
+        "tokens_input",
+        "tokens_output",
+        "tokens_cache_read",
+        "tokens_cache_write_5m",
+        "tokens_cache_write_1h",
+        "cost_usd",
+    )
     conn.row_factory = sqlite3.Row
     for table, values in make_fixtures.rows_for(version):
         key = next(iter(values))
@@ -74,17 +82,28 @@ def assert_rows_survive(conn: sqlite3.Connection, version: int) -> None:
             if table == "claude_sessions" and column in totals:
                 continue  # checked below: they include the session's metrics
             assert row[column] == value, f"{table}.{column}: {row[column]!r} != {value!r}"
-    sums = {"tokens_input": "input_tokens", "tokens_output": "output_tokens",
-            "tokens_cache_read": "cache_read_tokens", "tokens_cache_write_5m": "cache_write_5m_tokens",
-            "tokens_cache_write_1h": "cache_write_1h_tokens", "cost_usd": "cost_usd"}
+    sums = {
+        "tokens_input": "input_tokens",
+        "tokens_output": "output_tokens",
+        "tokens_cache_read": "cache_read_tokens",
+        "tokens_cache_write_5m": "cache_write_5m_tokens",
+        "tokens_cache_write_1h": "cache_write_1h_tokens",
+        "cost_usd": "cost_usd",
+    }
     for table, values in make_fixtures.rows_for(version):
         if table != "claude_sessions":
             continue
         row = conn.execute("SELECT * FROM claude_sessions WHERE id = ?", (values["id"],)).fetchone()
         has_metrics = version >= 3
         for column, metric_column in sums.items():
-            extra = conn.execute(f"SELECT coalesce(sum({metric_column}), 0) FROM metrics WHERE session_id = ?",
-                                 (values["id"],)).fetchone()[0] if has_metrics else 0
+            extra = (
+                conn.execute(
+                    f"SELECT coalesce(sum({metric_column}), 0) FROM metrics WHERE session_id = ?",
+                    (values["id"],),
+                ).fetchone()[0]
+                if has_metrics
+                else 0
+            )
             assert row[column] == pytest.approx(values[column] + extra), column
     conn.row_factory = None
 
@@ -162,7 +181,8 @@ def test_committed_fixture_upgrades_with_its_data(tmp_path: Path, version: int, 
         backup = sqlite3.connect(found[0])
         assert backup.execute("PRAGMA user_version").fetchone()[0] == version
         assert backup.execute("SELECT name FROM projects WHERE id = 'fxprojectaaaaaaa'").fetchone() == (
-            "fixture project",)
+            "fixture project",
+        )
         backup.close()
     else:
         assert found == []
@@ -190,8 +210,9 @@ def _broken_python(conn: sqlite3.Connection) -> None:
     raise ValueError("bad data in row 7")
 
 
-@pytest.mark.parametrize(("breaker", "reason"), [(_broken, "no such table: no_such_table"),
-                                                 (_broken_python, "bad data in row 7")])
+@pytest.mark.parametrize(
+    ("breaker", "reason"), [(_broken, "no such table: no_such_table"), (_broken_python, "bad data in row 7")]
+)
 def test_failing_migration_leaves_the_previous_version(db_path: Path, breaker: Any, reason: str) -> None:
     with DatabaseService(db_path) as svc:
         svc.create_project("keep me")
@@ -201,8 +222,9 @@ def test_failing_migration_leaves_the_previous_version(db_path: Path, breaker: A
     with pytest.raises(MigrationError) as info:
         migrate(conn, db_path, migrations=steps)
     message = str(info.value)
-    assert message == (f"migration {LATEST + 1} (broken) failed: {reason}; "
-                       f"{db_path} is still at version {LATEST}")
+    assert message == (
+        f"migration {LATEST + 1} (broken) failed: {reason}; {db_path} is still at version {LATEST}"
+    )
     assert "\n" not in message
     assert not conn.in_transaction
     assert conn.execute("PRAGMA user_version").fetchone()[0] == LATEST
@@ -319,8 +341,15 @@ def test_concurrent_fresh_opens_migrate_exactly_once(tmp_path: Path) -> None:
     path = tmp_path / "fresh" / "state.db"
     barrier = tmp_path / "barrier"
     barrier.mkdir()
-    procs = [subprocess.Popen([sys.executable, str(WORKER), str(path), str(barrier), str(i)],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(8)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, str(WORKER), str(path), str(barrier), str(i)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(8)
+    ]
     try:
         deadline = time.monotonic() + 60
         while len(list(barrier.glob("ready-*"))) < 8:

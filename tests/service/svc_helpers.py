@@ -10,8 +10,17 @@ from nerv import DatabaseService
 from nerv.models import AuditEntry
 
 TABLES = (
-    "projects", "project_repos", "cycles", "tasks", "claude_sessions", "approval_rules",
-    "approval_requests", "decisions", "metrics", "audit_log", "settings",
+    "projects",
+    "project_repos",
+    "cycles",
+    "tasks",
+    "claude_sessions",
+    "approval_rules",
+    "approval_requests",
+    "decisions",
+    "metrics",
+    "audit_log",
+    "settings",
 )
 
 

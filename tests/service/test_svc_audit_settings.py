@@ -37,18 +37,28 @@ def world(service: DatabaseService, tmp_path: Path) -> World:
     task = service.create_task(project.id, "t")
     session = service.create_session(project.id, task.id)
     return World(
-        svc=service, project=project, task=task, cycle=service.create_cycle(project.id), session=session,
+        svc=service,
+        project=project,
+        task=task,
+        cycle=service.create_cycle(project.id),
+        session=session,
         repo=service.add_repo(project.id, str(tmp_path / "repo")),
         rule=service.create_rule("make:*", "allow", "Bash"),
         request=service.create_request("Bash", {"command": "make"}, session_id=session.id),
-        decision=service.create_decision(project.id, "d1"), decision2=service.create_decision(project.id, "d2"),
+        decision=service.create_decision(project.id, "d1"),
+        decision2=service.create_decision(project.id, "d2"),
     )
 
 
 # operation name -> (call, expected entity_type, expected action, expected changed fields (None: any))
 MUTATIONS: dict[str, tuple[Callable[[World], Any], str, str, set[str] | None]] = {
     "create_project": (lambda w: w.svc.create_project("p"), "project", "create", None),
-    "update_project": (lambda w: w.svc.update_project(w.project.id, {"goal": "g"}), "project", "update", {"goal"}),
+    "update_project": (
+        lambda w: w.svc.update_project(w.project.id, {"goal": "g"}),
+        "project",
+        "update",
+        {"goal"},
+    ),
     "delete_project": (lambda w: None, "project", "delete", None),  # see prepared()
     "use_project": (lambda w: w.svc.use_project(w.project.id), "setting", "create", None),
     "add_repo": (lambda w: w.svc.add_repo(w.project.id, "/elsewhere"), "repo", "create", None),
@@ -56,37 +66,74 @@ MUTATIONS: dict[str, tuple[Callable[[World], Any], str, str, set[str] | None]] =
     "remove_repo": (lambda w: w.svc.remove_repo(w.repo.id), "repo", "delete", None),
     "create_cycle": (lambda w: w.svc.create_cycle(w.project.id), "cycle", "create", None),
     "update_cycle": (lambda w: w.svc.update_cycle(w.cycle.id, {"goal": "g"}), "cycle", "update", {"goal"}),
-    "complete_cycle": (lambda w: w.svc.complete_cycle(w.cycle.id), "cycle", "update",
-                       {"status", "completed_at"}),
+    "complete_cycle": (
+        lambda w: w.svc.complete_cycle(w.cycle.id),
+        "cycle",
+        "update",
+        {"status", "completed_at"},
+    ),
     "create_task": (lambda w: w.svc.create_task(w.project.id, "new"), "task", "create", None),
-    "update_task": (lambda w: w.svc.update_task(w.task.id, {"description": "d"}), "task", "update",
-                    {"description"}),
+    "update_task": (
+        lambda w: w.svc.update_task(w.task.id, {"description": "d"}),
+        "task",
+        "update",
+        {"description"},
+    ),
     "move_task": (lambda w: w.svc.move_task(w.task.id, "done"), "task", "move", {"status"}),
     "delete_task": (lambda w: None, "task", "delete", None),
     "create_session": (lambda w: w.svc.create_session(w.project.id), "session", "create", None),
-    "update_session": (lambda w: w.svc.update_session(w.session.id, {"cost_usd": 1.5}), "session", "update",
-                       {"cost_usd"}),
+    "update_session": (
+        lambda w: w.svc.update_session(w.session.id, {"cost_usd": 1.5}),
+        "session",
+        "update",
+        {"cost_usd"},
+    ),
     "end_session": (lambda w: w.svc.end_session(w.session.id), "session", "end", {"status", "ended_at"}),
     "record_metric": (lambda w: w.svc.record_metric(w.session.id, input_tokens=5), "metric", "create", None),
     "create_rule": (lambda w: w.svc.create_rule("ls:*", "allow", "Bash"), "rule", "create", None),
-    "create_rule_from_text": (lambda w: w.svc.create_rule_from_text("Bash(ls:*)", "deny"), "rule", "create", None),
+    "create_rule_from_text": (
+        lambda w: w.svc.create_rule_from_text("Bash(ls:*)", "deny"),
+        "rule",
+        "create",
+        None,
+    ),
     "update_rule": (lambda w: w.svc.update_rule(w.rule.id, {"note": "n"}), "rule", "update", {"note"}),
     "set_rule_enabled": (lambda w: w.svc.set_rule_enabled(w.rule.id, False), "rule", "disable", {"enabled"}),
     "delete_rule": (lambda w: w.svc.delete_rule(w.rule.id), "rule", "delete", None),
-    "create_request": (lambda w: w.svc.create_request("Read", {"file_path": "/x"}), "approval_request", "create",
-                       None),
-    "decide_request": (lambda w: w.svc.decide_request(w.request.id, "approved"), "approval_request", "approve",
-                       {"status", "decided_by", "decided_at"}),
+    "create_request": (
+        lambda w: w.svc.create_request("Read", {"file_path": "/x"}),
+        "approval_request",
+        "create",
+        None,
+    ),
+    "decide_request": (
+        lambda w: w.svc.decide_request(w.request.id, "approved"),
+        "approval_request",
+        "approve",
+        {"status", "decided_by", "decided_at"},
+    ),
     "create_decision": (lambda w: w.svc.create_decision(w.project.id, "d"), "decision", "create", None),
-    "update_decision": (lambda w: w.svc.update_decision(w.decision.id, {"context": "c"}), "decision", "update",
-                        {"context"}),
-    "supersede_decision": (lambda w: w.svc.supersede_decision(w.decision.id, w.decision2.id), "decision",
-                           "supersede", {"status", "superseded_by"}),
+    "update_decision": (
+        lambda w: w.svc.update_decision(w.decision.id, {"context": "c"}),
+        "decision",
+        "update",
+        {"context"},
+    ),
+    "supersede_decision": (
+        lambda w: w.svc.supersede_decision(w.decision.id, w.decision2.id),
+        "decision",
+        "supersede",
+        {"status", "superseded_by"},
+    ),
     "delete_decision": (lambda w: w.svc.delete_decision(w.decision.id), "decision", "delete", None),
     "set_setting": (lambda w: w.svc.set_setting("budget.daily_usd", 3), "setting", "create", None),
     "unset_setting": (lambda w: None, "setting", "delete", None),
-    "record_event": (lambda w: w.svc.record_event("import", "file.json", "import", {"rows": 3}), "import",
-                     "import", None),
+    "record_event": (
+        lambda w: w.svc.record_event("import", "file.json", "import", {"rows": 3}),
+        "import",
+        "import",
+        None,
+    ),
 }
 
 
@@ -127,7 +174,9 @@ def _boom(*args: Any, **kwargs: Any) -> None:
 
 
 @pytest.mark.parametrize("name", sorted(set(MUTATIONS) - {"record_event"}))
-def test_a_failing_audit_write_undoes_the_change(world: World, name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failing_audit_write_undoes_the_change(
+    world: World, name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The row change and its audit row are one transaction: no audit, no change."""
     operation = prepared(world, name)
     before = snapshot(world.svc)
@@ -167,7 +216,10 @@ def test_get_audit_filters(service: DatabaseService) -> None:
     service.move_task(task.id, "done")
     everything = service.get_audit()
     assert [(e.entity_type, e.action) for e in everything] == [
-        ("project", "create"), ("task", "create"), ("task", "move")]
+        ("project", "create"),
+        ("task", "create"),
+        ("task", "move"),
+    ]
     assert service.get_audit(entity_type="task") == everything[1:]
     assert service.get_audit(entity_id=project.id) == everything[:1]
     assert service.get_audit(entity_type="task", entity_id=task.id, limit=1) == everything[1:2]
@@ -259,7 +311,10 @@ def test_set_and_unset_setting(service: DatabaseService) -> None:
     with one_audit_row(service) as audit:
         service.set_setting("budget.daily_usd", 7)
     assert (audit[0].action, audit[0].before["value"], audit[0].after["value"]) == (  # type: ignore[index]
-        "update", 5, 7)
+        "update",
+        5,
+        7,
+    )
     with nothing_changes(service):
         service.set_setting("budget.daily_usd", 7)  # unchanged: no audit row
     service.set_setting("notes", {"a": [1, 2]}, project_id=project.id)
@@ -274,7 +329,7 @@ def test_set_and_unset_setting(service: DatabaseService) -> None:
 
 def test_setting_bad_input(service: DatabaseService) -> None:
     with nothing_changes(service):
-        with pytest.raises(ValidationError, match="invalid value for approval.mode"):
+        with pytest.raises(ValidationError, match=r"invalid value for approval\.mode"):
             service.set_setting("approval.mode", "sometimes")
         with pytest.raises(ValidationError, match="key must not be empty"):
             service.set_setting(" ", 1)
@@ -287,9 +342,12 @@ def test_setting_bad_input(service: DatabaseService) -> None:
 
 
 def test_errors_are_one_line_nerv_errors(service: DatabaseService) -> None:
-    for operation in (lambda: service.update_task("nope", {"status": "done"}),
-                      lambda: service.create_task("nope", "t"),
-                      lambda: service.create_task("nope", "t", status="bad")):
+    operations: list[Callable[[], object]] = [
+        lambda: service.update_task("nope", {"status": "done"}),
+        lambda: service.create_task("nope", "t"),
+        lambda: service.create_task("nope", "t", status="bad"),
+    ]
+    for operation in operations:
         with pytest.raises(NervError) as info:
             operation()
         assert "\n" not in str(info.value)

@@ -23,7 +23,9 @@ def test_eight_processes_writing_concurrently(db_path: Path, tmp_path: Path) -> 
     procs = [
         subprocess.Popen(
             [sys.executable, str(WORKER), str(db_path), str(barrier), str(i), str(WRITES), project.id],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         for i in range(PROCESSES)
     ]

@@ -81,8 +81,17 @@ CREATE TABLE approval_rules (
 """
 
 SPEC_TABLE_LIST = (
-    "projects", "project_repos", "tasks", "cycles", "claude_sessions", "approval_requests", "approval_rules",
-    "decisions", "metrics", "audit_log", "settings",
+    "projects",
+    "project_repos",
+    "tasks",
+    "cycles",
+    "claude_sessions",
+    "approval_requests",
+    "approval_rules",
+    "decisions",
+    "metrics",
+    "audit_log",
+    "settings",
 )
 
 
@@ -106,7 +115,9 @@ def test_every_spec_table_exists(service: DatabaseService) -> None:
 def test_spec_columns_exist_with_the_spec_types(service: DatabaseService, table: str) -> None:
     spec = sqlite3.connect(":memory:")
     spec.executescript(SPEC_TABLES)
-    ours = {name: (decl, notnull, default) for name, decl, notnull, default in _columns(service.connection, table)}
+    ours = {
+        name: (decl, notnull, default) for name, decl, notnull, default in _columns(service.connection, table)
+    }
     for name, decl, _notnull, default in _columns(spec, table):
         assert name in ours, f"{table}.{name} is missing"
         assert ours[name][0] == decl, f"{table}.{name} is {ours[name][0]}, the spec says {decl}"

@@ -22,10 +22,20 @@ def test_create_and_read_projects(service: DatabaseService) -> None:
     assert first.created_at == first.updated_at > 0
     assert len(first.id) == 16
     entry = audit[0]
-    assert (entry.entity_type, entry.entity_id, entry.action, entry.actor) == ("project", first.id, "create", "test")
+    assert (entry.entity_type, entry.entity_id, entry.action, entry.actor) == (
+        "project",
+        first.id,
+        "create",
+        "test",
+    )
     assert entry.before is None
-    assert entry.after == {"id": first.id, "name": "alpha", "goal": "ship",
-                           "created_at": first.created_at, "updated_at": first.updated_at}
+    assert entry.after == {
+        "id": first.id,
+        "name": "alpha",
+        "goal": "ship",
+        "created_at": first.created_at,
+        "updated_at": first.updated_at,
+    }
     second = service.create_project("beta")
     assert second.goal is None
     assert service.get_projects() == [first, second]
@@ -46,7 +56,10 @@ def test_update_project_audits_changed_fields_only(service: DatabaseService, pro
     assert updated.updated_at >= project.updated_at
     assert service.get_project(project.id) == updated
     assert (audit[0].action, audit[0].before, audit[0].after) == (
-        "update", {"goal": "ship it"}, {"goal": "new goal"})
+        "update",
+        {"goal": "ship it"},
+        {"goal": "new goal"},
+    )
     # A no-op update changes nothing and writes no audit row.
     with nothing_changes(service):
         assert service.update_project(project.id, {"goal": "new goal"}) == updated
@@ -151,7 +164,9 @@ def test_repo_bad_input(service: DatabaseService, project: Project) -> None:
 def test_update_and_remove_repo(service: DatabaseService, project: Project, tmp_path: Path) -> None:
     repo = service.add_repo(project.id, str(tmp_path / "one"))
     with one_audit_row(service) as audit:
-        moved = service.update_repo(repo.id, {"path": str(tmp_path / "x" / ".." / "two"), "default_branch": "dev"})
+        moved = service.update_repo(
+            repo.id, {"path": str(tmp_path / "x" / ".." / "two"), "default_branch": "dev"}
+        )
     assert (moved.path, moved.default_branch) == (str(tmp_path / "two"), "dev")
     assert audit[0].before == {"path": repo.path, "default_branch": "main"}
     with pytest.raises(ValidationError, match="cannot be changed: project_id"):

@@ -2,40 +2,56 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from svc_helpers import nothing_changes, one_audit_row
 
 from nerv import DatabaseService
 from nerv.errors import ConflictError, NotFoundError, ValidationError
-from nerv.models import Project
+from nerv.models import Project, Rule
 
 # -- rules --------------------------------------------------------------------------
 
 
 def test_rule_crud(service: DatabaseService, project: Project) -> None:
+    seeded = service.get_rules()  # whatever a fresh database starts with (the default rules)
+    assert all(r.project_id is None for r in seeded)
+
+    def added(rules: list[Rule]) -> list[Rule]:
+        return [r for r in rules if r not in seeded]
+
     with one_audit_row(service) as audit:
         rule = service.create_rule("npm test:*", "allow", "Bash")
     assert (rule.pattern, rule.action, rule.tool, rule.project_id, rule.enabled) == (
-        "npm test:*", "allow", "Bash", None, True)
+        "npm test:*",
+        "allow",
+        "Bash",
+        None,
+        True,
+    )
     assert rule.rule_text == "Bash(npm test:*)"
     assert (audit[0].entity_type, audit[0].action, audit[0].after["enabled"]) == (  # type: ignore[index]
-        "rule", "create", 1)
+        "rule",
+        "create",
+        1,
+    )
     scoped = service.create_rule("rm -rf:*", "deny", "Bash", project_id=project.id, note="never")
     whole = service.create_rule(None, "ask", "WebFetch")
     assert whole.pattern == "" and whole.rule_text == "WebFetch"
-    from_text = service.create_rule_from_text("Read(~/.ssh/**)", "deny")
-    assert (from_text.tool, from_text.pattern) == ("Read", "~/.ssh/**")
-    assert service.get_rules() == [rule, scoped, whole, from_text]
+    from_text = service.create_rule_from_text("Read(~/secrets/**)", "deny")
+    assert (from_text.tool, from_text.pattern) == ("Read", "~/secrets/**")
+    assert added(service.get_rules()) == [rule, scoped, whole, from_text]
     other = service.create_project("other")
-    assert service.get_rules(other.id) == [rule, whole, from_text]  # global ones only
-    assert service.get_rules(project.id) == [rule, scoped, whole, from_text]
+    assert added(service.get_rules(other.id)) == [rule, whole, from_text]  # global ones only
+    assert added(service.get_rules(project.id)) == [rule, scoped, whole, from_text]
     assert service.get_rule(rule.id) == rule
 
     with one_audit_row(service) as audit:
         disabled = service.set_rule_enabled(rule.id, False)
     assert disabled.enabled is False
     assert (audit[0].action, audit[0].before, audit[0].after) == ("disable", {"enabled": 1}, {"enabled": 0})
-    assert service.get_rules(include_disabled=False) == [scoped, whole, from_text]
+    assert added(service.get_rules(include_disabled=False)) == [scoped, whole, from_text]
     assert service.set_rule_enabled(rule.id, True).enabled is True
     with one_audit_row(service):
         assert service.update_rule(rule.id, {"action": "ask", "note": "why"}).action == "ask"
@@ -52,8 +68,13 @@ def test_rule_crud(service: DatabaseService, project: Project) -> None:
         (("npm test", "allow", "Bash"), {"project_id": "nope"}, NotFoundError, "project not found: nope"),
     ],
 )
-def test_create_rule_bad_input(service: DatabaseService, args: tuple[str, str, str], kwargs: dict[str, str],
-                               error: type[Exception], message: str) -> None:
+def test_create_rule_bad_input(
+    service: DatabaseService,
+    args: tuple[str, str, str],
+    kwargs: dict[str, Any],
+    error: type[Exception],
+    message: str,
+) -> None:
     with nothing_changes(service), pytest.raises(error, match=message):
         service.create_rule(*args, **kwargs)
 
@@ -84,9 +105,19 @@ def test_request_lifecycle(service: DatabaseService, project: Project) -> None:
     task = service.create_task(project.id, "t")
     session = service.create_session(project.id, task.id)
     with one_audit_row(service) as audit:
-        request = service.create_request("Bash", {"command": "rm -rf build"}, project_id=project.id,
-                                         session_id=session.id, task_id=task.id, cwd="/w")
-    assert (request.status, request.tool_input, request.decided_at) == ("pending", {"command": "rm -rf build"}, None)
+        request = service.create_request(
+            "Bash",
+            {"command": "rm -rf build"},
+            project_id=project.id,
+            session_id=session.id,
+            task_id=task.id,
+            cwd="/w",
+        )
+    assert (request.status, request.tool_input, request.decided_at) == (
+        "pending",
+        {"command": "rm -rf build"},
+        None,
+    )
     assert (audit[0].entity_type, audit[0].action) == ("approval_request", "create")
     assert service.get_request(request.id) == request
     assert service.get_requests() == [request]
@@ -94,7 +125,9 @@ def test_request_lifecycle(service: DatabaseService, project: Project) -> None:
     assert service.count_requests() == 1
 
 
-@pytest.mark.parametrize(("status", "action"), [("approved", "approve"), ("denied", "deny"), ("expired", "expire")])
+@pytest.mark.parametrize(
+    ("status", "action"), [("approved", "approve"), ("denied", "deny"), ("expired", "expire")]
+)
 def test_decide_request_transitions(service: DatabaseService, status: str, action: str) -> None:
     request = service.create_request("Bash", {"command": "make"})
     with one_audit_row(service) as audit:
@@ -141,8 +174,15 @@ def test_create_request_bad_links(service: DatabaseService) -> None:
 def test_decision_crud_and_supersede(service: DatabaseService, project: Project) -> None:
     cycle = service.create_cycle(project.id)
     with one_audit_row(service) as audit:
-        old = service.create_decision(project.id, "Use SQLite", context="one file", decision="WAL mode",
-                                      alternatives="postgres", consequences="single host", cycle_id=cycle.id)
+        old = service.create_decision(
+            project.id,
+            "Use SQLite",
+            context="one file",
+            decision="WAL mode",
+            alternatives="postgres",
+            consequences="single host",
+            cycle_id=cycle.id,
+        )
     assert (old.status, old.superseded_by, old.cycle_id) == ("proposed", None, cycle.id)
     assert (audit[0].entity_type, audit[0].action) == ("decision", "create")
     accepted = service.update_decision(old.id, {"status": "accepted"})

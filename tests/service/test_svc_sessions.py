@@ -15,11 +15,22 @@ from nerv import DatabaseService
 from nerv.errors import ConflictError, ConstraintError, NotFoundError, ValidationError
 from nerv.models import Project
 
-TOTALS = ("tokens_input", "tokens_output", "tokens_cache_read", "tokens_cache_write_5m",
-          "tokens_cache_write_1h", "cost_usd")
-METRIC_OF = {"tokens_input": "input_tokens", "tokens_output": "output_tokens",
-             "tokens_cache_read": "cache_read_tokens", "tokens_cache_write_5m": "cache_write_5m_tokens",
-             "tokens_cache_write_1h": "cache_write_1h_tokens", "cost_usd": "cost_usd"}
+TOTALS = (
+    "tokens_input",
+    "tokens_output",
+    "tokens_cache_read",
+    "tokens_cache_write_5m",
+    "tokens_cache_write_1h",
+    "cost_usd",
+)
+METRIC_OF = {
+    "tokens_input": "input_tokens",
+    "tokens_output": "output_tokens",
+    "tokens_cache_read": "cache_read_tokens",
+    "tokens_cache_write_5m": "cache_write_5m_tokens",
+    "tokens_cache_write_1h": "cache_write_1h_tokens",
+    "cost_usd": "cost_usd",
+}
 
 
 def test_create_session(service: DatabaseService, project: Project) -> None:
@@ -27,11 +38,18 @@ def test_create_session(service: DatabaseService, project: Project) -> None:
     with one_audit_row(service) as audit:
         session = service.create_session(project.id, task.id)
     assert (session.project_id, session.task_id, session.status, session.ended_at) == (
-        project.id, task.id, "active", None)
+        project.id,
+        task.id,
+        "active",
+        None,
+    )
     assert all(getattr(session, c) == 0 for c in TOTALS)
     assert service.get_session(session.id) == session
     assert (audit[0].entity_type, audit[0].action, audit[0].after["task_id"]) == (  # type: ignore[index]
-        "session", "create", task.id)
+        "session",
+        "create",
+        task.id,
+    )
     unassigned = service.create_session(None, claude_session_id="claude-1", cwd="/w", model="opus")
     assert unassigned.project_id is None
     assert service.get_session_by_claude_id("claude-1") == unassigned
@@ -48,8 +66,14 @@ def test_create_session(service: DatabaseService, project: Project) -> None:
         (None, None, {"tokens": 5}, ValidationError, "unknown session field"),
     ],
 )
-def test_create_session_bad_input(service: DatabaseService, project_id: str | None, task_id: str | None,
-                                  kwargs: dict[str, object], error: type[Exception], message: str) -> None:
+def test_create_session_bad_input(
+    service: DatabaseService,
+    project_id: str | None,
+    task_id: str | None,
+    kwargs: dict[str, object],
+    error: type[Exception],
+    message: str,
+) -> None:
     with nothing_changes(service), pytest.raises(error, match=message):
         service.create_session(project_id, task_id, **kwargs)
 
@@ -63,7 +87,9 @@ def test_claude_session_id_is_unique(service: DatabaseService) -> None:
 def test_update_and_end_session(service: DatabaseService, project: Project) -> None:
     session = service.create_session(project.id)
     with one_audit_row(service) as audit:
-        updated = service.update_session(session.id, {"tokens_input": 1200, "tokens_output": 300, "cost_usd": 0.25})
+        updated = service.update_session(
+            session.id, {"tokens_input": 1200, "tokens_output": 300, "cost_usd": 0.25}
+        )
     assert (updated.tokens_input, updated.tokens_output, updated.cost_usd) == (1200, 300, 0.25)
     assert audit[0].before == {"tokens_input": 0, "tokens_output": 0, "cost_usd": 0.0}
     assert audit[0].after == {"tokens_input": 1200, "tokens_output": 300, "cost_usd": 0.25}
@@ -126,14 +152,27 @@ def test_record_metric_rolls_up_into_the_session(service: DatabaseService, proje
     session = service.create_session(project.id)
     service.update_session(session.id, {"tokens_input": 100, "cost_usd": 1.0})
     with one_audit_row(service) as audit:
-        metric = service.record_metric(session.id, external_id="msg-1", model="opus", input_tokens=10,
-                                       output_tokens=20, cache_read_tokens=30, cache_write_5m_tokens=40,
-                                       cache_write_1h_tokens=50, cost_usd=0.5)
+        metric = service.record_metric(
+            session.id,
+            external_id="msg-1",
+            model="opus",
+            input_tokens=10,
+            output_tokens=20,
+            cache_read_tokens=30,
+            cache_write_5m_tokens=40,
+            cache_write_1h_tokens=50,
+            cost_usd=0.5,
+        )
     assert (audit[0].entity_type, audit[0].action) == ("metric", "create")
     assert service.get_metrics(session.id) == [metric]
-    assert _totals(service, session.id) == {"tokens_input": 110, "tokens_output": 20, "tokens_cache_read": 30,
-                                            "tokens_cache_write_5m": 40, "tokens_cache_write_1h": 50,
-                                            "cost_usd": 1.5}
+    assert _totals(service, session.id) == {
+        "tokens_input": 110,
+        "tokens_output": 20,
+        "tokens_cache_read": 30,
+        "tokens_cache_write_5m": 40,
+        "tokens_cache_write_1h": 50,
+        "cost_usd": 1.5,
+    }
     # The same message is never counted twice.
     with nothing_changes(service), pytest.raises(ConflictError, match="external_id"):
         service.record_metric(session.id, external_id="msg-1", input_tokens=10)
@@ -147,13 +186,22 @@ def test_record_metric_rolls_up_into_the_session(service: DatabaseService, proje
 _EXAMPLE = itertools.count()
 OPS = st.lists(
     st.one_of(
-        st.tuples(st.just("insert"), st.integers(0, 10_000), st.integers(0, 1_000),
-                  st.sampled_from([0.0, 0.25, 0.5, 1.5])),
-        st.tuples(st.just("update"), st.integers(0, 10_000), st.integers(0, 1_000),
-                  st.sampled_from([0.0, 0.125, 2.0])),
+        st.tuples(
+            st.just("insert"),
+            st.integers(0, 10_000),
+            st.integers(0, 1_000),
+            st.sampled_from([0.0, 0.25, 0.5, 1.5]),
+        ),
+        st.tuples(
+            st.just("update"),
+            st.integers(0, 10_000),
+            st.integers(0, 1_000),
+            st.sampled_from([0.0, 0.125, 2.0]),
+        ),
         st.tuples(st.just("delete"), st.integers(0, 10), st.just(0), st.just(0.0)),
-        st.tuples(st.just("manual"), st.integers(0, 5_000), st.integers(0, 5_000),
-                  st.sampled_from([0.0, 0.5, 3.0])),
+        st.tuples(
+            st.just("manual"), st.integers(0, 5_000), st.integers(0, 5_000), st.sampled_from([0.0, 0.5, 3.0])
+        ),
     ),
     max_size=12,
 )
@@ -161,7 +209,9 @@ OPS = st.lists(
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(ops=OPS)
-def test_session_totals_equal_manual_plus_metrics(tmp_path: Path, ops: list[tuple[str, int, int, float]]) -> None:
+def test_session_totals_equal_manual_plus_metrics(
+    tmp_path: Path, ops: list[tuple[str, int, int, float]]
+) -> None:
     """Whatever writes the metrics (service or raw SQL), totals == manual values + sum(metrics)."""
     with DatabaseService(tmp_path / f"triggers-{next(_EXAMPLE)}.db", actor="test") as service:
         session = service.create_session(None)
@@ -171,19 +221,24 @@ def test_session_totals_equal_manual_plus_metrics(tmp_path: Path, ops: list[tupl
         for op, a, b, cost in ops:
             metric_ids = [m.id for m in service.get_metrics(session.id)]
             if op == "insert":
-                service.record_metric(session.id, input_tokens=a, output_tokens=b, cache_read_tokens=a // 2,
-                                      cost_usd=cost)
+                service.record_metric(
+                    session.id, input_tokens=a, output_tokens=b, cache_read_tokens=a // 2, cost_usd=cost
+                )
             elif op == "update" and metric_ids:
-                conn.execute("UPDATE metrics SET input_tokens = ?, output_tokens = ?, cost_usd = ? WHERE id = ?",
-                             (a, b, cost, metric_ids[0]))
+                conn.execute(
+                    "UPDATE metrics SET input_tokens = ?, output_tokens = ?, cost_usd = ? WHERE id = ?",
+                    (a, b, cost, metric_ids[0]),
+                )
             elif op == "delete" and metric_ids:
                 conn.execute("DELETE FROM metrics WHERE id = ?", (metric_ids[a % len(metric_ids)],))
             elif op == "manual":
                 # A manual correction sets the session columns to "manual + metrics" for new manual values.
                 metrics_part = {c: v - manual[c] for c, v in _totals(service, session.id).items()}
                 manual.update({"tokens_input": a, "tokens_output": b, "cost_usd": cost})
-                service.update_session(session.id, {c: manual[c] + metrics_part[c]
-                                                    for c in ("tokens_input", "tokens_output", "cost_usd")})
+                service.update_session(
+                    session.id,
+                    {c: manual[c] + metrics_part[c] for c in ("tokens_input", "tokens_output", "cost_usd")},
+                )
             expected = _expected(service, session.id, manual)
             got = _totals(service, session.id)
             assert got == pytest.approx(expected)

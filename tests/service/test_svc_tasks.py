@@ -14,36 +14,63 @@ from nerv.models import Project
 def test_create_task_defaults_and_audit(service: DatabaseService, project: Project) -> None:
     with one_audit_row(service) as audit:
         task = service.create_task(project.id, "write the parser")
-    assert (task.project_id, task.title, task.type, task.status) == (project.id, "write the parser",
-                                                                     "implementation", "todo")
+    assert (task.project_id, task.title, task.type, task.status) == (
+        project.id,
+        "write the parser",
+        "implementation",
+        "todo",
+    )
     assert task.cycle_id is None and task.description is None
     assert service.get_task(task.id) == task
     entry = audit[0]
     assert (entry.entity_type, entry.entity_id, entry.action) == ("task", task.id, "create")
-    assert entry.after == {"id": task.id, "project_id": project.id, "cycle_id": None, "title": "write the parser",
-                           "description": None, "type": "implementation", "status": "todo",
-                           "created_at": task.created_at, "updated_at": task.updated_at}
+    assert entry.after == {
+        "id": task.id,
+        "project_id": project.id,
+        "cycle_id": None,
+        "title": "write the parser",
+        "description": None,
+        "type": "implementation",
+        "status": "todo",
+        "created_at": task.created_at,
+        "updated_at": task.updated_at,
+    }
 
 
 def test_create_task_with_fields(service: DatabaseService, project: Project) -> None:
     cycle = service.create_cycle(project.id)
-    task = service.create_task(project.id, "fix it", description="the crash", type="bug-fix", status="review",
-                               cycle_id=cycle.id)
-    assert (task.description, task.type, task.status, task.cycle_id) == ("the crash", "bug-fix", "review", cycle.id)
+    task = service.create_task(
+        project.id, "fix it", description="the crash", type="bug-fix", status="review", cycle_id=cycle.id
+    )
+    assert (task.description, task.type, task.status, task.cycle_id) == (
+        "the crash",
+        "bug-fix",
+        "review",
+        cycle.id,
+    )
     assert service.get_cycle_tasks(cycle.id) == [task]
 
 
 @pytest.mark.parametrize(
     ("kwargs", "error", "message"),
     [
-        ({"status": "doing"}, ValidationError, "invalid task status 'doing': expected one of todo, in_progress"),
+        (
+            {"status": "doing"},
+            ValidationError,
+            "invalid task status 'doing': expected one of todo, in_progress",
+        ),
         ({"type": "epic"}, ValidationError, "invalid task type 'epic'"),
         ({"priority": 1}, ValidationError, "unknown task field"),
         ({"cycle_id": "nope"}, NotFoundError, "cycle not found: nope"),
     ],
 )
-def test_create_task_bad_input(service: DatabaseService, project: Project, kwargs: dict[str, object],
-                               error: type[Exception], message: str) -> None:
+def test_create_task_bad_input(
+    service: DatabaseService,
+    project: Project,
+    kwargs: dict[str, object],
+    error: type[Exception],
+    message: str,
+) -> None:
     with nothing_changes(service), pytest.raises(error, match=message):
         service.create_task(project.id, "t", **kwargs)
 
@@ -58,8 +85,10 @@ def test_create_task_bad_project_or_title(service: DatabaseService, project: Pro
 
 def test_get_tasks_filters_by_status_in_sql(service: DatabaseService, project: Project) -> None:
     other = service.create_project("other")
-    made = {status: [service.create_task(project.id, f"{status} {i}", status=status) for i in range(2)]
-            for status in TASK_STATUSES}
+    made = {
+        status: [service.create_task(project.id, f"{status} {i}", status=status) for i in range(2)]
+        for status in TASK_STATUSES
+    }
     service.create_task(other.id, "elsewhere", status="in_progress")
     assert len(service.get_tasks(project.id)) == 2 * len(TASK_STATUSES)
     for status in TASK_STATUSES:
@@ -79,7 +108,9 @@ def test_get_tasks_oldest_first(service: DatabaseService, project: Project) -> N
 def test_update_task(service: DatabaseService, project: Project) -> None:
     task = service.create_task(project.id, "t")
     with one_audit_row(service) as audit:
-        updated = service.update_task(task.id, {"title": "renamed", "status": "in_progress", "type": "research"})
+        updated = service.update_task(
+            task.id, {"title": "renamed", "status": "in_progress", "type": "research"}
+        )
     assert (updated.title, updated.status, updated.type) == ("renamed", "in_progress", "research")
     assert service.get_task(task.id) == updated
     assert audit[0].before == {"title": "t", "status": "todo", "type": "implementation"}
@@ -88,7 +119,9 @@ def test_update_task(service: DatabaseService, project: Project) -> None:
         assert service.update_task(task.id, {"status": "in_progress"}) == updated
 
 
-def test_update_task_can_move_it_to_another_project_and_cycle(service: DatabaseService, project: Project) -> None:
+def test_update_task_can_move_it_to_another_project_and_cycle(
+    service: DatabaseService, project: Project
+) -> None:
     other = service.create_project("other")
     cycle = service.create_cycle(other.id)
     task = service.create_task(project.id, "t")
@@ -111,8 +144,13 @@ def test_update_task_can_move_it_to_another_project_and_cycle(service: DatabaseS
         ({"project_id": None}, ValidationError, "project_id must not be empty"),
     ],
 )
-def test_update_task_bad_input(service: DatabaseService, project: Project, updates: dict[str, object],
-                               error: type[Exception], message: str) -> None:
+def test_update_task_bad_input(
+    service: DatabaseService,
+    project: Project,
+    updates: dict[str, object],
+    error: type[Exception],
+    message: str,
+) -> None:
     task = service.create_task(project.id, "t")
     with nothing_changes(service), pytest.raises(error, match=message):
         service.update_task(task.id, updates)

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from transfer_helpers import (
+    empty_database,
     export_text,
     import_rows,
     load_doc,
@@ -122,7 +123,7 @@ def test_round_trip_is_exact_through_the_cli(run_cli: Any, source: Any, tmp_path
     db, ids = source
     first = tmp_path / f"first.{fmt}"
     _export_file(run_cli, db, first, "--format", fmt)
-    empty = tmp_path / "copy" / "state.db"
+    empty = empty_database(tmp_path / "copy" / "state.db")
     imported = run_cli("--db", str(empty), "import", str(first), "--json", check=True).json()
     assert imported["changed"] is True and imported["audit_id"]
     assert imported["inserted"] == imported["records"]
@@ -141,6 +142,31 @@ def test_round_trip_is_exact_through_the_cli(run_cli: Any, source: Any, tmp_path
         session = svc.get_session(ids["session"])
         assert session is not None
         assert (session.tokens_input, session.cost_usd) == (107, 0.1875)
+
+
+def test_round_trip_into_a_fresh_database_with_seeded_rules(source: Any, tmp_path: Path) -> None:
+    """A new database holds nerv's default rules under ids of its own: the file's equal copies take
+    their place (no conflict), so the round trip is exact for a fresh database too."""
+    db, _ = source
+    first = tmp_path / "source" / "e.json"
+    with DatabaseService(db) as svc:
+        first.write_text(export_text(svc), encoding="utf-8")
+    fresh = db.with_name("fresh.db")  # same folder: the same seeded rules
+    with DatabaseService(fresh) as svc:
+        seeded = svc.connection.execute("SELECT count(*) FROM approval_rules").fetchone()[0]
+        assert seeded > 0
+        result = import_file(svc, first)
+        assert result.conflicts == 0 and result.tables["approval_rules"].updated == seeded
+        assert normalized(load_doc(export_text(svc))) == normalized(load_doc(first.read_text(encoding="utf-8")))
+        assert not import_file(svc, first).changed
+    # a rule with a history of its own is kept as it is (its audit rows keep pointing at it)
+    kept = db.with_name("kept.db")
+    with DatabaseService(kept) as svc:
+        rule = svc.connection.execute("SELECT * FROM approval_rules ORDER BY id LIMIT 1").fetchone()
+        svc.record_event("rule", rule["id"], "note")
+        result = import_file(svc, first)
+        assert result.tables["approval_rules"].unchanged == 1
+        assert svc.get_rule(rule["id"]) is not None
 
 
 def test_second_import_changes_nothing_and_writes_no_audit(run_cli: Any, source: Any, tmp_path: Path) -> None:
@@ -168,7 +194,8 @@ def test_dry_run_reports_and_changes_nothing(run_cli: Any, source: Any, tmp_path
         pass
     before = snapshot(target)
     result = run_cli("--db", str(target), "import", str(out), "--dry-run", "--json", check=True).json()
-    assert result["dry_run"] is True and result["inserted"] == result["records"] > 0
+    assert result["dry_run"] is True and result["inserted"] > 0
+    assert result["inserted"] + result["updated"] == result["records"]
     assert snapshot(target) == before
 
 
@@ -469,7 +496,7 @@ def test_pretty_printed_json_accepted(source: Any, tmp_path: Path) -> None:
         doc = json.loads(export_text(svc))
     path = tmp_path / "pretty.json"
     path.write_text(json.dumps(doc, indent=2), encoding="utf-8")
-    with DatabaseService(tmp_path / "t.db") as svc:
+    with DatabaseService(empty_database(tmp_path / "t.db")) as svc:
         result = import_file(svc, path)
         assert result.layout == "document" and result.inserted == result.records
         assert normalized(load_doc(export_text(svc))) == normalized({"header": doc, "tables": doc.pop("tables")})

@@ -39,6 +39,21 @@ def populate(service: DatabaseService) -> dict[str, str]:
     return {"alpha": alpha.id, "beta": beta.id, "session": session.id, "task": task.id}
 
 
+def empty_database(path: Path) -> Path:
+    """A database at the latest schema holding no rows at all (not even the seeded default rules)."""
+    with DatabaseService(path) as svc:
+        conn = svc.connection
+        conn.execute("BEGIN IMMEDIATE")
+        for (name,) in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' "
+            "AND name NOT IN ('schema_migrations', 'audit_log')"
+        ).fetchall():
+            conn.execute(f'DELETE FROM "{name}"')
+        conn.execute("COMMIT")
+        assert conn.execute("SELECT count(*) FROM audit_log").fetchone()[0] == 0
+    return path
+
+
 def export_text(service_or_conn: DatabaseService | sqlite3.Connection, fmt: str = "json", **kw: Any) -> str:
     conn = service_or_conn.connection if isinstance(service_or_conn, DatabaseService) else service_or_conn
     out = io.StringIO()
@@ -53,7 +68,7 @@ def load_doc(text: str) -> dict[str, Any]:
         data = json.loads(text)
         tables = data.pop("tables")
         return {"header": data, "tables": tables}
-    lines = [json.loads(line) for line in text.splitlines() if line.strip()]
+    lines = [json.loads(line) for line in text.split("\n") if line.strip()]  # not splitlines: U+2028
     header, body = lines[0], lines[1:]
     tables: dict[str, list[Any]] = {}
     for item in body:

@@ -36,6 +36,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "restore": ("transfer:restore", "Replace the database by a backup (a safety copy is kept)."),
     "export": ("transfer:export", "Export every table as a versioned JSON / NDJSON document."),
     "import": ("transfer:import_", "Merge an export file into the database, all or nothing."),
+    "web": ("web:web", "Serve the local dashboard."),
     "completion": ("setup:completion", "Print the shell completion script (bash, zsh or fish)."),
 }
 

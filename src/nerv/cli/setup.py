@@ -128,6 +128,11 @@ def build_status(
         "pending_approvals": {"project": 0, "all": service.count_requests("pending")},
         "warnings": [],
     }
+    # Usage budgets (nerv usage budget): warn once a budget.warn_at threshold is reached.
+    local_now = now.astimezone().replace(tzinfo=None)
+    for budget in service.budget_status(project.id if project else None, now=local_now):
+        if budget.level != "ok":
+            data["warnings"].append(budget.describe())
     if project is None:
         return data
     data["project"] = {"id": project.id, "name": project.name, "goal": project.goal}

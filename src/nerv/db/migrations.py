@@ -19,7 +19,7 @@ from pathlib import Path
 from nerv.db import schema
 from nerv.db.connection import execute_script
 from nerv.errors import DatabaseError, MigrationError, NervError, SchemaTooNewError
-from nerv.ids import now_ms
+from nerv.ids import new_id, now_ms
 
 
 @dataclass(frozen=True)
@@ -66,6 +66,35 @@ def audit_log_no_replace(conn: sqlite3.Connection) -> None:
     execute_script(conn, schema.AUDIT_LOG_NO_REPLACE)
 
 
+def default_rules(conn: sqlite3.Connection) -> None:
+    """Seed approval_rules with nerv.permissions.DEFAULT_RULES (documented there; editable).
+
+    A database outside the default ``~/.nerv`` also gets the ``Edit`` deny rule
+    for its own folder (the default rule names ``~/.nerv``).  Existing identical
+    rules are left alone.
+    """
+    from nerv.permissions import DEFAULT_RULES, candidate_key, parse_rule
+
+    rules = [(text, action, note) for text, action, note in DEFAULT_RULES]
+    row = conn.execute("PRAGMA database_list").fetchone()
+    db_file = row[2] if row is not None else ""
+    if db_file:
+        home = os.path.dirname(os.path.abspath(db_file))
+        default_home = os.path.join(os.path.expanduser("~"), ".nerv")
+        if os.path.realpath(home) != os.path.realpath(default_home):
+            escaped = "".join("\\" + c if c in "*?[]\\" else c for c in home)
+            rules.append((f"Edit(/{escaped}/**)", "deny",
+                          "nerv's database, backups and logs (this NERV_HOME): change them through nerv"))
+    now = now_ms()
+    for text, action, note in rules:
+        tool, pattern = parse_rule(text)
+        conn.execute(
+            "INSERT OR IGNORE INTO approval_rules (id, pattern, action, tool, created_at, project_id, enabled, "
+            "note, updated_at, match_key) VALUES (?, ?, ?, ?, ?, NULL, 1, ?, ?, ?)",
+            (new_id(), pattern or "", action, tool, now, note, now, candidate_key(tool, pattern)),
+        )
+
+
 MIGRATIONS: list[Migration] = [
     Migration("core_tables", core_tables),
     Migration("permission_tables", permission_tables),
@@ -73,6 +102,7 @@ MIGRATIONS: list[Migration] = [
     Migration("settings_table", settings_table),
     Migration("usage_ingest_state", usage_ingest_state),
     Migration("audit_log_no_replace", audit_log_no_replace),
+    Migration("default_rules", default_rules),
 ]
 
 

@@ -12,7 +12,6 @@ from nerv.models import ApprovalRequest
 from nerv.service.base import ServiceBase
 from nerv.service.tables import REQUESTS
 
-
 # request status -> the audit action that recorded it
 _DECISION_ACTIONS = {"approved": "approve", "denied": "deny", "expired": "expire"}
 
@@ -44,7 +43,9 @@ class ApprovalsMixin(ServiceBase):
     def get_request(self, id: str) -> ApprovalRequest | None:
         return self._get(REQUESTS, id)
 
-    def get_requests(self, status: str | None = "pending", project_id: str | None = None) -> list[ApprovalRequest]:
+    def get_requests(
+        self, status: str | None = "pending", project_id: str | None = None
+    ) -> list[ApprovalRequest]:
         clauses: list[str] = []
         params: list[Any] = []
         if status is not None:
@@ -86,6 +87,11 @@ class ApprovalsMixin(ServiceBase):
             return self._update(
                 REQUESTS,
                 id,
-                {"status": status, "reason": reason, "decided_by": decided_by or self.actor, "decided_at": now_ms()},
+                {
+                    "status": status,
+                    "reason": reason,
+                    "decided_by": decided_by or self.actor,
+                    "decided_at": now_ms(),
+                },
                 action=_DECISION_ACTIONS[status],
             )

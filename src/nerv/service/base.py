@@ -171,7 +171,9 @@ class ServiceBase:
                     {"key": key, "project_id": project_id, "value": value}, at=now,
                 )
             elif row["value"] != encoded:
-                conn.execute("UPDATE settings SET value = ?, updated_at = ? WHERE id = ?", (encoded, now, row["id"]))
+                conn.execute(
+                    "UPDATE settings SET value = ?, updated_at = ? WHERE id = ?", (encoded, now, row["id"])
+                )
                 self._audit(
                     "setting", row["id"], "update",
                     {"key": key, "value": json.loads(row["value"])},

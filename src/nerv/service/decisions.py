@@ -23,7 +23,9 @@ class DecisionsMixin(ServiceBase):
 
     def get_decisions(self, project_id: str, status: str | None = None) -> list[Decision]:
         if status is None:
-            rows = self._read("SELECT * FROM decisions WHERE project_id = ? ORDER BY created_at, rowid", (project_id,))
+            rows = self._read(
+                "SELECT * FROM decisions WHERE project_id = ? ORDER BY created_at, rowid", (project_id,)
+            )
         else:
             self._validate(DECISIONS, {"status": status})
             rows = self._read(
@@ -47,7 +49,9 @@ class DecisionsMixin(ServiceBase):
             new = self._require(DECISIONS, by)
             if old.project_id != new.project_id:
                 raise ValidationError("a decision can only be superseded by one of the same project")
-            return self._update(DECISIONS, id, {"status": "superseded", "superseded_by": by}, action="supersede")
+            return self._update(
+                DECISIONS, id, {"status": "superseded", "superseded_by": by}, action="supersede"
+            )
 
     def delete_decision(self, id: str) -> None:
         self._delete(DECISIONS, id)

@@ -124,7 +124,8 @@ class ProjectsMixin(ServiceBase):
             full = parent
         marks = ", ".join("?" for _ in candidates)
         row = self._read_one(
-            f"SELECT * FROM project_repos WHERE path IN ({marks}) ORDER BY length(path) DESC, created_at LIMIT 1",
+            f"SELECT * FROM project_repos WHERE path IN ({marks}) "
+            "ORDER BY length(path) DESC, created_at LIMIT 1",
             candidates,
         )
         return None if row is None else Repo(**row)
@@ -135,12 +136,20 @@ class ProjectsMixin(ServiceBase):
         """Open the project's next numbered cycle."""
         with self.transaction():
             self._require(PROJECTS, project_id)
-            row = self._read_one("SELECT coalesce(max(number), 0) FROM cycles WHERE project_id = ?", (project_id,))
+            row = self._read_one(
+                "SELECT coalesce(max(number), 0) FROM cycles WHERE project_id = ?", (project_id,)
+            )
             number = int(row[0]) + 1 if row else 1
             started = now_ms() if status == "active" else None
             return self._insert(
                 CYCLES,
-                {"project_id": project_id, "number": number, "goal": goal, "status": status, "started_at": started},
+                {
+                    "project_id": project_id,
+                    "number": number,
+                    "goal": goal,
+                    "status": status,
+                    "started_at": started,
+                },
             )
 
     def get_cycles(self, project_id: str, status: str | None = None) -> list[Cycle]:
@@ -149,7 +158,8 @@ class ProjectsMixin(ServiceBase):
         else:
             self._validate(CYCLES, {"status": status})
             rows = self._read(
-                "SELECT * FROM cycles WHERE project_id = ? AND status = ? ORDER BY number", (project_id, status)
+                "SELECT * FROM cycles WHERE project_id = ? AND status = ? ORDER BY number",
+                (project_id, status),
             )
         return [Cycle(**r) for r in rows]
 

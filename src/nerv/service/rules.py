@@ -109,7 +109,8 @@ class RulesMixin(ServiceBase):
         """The matcher's Decision for one tool call under the rules in force."""
         perms = _permissions()
         compiled = perms.CompiledRules(self._rule_specs(tool_name, project_id))
-        return compiled.evaluate(tool_name, tool_input, perms.MatchContext(cwd=cwd, project_root=project_root))
+        context = perms.MatchContext(cwd=cwd, project_root=project_root)
+        return compiled.evaluate(tool_name, tool_input, context)
 
     def match_rule(self, tool: str, command: str, project_id: str | None = None) -> Rule | None:
         """The rule that decides ``command`` for ``tool`` (deny > ask > allow), or None."""

@@ -34,7 +34,9 @@ class SessionsMixin(ServiceBase):
         return self._get(SESSIONS, id)
 
     def get_session_by_claude_id(self, claude_session_id: str) -> Session | None:
-        row = self._read_one("SELECT * FROM claude_sessions WHERE claude_session_id = ?", (claude_session_id,))
+        row = self._read_one(
+            "SELECT * FROM claude_sessions WHERE claude_session_id = ?", (claude_session_id,)
+        )
         return None if row is None else Session(**row)
 
     def get_sessions(self, project_id: str | None, status: str | None = None) -> list[Session]:
@@ -101,5 +103,7 @@ class SessionsMixin(ServiceBase):
         return self._insert(METRICS, values)
 
     def get_metrics(self, session_id: str) -> list[Metric]:
-        rows = self._read("SELECT * FROM metrics WHERE session_id = ? ORDER BY recorded_at, rowid", (session_id,))
+        rows = self._read(
+            "SELECT * FROM metrics WHERE session_id = ? ORDER BY recorded_at, rowid", (session_id,)
+        )
         return [Metric(**r) for r in rows]

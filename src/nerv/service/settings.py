@@ -54,9 +54,14 @@ KNOWN: dict[str, SettingDef] = {
         "one of defer, ask, queue",
     ),
     "approval.timeout_seconds": SettingDef(
-        50, "how long a queued hook call waits for a person before it is denied", _positive_number, "a positive number"
+        50,
+        "how long a queued hook call waits for a person before it is denied",
+        _positive_number,
+        "a positive number",
     ),
-    "budget.daily_usd": SettingDef(None, "daily spending budget in USD (null: none)", _optional_positive, "a positive number or null"),
+    "budget.daily_usd": SettingDef(
+        None, "daily spending budget in USD (null: none)", _optional_positive, "a positive number or null"
+    ),
     "budget.monthly_usd": SettingDef(
         None, "monthly spending budget in USD (null: none)", _optional_positive, "a positive number or null"
     ),
@@ -86,13 +91,17 @@ def parse_value(text: str) -> Any:
 
 
 class SettingsMixin(ServiceBase):
-    def get_setting(self, key: str, project_id: str | None = None, environ: Mapping[str, str] | None = None) -> Any:
+    def get_setting(
+        self, key: str, project_id: str | None = None, environ: Mapping[str, str] | None = None
+    ) -> Any:
         environ = os.environ if environ is None else environ
         override = environ.get(env.setting_env_name(key))
         if override is not None:
             return parse_value(override)
         if project_id is not None:
-            row = self._read_one("SELECT value FROM settings WHERE key = ? AND project_id = ?", (key, project_id))
+            row = self._read_one(
+                "SELECT value FROM settings WHERE key = ? AND project_id = ?", (key, project_id)
+            )
             if row is not None:
                 return json.loads(row[0])
         row = self._read_one("SELECT value FROM settings WHERE key = ? AND project_id IS NULL", (key,))

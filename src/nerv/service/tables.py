@@ -114,7 +114,9 @@ REQUESTS: TableSpec[ApprovalRequest] = TableSpec(
     entity="approval_request",
     make=_make_request,
     columns=_columns(ApprovalRequest),
-    updatable=frozenset({"status", "reason", "decided_by", "decided_at", "project_id", "session_id", "task_id"}),
+    updatable=frozenset(
+        {"status", "reason", "decided_by", "decided_at", "project_id", "session_id", "task_id"}
+    ),
     enums={"status": schema.REQUEST_STATUSES},
     references={
         "project_id": ("projects", "project"),
@@ -131,7 +133,8 @@ DECISIONS: TableSpec[Decision] = TableSpec(
     model=Decision,
     columns=_columns(Decision),
     updatable=frozenset(
-        {"title", "context", "decision", "alternatives", "consequences", "status", "superseded_by", "cycle_id"}
+        {"title", "context", "decision", "alternatives", "consequences", "status", "superseded_by",
+         "cycle_id"}
     ),
     enums={"status": schema.DECISION_STATUSES},
     references={

@@ -55,6 +55,9 @@ ON_CONFLICT = ("fail", "skip", "overwrite")
 PROGRESS_EVERY = 2000
 _PLAIN = frozenset({str, int, float, type(None)})
 _INT_MIN, _INT_MAX = -(2**63), 2**63 - 1
+_DIGITS = bytes.maketrans(b"0123456789", b"9999999999")
+_LONG_RUN = b"9" * 19
+BATCH = 256  # records inserted per executemany when they are all new
 
 
 @dataclass
@@ -140,15 +143,40 @@ def _bad(path: Path, record: Record, message: str) -> ExportFileError:
     return ExportFileError(f"{path.name}: {record.where}: {message}")
 
 
-def clean_row(path: Path, info: TableInfo, record: Record) -> dict[str, Any]:
-    """The record's row with values ready to bind; raises ExportFileError naming the record."""
+def clean_row(path: Path, info: TableInfo, record: Record, *, check_ints: bool = True) -> dict[str, Any]:
+    """The record's row with values ready to bind; raises ExportFileError naming the record.
+
+    Hot path of both passes: the common record (plain scalars, every needed
+    column present) is checked with C-level set and map operations only.
+    """
+    row = record.row
+    kinds = set(map(type, row.values()))
+    fixed = None if kinds <= _PLAIN else _convert(path, record)
+    # An integer SQLite cannot hold has 19+ digits: only then look at each value.
+    if check_ints and int in kinds and (record.raw is None or _LONG_RUN in record.raw.translate(_DIGITS)):
+        for column, value in row.items():
+            if type(value) is int and not _INT_MIN <= value <= _INT_MAX:
+                raise _bad(path, record, f"{column}: integer {value} is out of SQLite's range")
+    if not row.keys() <= info.column_set:
+        unknown = sorted(set(row) - info.column_set)
+        raise _bad(path, record, f"unknown column(s) {', '.join(unknown)} in table {info.name}")
+    if None in map(row.get, info.needed):
+        for column in info.key:
+            if row.get(column) is None:
+                raise _bad(path, record, f"the primary key {column} is missing")
+        for column in info.needed:
+            if row.get(column) is None:
+                raise _bad(path, record, f"{column} is required")
+    return row if fixed is None else fixed
+
+
+def _convert(path: Path, record: Record) -> dict[str, Any]:
+    """A copy of the row with JSON booleans and wrapped values turned into column values."""
     row = record.row
     fixed: dict[str, Any] | None = None
     for column, value in row.items():
         kind = type(value)
         if kind in _PLAIN:
-            if kind is int and not _INT_MIN <= value <= _INT_MAX:
-                raise _bad(path, record, f"{column}: integer {value} is out of SQLite's range")
             continue
         if kind is bool:
             new: Any = int(value)
@@ -164,16 +192,8 @@ def clean_row(path: Path, info: TableInfo, record: Record) -> dict[str, Any]:
         if fixed is None:
             fixed = dict(row)
         fixed[column] = new
-    if not row.keys() <= info.column_set:
-        unknown = sorted(set(row) - info.column_set)
-        raise _bad(path, record, f"unknown column(s) {', '.join(unknown)} in table {info.name}")
-    for column in info.key:
-        if row.get(column) is None:
-            raise _bad(path, record, f"the primary key {column} is missing")
-    for column in info.required:
-        if row.get(column) is None:
-            raise _bad(path, record, f"{column} is required")
-    return row if fixed is None else fixed
+    assert fixed is not None
+    return fixed
 
 
 def validate(source: ExportFile, tables: dict[str, TableInfo], progress: Progress = silent) -> dict[str, int]:
@@ -210,6 +230,9 @@ class _Applier:
         self.mode = result.on_conflict
         self.first_conflict: str | None = None
         self._insert_sql: dict[tuple[str, tuple[str, ...]], str] = {}
+        self._batch: list[tuple[Record, dict[str, Any]]] = []
+        self._batch_info: TableInfo | None = None
+        self._batch_columns: tuple[str, ...] = ()
         self._reconcile = any(t.trigger_target for t in tables.values())
         if self._reconcile:
             conn.execute(
@@ -220,8 +243,7 @@ class _Applier:
 
     # -- SQL helpers
 
-    def _insert(self, info: TableInfo, row: dict[str, Any]) -> None:
-        columns = tuple(row)
+    def _sql(self, info: TableInfo, columns: tuple[str, ...]) -> str:
         sql = self._insert_sql.get((info.name, columns))
         if sql is None:
             sql = (
@@ -229,7 +251,10 @@ class _Applier:
                 f"VALUES ({', '.join('?' for _ in columns)})"
             )
             self._insert_sql[(info.name, columns)] = sql
-        self.conn.execute(sql, tuple(row.values()))
+        return sql
+
+    def _insert(self, info: TableInfo, row: dict[str, Any]) -> None:
+        self.conn.execute(self._sql(info, tuple(row)), tuple(row.values()))
 
     def _key_clause(self, info: TableInfo) -> str:
         return " AND ".join(f"{quote(c)} IS ?" for c in info.identity)
@@ -252,6 +277,65 @@ class _Applier:
         return ImportRefusedError(
             f"{self.path.name}: {record.where}: the database refused it ({exc}); nothing was imported"
         )
+
+    # -- batches
+
+    def add(self, info: TableInfo, record: Record, row: dict[str, Any]) -> None:
+        """Apply one record, batched with its neighbours of the same table and columns."""
+        columns = tuple(row)
+        if info is not self._batch_info or columns != self._batch_columns:
+            self.flush()
+            self._batch_info, self._batch_columns = info, columns
+        if len(info.key) != 1:
+            self.apply(info, record, row)
+            return
+        self._batch.append((record, row))
+        if len(self._batch) >= BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        """One lookup for the whole batch, then the new records in one executemany."""
+        batch, info = self._batch, self._batch_info
+        if not batch or info is None:
+            return
+        self._batch = []
+        key = info.key[0]
+        counts = self.result.tables.setdefault(info.name, TableCounts())
+        wanted = [row[key] for _, row in batch]
+        found = {
+            r[key]: r
+            for r in self.conn.execute(
+                f"SELECT * FROM {info.q} WHERE {quote(key)} IN ({', '.join('?' for _ in wanted)})", wanted
+            )
+        }
+        new: list[tuple[Record, dict[str, Any]]] = []
+        for record, row in batch:
+            existing = found.get(row[key])
+            if existing is None:
+                new.append((record, row))
+            else:
+                self._compare(info, record, row, (row[key],), existing, counts)
+        if len(new) > 1:
+            self.conn.execute("SAVEPOINT nerv_import_batch")
+            try:
+                self.conn.executemany(
+                    self._sql(info, self._batch_columns), [tuple(r.values()) for _, r in new]
+                )
+            except sqlite3.IntegrityError:
+                # A clash on another unique key, or a record twice: undo, take them one by one.
+                self.conn.execute("ROLLBACK TO nerv_import_batch")
+                self.conn.execute("RELEASE nerv_import_batch")
+            else:
+                self.conn.execute("RELEASE nerv_import_batch")
+                counts.inserted += len(new)
+                if info.trigger_target:
+                    self.conn.executemany(
+                        "INSERT OR REPLACE INTO temp.nerv_import_accepted (tbl, key, row) VALUES (?, ?, ?)",
+                        [(info.name, json.dumps([row[key]]), json.dumps(rec.row)) for rec, row in new],
+                    )
+                return
+        for record, row in new:
+            self.apply(info, record, row)
 
     # -- one record
 
@@ -277,7 +361,7 @@ class _Applier:
         if info.trigger_target:
             self.conn.execute(
                 "INSERT OR REPLACE INTO temp.nerv_import_accepted (tbl, key, row) VALUES (?, ?, ?)",
-                (info.name, json.dumps(key), json.dumps(record.row)),
+                (info.name, json.dumps(list(key)), json.dumps(record.row)),
             )
 
     def _compare(
@@ -325,7 +409,17 @@ class _Applier:
         key = tuple(row.get(c) for c in info.identity)
         holder = _show_key(other) if other else "?"
         what = f"{info.name} record {_show_key(key)} clashes with record {holder} ({exc})"
-        if self.mode != "overwrite":
+        local = self._existing(info, other) if other is not None and info.key else None
+        if local is not None and _equivalent(info, local, row):
+            # The same thing made twice (nerv seeds default rules into every new database):
+            # the file's copy takes its place unless the database's has a history of its own.
+            if self.mode == "skip":
+                counts.skipped += 1
+                return
+            if self.mode == "fail" and self._has_history(other):
+                counts.unchanged += 1
+                return
+        elif self.mode != "overwrite":
             self._conflict(record, what, counts)
             return
         if other is None or info.append_only:
@@ -337,6 +431,14 @@ class _Applier:
             raise self._refused(record, again) from None
         counts.updated += 1
         self._accept(info, record, key)
+
+    def _has_history(self, key: tuple[Any, ...] | None) -> bool:
+        if key is None or len(key) != 1 or "audit_log" not in self.tables:
+            return True
+        return (
+            self.conn.execute("SELECT 1 FROM audit_log WHERE entity_id = ? LIMIT 1", key).fetchone()
+            is not None
+        )
 
     def _clashing_key(self, info: TableInfo, row: dict[str, Any]) -> tuple[Any, ...] | None:
         """The identity of the database record that holds one of ``row``'s unique keys."""
@@ -389,6 +491,16 @@ class _Applier:
         return fixed
 
 
+# Columns that say when and under which id a record was made, not what it is.
+_BOOKKEEPING = frozenset({"created_at", "updated_at"})
+
+
+def _equivalent(info: TableInfo, local: sqlite3.Row, row: dict[str, Any]) -> bool:
+    """Same content apart from the id and the creation / update times."""
+    skip = _BOOKKEEPING | set(info.key)
+    return all(local[c] == v for c, v in row.items() if c not in skip)
+
+
 def _show_key(key: tuple[Any, ...]) -> str:
     return repr(key[0]) if len(key) == 1 else repr(key)
 
@@ -427,7 +539,12 @@ def import_file(
     try:
         conn.execute("PRAGMA defer_foreign_keys = ON")
         applier = _Applier(conn, source, tables, result)
-        _apply_all(applier, source, tables, result, progress)
+        try:
+            _apply_all(applier, source, tables, result, progress)
+        except OverflowError:  # pass 1 rules this out unless the file changed meanwhile
+            raise ExportFileError(
+                f"{path.name}: an integer is out of SQLite's range; nothing was imported"
+            ) from None
         applier.reconcile()
         if result.conflicts:
             raise ImportConflictError(
@@ -464,11 +581,13 @@ def _apply_all(
             info = tables.get(record.table)
             if info is None:  # the file changed since it was validated
                 raise _bad(source.path, record, f"unknown table {record.table!r}")
-            applier.apply(info, record, clean_row(source.path, info, record))
+            # Pass 1 checked the integers; binding one SQLite cannot hold raises OverflowError.
+            applier.add(info, record, clean_row(source.path, info, record, check_ints=False))
             pending += 1
             if pending == PROGRESS_EVERY:
                 advance(pending)
                 pending = 0
+        applier.flush()
         advance(pending)
 
 

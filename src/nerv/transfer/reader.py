@@ -36,6 +36,7 @@ class Record(NamedTuple):
     row: dict[str, Any]
     line: int  # 1-based line in the file (0 when not known)
     position: int  # 0-based position within its table in the file
+    raw: bytes | None = None  # the line the record was read from, when it has one line
 
     @property
     def where(self) -> str:
@@ -51,6 +52,19 @@ class Header:
     exported_at: int
     project: str | None
     raw: dict[str, Any]
+
+
+_decoder = json.JSONDecoder()
+PROGRESS_BYTES = 1 << 20
+
+
+def loads(text: bytes) -> Any:
+    """One JSON value from a stripped line (json.loads without its per-call overhead)."""
+    s = text.decode("utf-8")
+    value, end = _decoder.raw_decode(s)
+    if end != len(s):
+        raise json.JSONDecodeError("Extra data", s, end)
+    return value
 
 
 def decode_value(value: Any) -> Any:
@@ -183,7 +197,7 @@ class ExportFile:
         for record in source:
             if version != SUPPORTED_VERSIONS[-1]:
                 table, row = upgrade_record(version, record.table, record.row)
-                record = Record(table, row, record.line, record.position)
+                record = Record(table, row, record.line, record.position, record.raw)
             yield record
 
     # -- ndjson --------------------------------------------------------------------------
@@ -192,32 +206,40 @@ class ExportFile:
         counts: dict[str, int] = {}
         end: Any = None
         end_line = 0
+        pending = 0
         with self.path.open("rb") as f:
             for number, raw in enumerate(f, start=1):
                 if on_bytes is not None:
-                    on_bytes(len(raw))
-                if number <= self.header_line or not raw.strip():
+                    pending += len(raw)
+                    if pending >= PROGRESS_BYTES:
+                        on_bytes(pending)
+                        pending = 0
+                text = raw.strip()
+                if number <= self.header_line or not text:
                     continue
-                where = f"line {number}"
                 if end is not None:
-                    raise _fail(self.path, where, f"content after the end line (line {end_line})")
+                    raise _fail(self.path, f"line {number}", f"content after the end line (line {end_line})")
                 try:
-                    item = json.loads(raw)
+                    item = loads(text)
                 except ValueError as exc:
-                    raise _fail(self.path, where, _malformed(raw, exc)) from None
-                if not isinstance(item, dict):
-                    raise _fail(self.path, where, "expected a JSON object")
-                if "end" in item and len(item) == 1:
+                    raise _fail(self.path, f"line {number}", _malformed(raw, exc)) from None
+                if type(item) is not dict:
+                    raise _fail(self.path, f"line {number}", "expected a JSON object")
+                if len(item) == 2 and "row" in item and "table" in item:
+                    table, row = item["table"], item["row"]
+                    if type(table) is not str or type(row) is not dict:
+                        raise _fail(self.path, f"line {number}", "table must be a name and row an object")
+                    index = counts.get(table, 0)
+                    counts[table] = index + 1
+                    yield Record(table, row, number, index, text)
+                elif "end" in item and len(item) == 1:
                     end, end_line = item["end"], number
-                    continue
-                if set(item) != {"table", "row"}:
-                    raise _fail(self.path, where, 'expected {"table": ..., "row": {...}} or the end line')
-                table, row = item["table"], item["row"]
-                if not isinstance(table, str) or not isinstance(row, dict):
-                    raise _fail(self.path, where, "table must be a name and row an object")
-                index = counts.get(table, 0)
-                counts[table] = index + 1
-                yield Record(table, row, number, index)
+                else:
+                    raise _fail(
+                        self.path, f"line {number}", 'expected {"table": ..., "row": {...}} or the end line'
+                    )
+        if on_bytes is not None:
+            on_bytes(pending)
         if end is None:
             raise _fail(self.path, "", "truncated: the end line is missing")
         declared = end.get("rows") if isinstance(end, dict) else None
@@ -241,14 +263,39 @@ class ExportFile:
         after_comma = False  # the previous item (table or row) ended with a comma
         seen_item = False  # the current array / tables object has an item already
         last = 0
+        pending = 0
         with self.path.open("rb") as f:
             for number, raw in enumerate(f, start=1):
                 last = number
                 if on_bytes is not None:
-                    on_bytes(len(raw))
+                    pending += len(raw)
+                    if pending >= PROGRESS_BYTES:
+                        on_bytes(pending)
+                        pending = 0
                 if number <= self.header_line:
                     continue
                 text = raw.strip()
+                if state == "rows" and text[:1] == b"{":  # the common case: one record
+                    if seen_item and not after_comma:
+                        raise _fail(
+                            self.path,
+                            f"line {number}",
+                            f"missing ',' between {table} records (or a missing ']')",
+                        )
+                    after_comma = text[-1:] == b","
+                    body = text[:-1] if after_comma else text
+                    try:
+                        row = loads(body)
+                    except ValueError as exc:
+                        where = f"line {number}, {table} record #{index + 1}"
+                        raise _fail(self.path, where, _malformed(raw, exc)) from None
+                    if type(row) is not dict:
+                        where = f"line {number}, {table} record #{index + 1}"
+                        raise _fail(self.path, where, "a record must be an object")
+                    yield Record(table, row, number, index, body)
+                    index += 1
+                    seen_item = True
+                    continue
                 if not text:
                     continue
                 where = f"line {number}"
@@ -259,25 +306,10 @@ class ExportFile:
                             raise _fail(self.path, where, f"a ',' after the last {table} record is not JSON")
                         state, after_comma, seen_item = "tables", close.group(1) is not None, True
                         continue
-                    if seen_item and not after_comma:
-                        raise _fail(
-                            self.path, where, f"missing ',' between {table} records (or a missing ']')"
-                        )
-                    after_comma = text.endswith(b",")
-                    body = text[:-1] if after_comma else text
-                    try:
-                        row = json.loads(body)
-                    except ValueError as exc:
-                        raise _fail(
-                            self.path, f"{where}, {table} record #{index + 1}", _malformed(raw, exc)
-                        ) from None
-                    if not isinstance(row, dict):
-                        raise _fail(
-                            self.path, f"{where}, {table} record #{index + 1}", "a record must be an object"
-                        )
-                    yield Record(table, row, number, index)
-                    index += 1
-                    seen_item = True
+                    # not a record, not the end of the table
+                    raise _fail(
+                        self.path, f"{where}, {table} record #{index + 1}", "a record must be an object"
+                    )
                 elif state == "tables":
                     opened = _TABLE_OPEN.match(text)
                     if opened is not None:
@@ -300,6 +332,8 @@ class ExportFile:
                     )
                 else:
                     raise _fail(self.path, where, "content after the end of the document")
+        if on_bytes is not None:
+            on_bytes(pending)
         if state != "end":
             inside = f" inside {table}" if state == "rows" else ""
             raise _fail(

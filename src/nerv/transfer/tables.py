@@ -65,9 +65,12 @@ class TableInfo:
     # totals): import puts the file's values back after inserting the writers.
     trigger_target: bool = False
     column_set: frozenset[str] = field(default_factory=frozenset)
+    # Columns that must be present and non-NULL in an imported row: key first.
+    needed: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         self.column_set = frozenset(self.columns)
+        self.needed = self.key + tuple(sorted(self.required - set(self.key)))
 
     @property
     def q(self) -> str:

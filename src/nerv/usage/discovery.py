@@ -107,14 +107,7 @@ def walk_files(
     vanishes or cannot be read during the walk is noted in ``errors``.
     """
     seen: set[tuple[int, int]] = set()
-
-    def once(path: str, st: os.stat_result) -> bool:
-        key = (st.st_dev, st.st_ino)
-        if key in seen:
-            return False
-        seen.add(key)
-        return True
-
+    suffixes = tuple(SUFFIXES)
     for raw in paths:
         root = os.path.abspath(os.path.expanduser(os.fspath(raw)))
         try:
@@ -122,7 +115,8 @@ def walk_files(
         except OSError:
             raise NotFoundError("path", root) from None
         if stat.S_ISREG(st.st_mode):
-            if once(root, st):
+            if (st.st_dev, st.st_ino) not in seen:
+                seen.add((st.st_dev, st.st_ino))
                 yield root, st
             continue
         if not stat.S_ISDIR(st.st_mode):
@@ -132,7 +126,7 @@ def walk_files(
             folder = stack.pop()
             try:
                 with os.scandir(folder) as it:
-                    entries = sorted(it, key=lambda e: e.name)
+                    entries = sorted(it, key=_name)
             except OSError as exc:
                 if errors is not None:
                     errors.append(f"{folder}: {exc.strerror or exc}")
@@ -143,16 +137,22 @@ def walk_files(
                     if entry.is_dir(follow_symlinks=False):
                         subdirs.append(entry.path)
                         continue
-                    if os.path.splitext(entry.name)[1].lower() not in SUFFIXES or not entry.is_file():
+                    if not entry.name.lower().endswith(suffixes):
                         continue
-                    st = entry.stat()
+                    st = entry.stat()  # follows a symlinked file
                 except OSError as exc:
                     if errors is not None:
                         errors.append(f"{entry.path}: {exc.strerror or exc}")
                     continue
-                if once(entry.path, st):
+                key = (st.st_dev, st.st_ino)
+                if key not in seen and stat.S_ISREG(st.st_mode):
+                    seen.add(key)
                     yield entry.path, st
             stack.extend(reversed(subdirs))  # depth first, in name order
+
+
+def _name(entry: os.DirEntry[str]) -> str:
+    return entry.name
 
 
 def _in_subagents_dir(path: Path) -> bool:

@@ -91,7 +91,7 @@ def read_batches(
     *,
     source: str,
     fallback_session: str | None,
-    batch_records: int = BATCH_RECORDS,
+    batch_records: int | None = None,
 ) -> Iterator[Batch]:
     """Complete lines of ``fh`` from byte ``start`` on, as batches of usage records.
 
@@ -101,6 +101,7 @@ def read_batches(
     times faster on real transcripts, where tool output dominates. The last
     batch is always yielded (possibly empty) so its ``end_offset`` can be saved.
     """
+    limit = BATCH_RECORDS if batch_records is None else batch_records
     fh.seek(start)
     offset = start
     kept: dict[str, UsageRecord] = {}
@@ -115,7 +116,7 @@ def read_batches(
                 usage += 1
                 held = kept.get(record.external_id)
                 kept[record.external_id] = record if held is None else better(held, record)
-                if len(kept) >= batch_records:
+                if len(kept) >= limit:
                     yield Batch(list(kept.values()), offset, _counts(usage, synthetic, ignored, malformed))
                     kept = {}
                     usage = synthetic = ignored = malformed = 0
@@ -125,6 +126,10 @@ def read_batches(
                 malformed += 1
             else:
                 ignored += 1
+            continue
+        # Checked without stripping: copying every line would cost more than the scan.
+        if line.startswith(b"{") and (line.endswith(b"}\n") or line.endswith(b"}\r\n")):
+            ignored += 1
             continue
         body = line.strip()
         if not body or (body[:1] == b"{" and body[-1:] == b"}"):

@@ -148,7 +148,7 @@ def bar(value: float, largest: float, width: int = 24) -> str:
 def human_count(n: int) -> str:
     """12 -> "12", 12345 -> "12.3k", 4567890 -> "4.57M"."""
     for size, suffix in ((1_000_000_000, "G"), (1_000_000, "M"), (1_000, "k")):
-        if abs(n) >= size:
+        if abs(n) >= size * 0.9995:  # 999,999 is "1M", not "1e+03k"
             scaled = n / size
-            return f"{scaled:.3g}{suffix}" if scaled < 1000 else f"{scaled:.0f}{suffix}"
+            return f"{scaled:.3g}{suffix}" if abs(scaled) < 999.5 else f"{scaled:.0f}{suffix}"
     return str(n)

@@ -1,0 +1,179 @@
+"""What nerv-hook reads and writes besides the database: environment, payload, answer, log.
+
+Standard library only (``json``, ``os``, ``time``), because Claude Code starts
+the hook on every tool call. Paths are plain strings: ``pathlib`` costs a few
+milliseconds to import and the hook needs none of it.
+
+Answers follow Claude Code's hook contract (exit code 0, JSON on stdout):
+
+* PreToolUse: ``hookSpecificOutput.permissionDecision`` = allow / deny / ask
+  with ``permissionDecisionReason`` (current versions).  Allow and deny also
+  carry the legacy top-level ``decision`` = approve / block and ``reason``
+  that Claude Code versions before the ``hookSpecificOutput`` form honoured;
+  current versions document them as deprecated aliases of allow / deny, so
+  both readers see the same answer.  Ask has no legacy form: an old version
+  ignores it and runs its own permission flow, which prompts.
+* PermissionRequest: ``hookSpecificOutput.decision.behavior`` = allow / deny.
+* Every other event: nothing on stdout.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from typing import Any
+
+# Mirrors nerv.env (which imports pathlib); tests/hook checks the two agree.
+NERV_HOME = "NERV_HOME"
+NERV_DB = "NERV_DB"
+NERV_PROJECT_ID = "NERV_PROJECT_ID"
+NERV_TASK_ID = "NERV_TASK_ID"
+NERV_ACTOR = "NERV_ACTOR"
+# How long the hook waits for a database lock before it gives up and asks.
+NERV_HOOK_BUSY_TIMEOUT_MS = "NERV_HOOK_BUSY_TIMEOUT_MS"
+DEFAULT_HOOK_BUSY_TIMEOUT_MS = 5000
+DB_FILENAME = "state.db"
+LOG_FILENAME = "hook.log"
+LOG_MAX_BYTES = 1_000_000  # then hook.log becomes hook.log.1 and a new one starts
+
+# Claude Code kills a hook after its settings entry's "timeout" (default 60 s)
+# and then lets the call through, so a queued wait must end well before that.
+DEFAULT_CLAUDE_TIMEOUT_S = 60.0
+KILL_MARGIN_S = 10.0
+
+HOOK_ACTOR = "hook"
+
+
+def nerv_home(environ: Any = os.environ) -> str:
+    value = environ.get(NERV_HOME)
+    return os.path.expanduser(value) if value else os.path.join(os.path.expanduser("~"), ".nerv")
+
+
+def db_path(environ: Any = os.environ) -> str:
+    value = environ.get(NERV_DB)
+    return os.path.expanduser(value) if value else os.path.join(nerv_home(environ), DB_FILENAME)
+
+
+def setting_env_name(key: str) -> str:
+    return "NERV_" + key.upper().replace(".", "_").replace("-", "_")
+
+
+def busy_timeout_ms(environ: Any = os.environ) -> int:
+    raw = environ.get(NERV_HOOK_BUSY_TIMEOUT_MS)
+    try:
+        return max(0, int(raw)) if raw else DEFAULT_HOOK_BUSY_TIMEOUT_MS
+    except ValueError:
+        return DEFAULT_HOOK_BUSY_TIMEOUT_MS
+
+
+def actor(environ: Any = os.environ) -> str:
+    return environ.get(NERV_ACTOR) or HOOK_ACTOR
+
+
+def claude_timeout(argv: list[str]) -> float:
+    """The ``--timeout SECONDS`` that ``nerv hooks install`` writes next to Claude Code's own."""
+    for i, arg in enumerate(argv):
+        value = None
+        if arg == "--timeout" and i + 1 < len(argv):
+            value = argv[i + 1]
+        elif arg.startswith("--timeout="):
+            value = arg.split("=", 1)[1]
+        if value is not None:
+            try:
+                seconds = float(value)
+            except ValueError:
+                return DEFAULT_CLAUDE_TIMEOUT_S
+            return seconds if seconds > 0 else DEFAULT_CLAUDE_TIMEOUT_S
+    return DEFAULT_CLAUDE_TIMEOUT_S
+
+
+# -- payload ------------------------------------------------------------------------
+
+
+class PayloadError(Exception):
+    """The event on stdin cannot be used; the message says why, for the answer and the log."""
+
+
+def parse_payload(raw: bytes | str) -> dict[str, Any]:
+    """The hook event as a dict. Extra fields are kept, missing optional ones are fine."""
+    if isinstance(raw, bytes):
+        try:
+            raw = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise PayloadError("hook input is not UTF-8") from None
+    if not raw.strip():
+        raise PayloadError("empty hook input on stdin")
+    try:
+        value = json.loads(raw)
+    except ValueError as exc:
+        raise PayloadError(f"hook input is not valid JSON ({exc})") from None
+    if not isinstance(value, dict):
+        raise PayloadError(f"hook input is a JSON {type(value).__name__}, not an object")
+    return value
+
+
+def text_field(payload: dict[str, Any], name: str) -> str | None:
+    value = payload.get(name)
+    return value if isinstance(value, str) and value else None
+
+
+# -- answers ------------------------------------------------------------------------
+
+_LEGACY = {"allow": "approve", "deny": "block"}
+
+
+def pretool_answer(decision: str, reason: str, system_message: str | None = None) -> dict[str, Any]:
+    """Claude Code's PreToolUse answer; see the module docstring for the legacy fields."""
+    out: dict[str, Any] = {
+        "hookSpecificOutput": {
+            "hookEventName": "PreToolUse",
+            "permissionDecision": decision,
+            "permissionDecisionReason": reason,
+        }
+    }
+    legacy = _LEGACY.get(decision)
+    if legacy is not None:
+        out["decision"] = legacy
+        out["reason"] = reason
+    if system_message:
+        out["systemMessage"] = system_message
+    return out
+
+
+def permission_request_answer(decision: str, reason: str) -> dict[str, Any]:
+    """PermissionRequest: allow or deny the dialog Claude Code is about to show."""
+    body: dict[str, Any] = {"behavior": decision}
+    if decision == "deny":
+        body["message"] = reason
+    return {"hookSpecificOutput": {"hookEventName": "PermissionRequest", "decision": body}}
+
+
+def encode(answer: dict[str, Any]) -> str:
+    return json.dumps(answer, ensure_ascii=False, separators=(",", ":"))
+
+
+# -- log ----------------------------------------------------------------------------
+
+
+def log(message: str, event: str | None = None, environ: Any = os.environ) -> None:
+    """Append one line to ``$NERV_HOME/hook.log``; never raises."""
+    try:
+        home = nerv_home(environ)
+        if not os.path.isdir(home):
+            os.makedirs(home, mode=0o700, exist_ok=True)
+        path = os.path.join(home, LOG_FILENAME)
+        try:
+            if os.stat(path).st_size > LOG_MAX_BYTES:
+                os.replace(path, path + ".1")
+        except OSError:
+            pass
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        line = f"{stamp} pid={os.getpid()} event={event or '-'} {' '.join(message.split())}\n"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            os.write(fd, line.encode("utf-8", "replace"))
+        finally:
+            os.close(fd)
+    except Exception:  # noqa: BLE001 - logging must never break the answer
+        pass

@@ -1,0 +1,140 @@
+"""`nerv usage ...` as a real subprocess: ingest, report, assign, prices, budget, reprice."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from usage_helpers import EXPECTED, S_INLINE, S_PROGRESS, S_SHORT, Tree
+
+from nerv import DatabaseService
+
+
+def _ok(result: Any) -> Any:
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    return result
+
+
+def test_ingest_then_reingest(run_cli: Any, tree: Tree) -> None:
+    # No PATH: the default roots, found from $HOME (~/.claude/projects).
+    first = _ok(run_cli("usage", "ingest", "--json", env={"HOME": str(tree.home)})).json()
+    assert first["files_read"] == 5 and first["responses_added"] == 49 and first["changed"] is True
+    assert first["malformed_lines"] == 0 and first["errors"] == [] and first["unknown_models"] == {}
+    # Named paths: the stream-json outputs and hook logs; humans get a summary.
+    out = _ok(run_cli("usage", "ingest", str(tree.out))).stdout
+    assert "files: 5 scanned, 2 read" in out and "3 not usage data" in out
+    assert "responses: 2 added, 0 updated" in out and "stream-json results: 2 stored" in out
+    again = _ok(run_cli("usage", "ingest", str(tree.projects), str(tree.out), "--quiet"))
+    assert again.stdout == "" and again.stderr == ""
+    missing = run_cli("usage", "ingest", str(tree.home / "nope"))
+    assert missing.returncode == 3 and "path not found" in missing.stderr
+
+
+def test_unknown_model_warns_loudly(run_cli: Any, tmp_path: Path) -> None:
+    line = {
+        "type": "assistant",
+        "sessionId": "s-unknown",
+        "requestId": "req_1",
+        "timestamp": "2026-02-10T10:00:00Z",
+        "message": {
+            "id": "msg_1",
+            "model": "claude-opus-9",
+            "usage": {"input_tokens": 5, "output_tokens": 5},
+        },
+    }
+    f = tmp_path / "s-unknown.jsonl"
+    f.write_text(json.dumps(line) + "\nnot json\n")
+    result = _ok(run_cli("usage", "ingest", str(f), "--quiet"))
+    assert result.stdout == ""
+    assert "unknown model 'claude-opus-9' (1 responses): no price" in result.stderr
+    assert "nerv settings set usage.prices" in result.stderr
+    report = _ok(run_cli("usage", "report", "--by", "model"))
+    assert "$0.00+" in report.stdout and "1 responses have no price (model claude-opus-9)" in report.stderr
+
+
+def test_report_assign_prices_budget(run_cli: Any, db_path: Path, tree: Tree) -> None:
+    with DatabaseService(db_path) as svc:
+        project = svc.create_project("spotter")
+        svc.add_repo(project.id, "/home/marco/projects/spotter")
+        svc.ingest([tree.projects, tree.out])
+
+    rows = _ok(run_cli("usage", "report", "--by", "session", "--json")).json()
+    assert len(rows) == 7
+    for row in rows:
+        assert {"session_id", "project_id", "models", "tokens", "cost_usd"} <= set(row)
+        assert row["cost_usd"] == pytest.approx(EXPECTED[row["session_id"]][1], abs=1e-9)
+    assert {r["session_id"] for r in rows if r["project_id"] == project.id} == {
+        S_SHORT,
+        S_PROGRESS,
+        "d6e0bada-1959-4eec-a9d2-0bfade768d8f",
+    }
+
+    human = _ok(run_cli("usage", "report", "--by", "project")).stdout
+    assert human.splitlines()[0].split()[:3] == ["PROJECT", "SESSIONS", "MODELS"]
+    assert "(unassigned)" in human and "█" in human and human.splitlines()[-1].startswith("total")
+    assert _ok(run_cli("usage", "report", "--by", "day", "--since", "2030-01-01")).stdout.startswith(
+        "no usage"
+    )
+    bad = run_cli("usage", "report", "--by", "week")
+    assert bad.returncode == 2
+
+    assigned = _ok(run_cli("usage", "assign", S_INLINE[:8], project.id[:6], "--json")).json()
+    assert assigned["project_id"] == project.id and assigned["claude_session_id"] == S_INLINE
+    mine = _ok(run_cli("usage", "report", "--by", "session", "--project", project.id, "--json")).json()
+    assert S_INLINE in {r["session_id"] for r in mine} and len(mine) == 4
+
+    prices = _ok(run_cli("usage", "prices", "--json")).json()
+    assert prices["effective_date"] == "2026-02-17" and prices["unit"] == "USD per million tokens"
+    opus = next(m for m in prices["models"] if m["model"] == "claude-opus-4-6")
+    assert (opus["input"], opus["cache_write_1h"], opus["origin"]) == (5.0, 10.0, "builtin")
+    shown = _ok(run_cli("usage", "prices")).stdout
+    assert shown.startswith("prices effective 2026-02-17") and "claude-haiku-4-5" in shown
+
+    # $1 spent today against a $0.50 daily budget: the report warns, `usage budget` says exceeded.
+    with DatabaseService(db_path) as svc:
+        svc.record_metric(svc.create_session(project.id).id, cost_usd=1.0, model="claude-opus-4-6")
+    _ok(run_cli("settings", "set", "budget.daily_usd", "0.5"))
+    warned = _ok(run_cli("usage", "report", "--by", "month"))
+    assert "warning: daily budget: $1.00 of $0.50 (200%), exceeded on" in warned.stderr
+    budget = _ok(run_cli("usage", "budget", "--json")).json()
+    assert [(b["period"], b["level"], b["spent_usd"]) for b in budget] == [("daily", "exceeded", 1.0)]
+    assert _ok(run_cli("usage", "budget")).stdout.startswith("EXCEEDED daily budget")
+
+
+def test_prices_override_and_reprice(invoke: Any, tree: Tree) -> None:
+    # In-process for speed: the same main() as the console script.
+    assert invoke("usage", "ingest", str(tree.projects), "--quiet").returncode == 0
+    override = json.dumps({"claude-opus-4-6": {"input": 10, "output": 50}})
+    assert invoke("settings", "set", "usage.prices", override).returncode == 0
+    table = invoke("usage", "prices", "--json").json()
+    opus = next(m for m in table["models"] if m["model"] == "claude-opus-4-6")
+    assert (opus["input"], opus["cache_write_1h"], opus["origin"]) == (10.0, 20.0, "override")
+    result = invoke("usage", "reprice", "--all", "--json")
+    assert result.returncode == 0 and result.json() == {"repriced": 11}
+    bad = invoke("settings", "set", "usage.prices", '{"claude-x": {"output": 1}}')
+    assert bad.returncode == 2 and "usage.prices" in bad.stderr
+
+
+def test_budget_command_without_budget(invoke: Any) -> None:
+    result = invoke("usage", "budget")
+    assert result.returncode == 0 and result.stdout.startswith("no budget set")
+    assert invoke("usage", "assign").returncode == 2
+
+
+def test_status_shows_budget_warnings(invoke: Any, service: DatabaseService) -> None:
+    project = service.create_project("alpha")
+    service.record_metric(service.create_session(project.id).id, cost_usd=0.9, model="claude-opus-4-6")
+    assert invoke("status", "--json").json()["warnings"] == []  # no budget set
+    service.set_setting("budget.daily_usd", 1.0)  # 90%: past the default 0.8 threshold
+    service.set_setting("budget.monthly_usd", 0.5, project_id=project.id)  # exceeded
+    warnings = invoke("status", "--json").json()["warnings"]
+    assert len(warnings) == 2
+    assert warnings[0].startswith("daily budget: $0.90 of $1.00 (90%)")
+    assert warnings[1].startswith(
+        f"monthly budget (project {project.id}): $0.90 of $0.50 (180%), exceeded on"
+    )
+    summary = service.usage_summary(project.id)
+    assert summary.today_usd == summary.month_usd == pytest.approx(0.9)

@@ -1,0 +1,225 @@
+"""Reports over the ingested samples, by every grouping; figures from usage_helpers.EXPECTED.
+
+Days are local calendar days; these tests pin TZ=UTC (and one checks another zone), so the
+transcripts' UTC timestamps give: inline sidechain 2025-09-07; short, tool-heavy and
+agent-progress 2026-02-10; the subagent file 2026-02-11; the two stream-json results at
+their files' mtime, 2026-01-15 12:00.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from datetime import date, datetime
+
+import pytest
+from usage_helpers import (
+    EXPECTED,
+    S_ARRAY,
+    S_BASIC,
+    S_INLINE,
+    S_PROGRESS,
+    S_SHORT,
+    S_SUBAGENT,
+    S_TOOL,
+    Tree,
+)
+
+from nerv import DatabaseService
+from nerv.errors import ValidationError
+from nerv.usage.records import TokenUsage
+from nerv.usage.report import GROUPINGS, bar, human_count, parse_bound, to_ms
+
+
+@pytest.fixture(autouse=True)
+def utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def _cost(*sessions: str) -> float:
+    return sum(EXPECTED[s][1] for s in sessions)
+
+
+def _tokens(*sessions: str) -> TokenUsage:
+    return sum((EXPECTED[s][0] for s in sessions), TokenUsage())
+
+
+TOKEN_KEYS = ["cache_read", "cache_write_1h", "cache_write_5m", "input", "output"]
+
+
+def test_by_session_json_shape(ingested: DatabaseService) -> None:
+    rows = [r.to_json() for r in ingested.usage_report("session")]
+    assert [r["session_id"] for r in rows] == [  # most expensive first
+        S_ARRAY,
+        S_PROGRESS,
+        S_INLINE,
+        S_TOOL,
+        S_SHORT,
+        S_BASIC,
+        S_SUBAGENT,
+    ]
+    for row in rows:
+        assert {"session_id", "project_id", "models", "tokens", "cost_usd"} <= set(row)
+        assert sorted(row["tokens"]) == TOKEN_KEYS
+        tokens, cost, responses = EXPECTED[row["session_id"]]
+        assert TokenUsage(**row["tokens"]) == tokens
+        assert row["cost_usd"] == pytest.approx(cost, abs=1e-9)
+        assert row["responses"] == responses and row["sessions"] == 1 and row["project_id"] is None
+    progress = next(r for r in rows if r["session_id"] == S_PROGRESS)
+    assert progress["models"] == ["claude-haiku-4-5-20251001", "claude-opus-4-6"]
+
+
+def test_by_day_and_month(ingested: DatabaseService) -> None:
+    days = {r.key: r for r in ingested.usage_report("day")}
+    assert list(days) == ["2025-09-07", "2026-01-15", "2026-02-10", "2026-02-11"]  # chronological
+    expect = {
+        "2025-09-07": (S_INLINE,),
+        "2026-01-15": (S_ARRAY, S_BASIC),
+        "2026-02-10": (S_SHORT, S_TOOL, S_PROGRESS),
+        "2026-02-11": (S_SUBAGENT,),
+    }
+    for day, sessions in expect.items():
+        assert days[day].tokens == _tokens(*sessions), day
+        assert days[day].cost_usd == pytest.approx(_cost(*sessions), abs=1e-9), day
+        assert days[day].sessions == len(sessions)
+    # 2026-02-10: in 3+54+1592 = 1649, out 13+212+1119 = 1344, 1h 13835+17696+32598 = 64129,
+    # read 11515+88231+275114 = 374860; $0.1444475 + 0.2266455 + 0.3468188 = $0.7179118
+    assert days["2026-02-10"].tokens == TokenUsage(1649, 1344, 0, 64129, 374860)
+    assert days["2026-02-10"].cost_usd == pytest.approx(0.7179118)
+    months = {r.key: r.to_json() for r in ingested.usage_report("month")}
+    assert list(months) == ["2025-09", "2026-01", "2026-02"]
+    assert months["2026-02"]["cost_usd"] == pytest.approx(_cost(S_SHORT, S_TOOL, S_PROGRESS, S_SUBAGENT))
+    assert months["2026-02"]["month"] == "2026-02" and sorted(months["2026-02"]["tokens"]) == TOKEN_KEYS
+
+
+def test_by_model(ingested: DatabaseService) -> None:
+    rows = ingested.usage_report("model")
+    assert [r.key for r in rows] == [
+        "claude-opus-4-20250514",  # $1.8977178
+        "claude-opus-4-6",  # short + tool-heavy + agent-progress main loop
+        "claude-sonnet-4-20250514",
+        "claude-opus-4-5-20251101",
+        "claude-haiku-4-5-20251001",  # subagent file + agent-progress subagent
+    ]
+    opus46, haiku = rows[1], rows[4]
+    # opus-4-6: in 3+54+1568 = 1625, out 13+212+1112 = 1337, 1h 13835+17696+18313 = 49844,
+    # read 11515+88231+179771 = 279517; $0.1444475 + 0.2266455 + 0.3086555 = $0.6797485
+    assert (opus46.tokens, opus46.sessions, opus46.responses) == (
+        TokenUsage(1625, 1337, 0, 49844, 279517),
+        3,
+        11,
+    )
+    assert opus46.cost_usd == pytest.approx(0.6797485)
+    # haiku-4-5: in 94+24 = 118, out 33+7 = 40, 1h 13554+14285 = 27839, read 299487+95343 = 394830;
+    # $0.0573157 + $0.0381633 = $0.095479
+    assert (haiku.tokens, haiku.sessions, haiku.responses) == (TokenUsage(118, 40, 0, 27839, 394830), 2, 18)
+    assert haiku.cost_usd == pytest.approx(0.095479)
+    assert rows[0].to_json()["model"] == "claude-opus-4-20250514"
+
+
+def test_by_project_and_task_with_filters(service: DatabaseService, tree: Tree) -> None:
+    spotter = service.create_project("spotter")
+    service.add_repo(spotter.id, "/home/marco/projects/spotter")
+    service.ingest([tree.projects, tree.out])
+    task = service.create_task(spotter.id, "make the tool calls cheaper")
+    tool = service.get_session_by_claude_id(S_TOOL)
+    assert tool is not None
+    service.update_session(tool.id, {"task_id": task.id})
+
+    projects = {r.key: r for r in service.usage_report("project")}
+    assert projects[spotter.id].cost_usd == pytest.approx(_cost(S_SHORT, S_TOOL, S_PROGRESS))
+    assert projects[spotter.id].extra["project_name"] == "spotter" and projects[spotter.id].sessions == 3
+    assert projects[None].label == "(unassigned)" and projects[None].sessions == 4
+    assert projects[spotter.id].to_json()["project_id"] == spotter.id
+
+    tasks = {r.key: r.to_json() for r in service.usage_report("task")}
+    assert tasks[task.id]["cost_usd"] == pytest.approx(0.2266455)
+    assert tasks[task.id]["task_title"] == "make the tool calls cheaper"
+    assert tasks[task.id]["project_id"] == spotter.id
+    assert tasks[None]["sessions"] == 6
+
+    mine = service.usage_report("session", project_id=spotter.id)
+    assert {r.key for r in mine} == {S_SHORT, S_TOOL, S_PROGRESS}
+    assert all(r.extra["project_id"] == spotter.id for r in mine)
+    loose = service.usage_report("session", unassigned=True)
+    assert {r.key for r in loose} == {S_INLINE, S_SUBAGENT, S_ARRAY, S_BASIC}
+
+    one_day = service.usage_report(
+        "day", since=parse_bound("2026-02-01", end=False), until=parse_bound("2026-02-10", end=True)
+    )
+    assert [r.key for r in one_day] == ["2026-02-10"]
+    assert service.usage_report("model", since=parse_bound("2027-01-01", end=False)) == []
+
+
+def test_every_grouping_has_the_same_total(ingested: DatabaseService) -> None:
+    total = _cost(*EXPECTED)
+    tokens = _tokens(*EXPECTED)
+    for by in GROUPINGS:
+        rows = ingested.usage_report(by)
+        assert sum(r.cost_usd for r in rows) == pytest.approx(total, abs=1e-9), by
+        assert sum((r.tokens for r in rows), TokenUsage()) == tokens, by
+        assert sum(r.responses for r in rows) == 51, by
+    with pytest.raises(ValidationError):
+        ingested.usage_report("week")
+
+
+def test_amounts_recorded_on_a_session_directly_are_included(ingested: DatabaseService) -> None:
+    # A session whose cost was recorded by hand (not as metrics): it counts at its start,
+    # so reports agree with get_project_cost.
+    project = ingested.create_project("manual")
+    started = to_ms(datetime(2026, 2, 10, 12, 0))
+    ingested.create_session(project.id, cost_usd=1.5, tokens_input=1000, started_at=started)
+    by_project = {r.key: r for r in ingested.usage_report("project")}
+    assert by_project[project.id].cost_usd == pytest.approx(1.5) == ingested.get_project_cost(project.id)
+    assert by_project[project.id].tokens == TokenUsage(input=1000) and by_project[project.id].responses == 0
+    days = {r.key: r for r in ingested.usage_report("day")}
+    assert days["2026-02-10"].cost_usd == pytest.approx(0.7179118 + 1.5)
+
+
+def test_days_follow_the_local_time_zone(ingested: DatabaseService, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    time.tzset()
+    by_day: dict[str, float] = {}
+    for row in ingested.connection.execute("SELECT recorded_at, cost_usd FROM metrics"):
+        day = datetime.fromtimestamp(row[0] / 1000).date().isoformat()
+        by_day[day] = by_day.get(day, 0.0) + row[1]
+    report = {r.key: r.cost_usd for r in ingested.usage_report("day")}
+    assert report == pytest.approx(by_day)
+    # UTC+9: the 2026-02-10T21-22h (UTC) responses fall on the 11th, the subagent's on the 12th.
+    assert report["2026-02-11"] == pytest.approx(0.7179118) and "2026-02-10" not in report
+    assert report["2026-02-12"] == pytest.approx(0.0573157)
+
+
+def test_parse_bound() -> None:
+    today = date(2026, 2, 17)
+    assert parse_bound("today", end=False, today=today) == to_ms(datetime(2026, 2, 17))
+    assert parse_bound("today", end=True, today=today) == to_ms(datetime(2026, 2, 18))
+    assert parse_bound("yesterday", end=False, today=today) == to_ms(datetime(2026, 2, 16))
+    assert parse_bound("7d", end=False, today=today) == to_ms(datetime(2026, 2, 10))
+    assert parse_bound("2026-02", end=False) == to_ms(datetime(2026, 2, 1))
+    assert parse_bound("2026-12", end=True) == to_ms(datetime(2027, 1, 1))
+    assert parse_bound("2026-02-10", end=True) == to_ms(datetime(2026, 2, 11))
+    assert parse_bound("2026-02-10T21:30", end=True) == to_ms(datetime(2026, 2, 10, 21, 30))
+    for bad in ("2026-13", "2026-02-30", "last week", ""):
+        with pytest.raises(ValidationError):
+            parse_bound(bad, end=False)
+
+
+def test_bar_and_counts() -> None:
+    assert bar(0, 10) == "" and bar(5, 0) == ""
+    assert bar(10, 10, 4) == "████"
+    assert bar(5, 10, 4) == "██"
+    assert bar(1, 10, 4) == "▍"  # 3.2 eighths of a cell
+    assert bar(0.0001, 10, 4) == "▏"  # anything spent is visible
+    assert [human_count(n) for n in (0, 999, 1000, 12345, 999_999, 4_567_890)] == [
+        "0",
+        "999",
+        "1k",
+        "12.3k",
+        "1M",
+        "4.57M",
+    ]

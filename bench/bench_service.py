@@ -295,6 +295,17 @@ def p50(fn: Callable[[], Any], reps: int) -> float:
     return statistics.median(samples)
 
 
+def p50_pair(service_fn: Callable[[], Any], raw_fn: Callable[[], Any], reps: int) -> tuple[float, float]:
+    """Median latency of each, sampled alternately so that both see the same machine."""
+    service_fn()
+    raw_fn()
+    service_samples, raw_samples = [], []
+    for _ in range(reps):
+        service_samples.append(_timed(service_fn))
+        raw_samples.append(_timed(raw_fn))
+    return statistics.median(service_samples), statistics.median(raw_samples)
+
+
 def alternate(
     total: int, chunk: int, service_step: Callable[[int], object], raw_step: Callable[[int], object]
 ) -> tuple[float, float]:
@@ -357,8 +368,7 @@ def bench_open(work: Path, sizes: Sizes) -> list[Row]:
         conn.execute("PRAGMA user_version").fetchone()
         conn.close()
 
-    up_service = p50(open_service, sizes.query_reps)
-    up_raw = p50(open_raw, sizes.query_reps)
+    up_service, up_raw = p50_pair(open_service, open_raw, sizes.query_reps)
     n = sizes.open_reps
     return [
         Row(
@@ -422,8 +432,11 @@ def bench_writes_and_queries(work: Path, sizes: Sizes) -> tuple[list[Row], Datab
     for status in ("in_progress", "done"):
         got = svc.get_tasks(project.id, status)
         assert len(got) == len(raw.tasks_by_status(raw_project, status))
-        service_q = p50(lambda s=status: svc.get_tasks(project.id, s), sizes.query_reps)  # type: ignore[misc]
-        raw_q = p50(lambda s=status: raw.tasks_by_status(raw_project, s), sizes.query_reps)  # type: ignore[misc]
+        service_q, raw_q = p50_pair(
+            lambda s=status: svc.get_tasks(project.id, s),  # type: ignore[misc]
+            lambda s=status: raw.tasks_by_status(raw_project, s),  # type: ignore[misc]
+            sizes.query_reps,
+        )
         rows.append(
             Row(
                 f"get_tasks(status={status!r})",
@@ -435,8 +448,9 @@ def bench_writes_and_queries(work: Path, sizes: Sizes) -> tuple[list[Row], Datab
             )
         )
     assert abs(svc.get_project_cost(project.id) - raw.project_cost(raw_project)) < 1e-6
-    service_q = p50(lambda: svc.get_project_cost(project.id), sizes.query_reps)
-    raw_q = p50(lambda: raw.project_cost(raw_project), sizes.query_reps)
+    service_q, raw_q = p50_pair(
+        lambda: svc.get_project_cost(project.id), lambda: raw.project_cost(raw_project), sizes.query_reps
+    )
     rows.append(
         Row(
             "get_project_cost",
@@ -479,17 +493,19 @@ def bench_match_rule(svc: DatabaseService, sizes: Sizes) -> list[Row]:
     for command, expect in (("npm test", True), ("ls -la /tmp", False)):
         note = f"{sizes.rules} rules, {'hit' if expect else 'miss'}, p50"
         assert (raw_match(command) is not None) == expect
-        raw_q = p50(lambda c=command: raw_match(c), sizes.match_reps)  # type: ignore[misc]
         try:
             found = svc.match_rule("Bash", command)
             assert (found is not None) == expect, (command, found)
-            service_q: float | None = p50(
+        except Exception as exc:  # the permissions issue may not have landed yet
+            service_q: float | None = None
+            raw_q = p50(lambda c=command: raw_match(c), sizes.match_reps)  # type: ignore[misc]
+            note += f"; service.match_rule failed: {type(exc).__name__}: {exc}"
+        else:
+            service_q, raw_q = p50_pair(
                 lambda c=command: svc.match_rule("Bash", c),  # type: ignore[misc]
+                lambda c=command: raw_match(c),  # type: ignore[misc]
                 sizes.match_reps,
             )
-        except Exception as exc:  # the permissions issue may not have landed yet
-            service_q = None
-            note += f"; service.match_rule failed: {type(exc).__name__}: {exc}"
         rows.append(
             Row(
                 f"match_rule('Bash', {command!r})",

@@ -2,8 +2,8 @@
 
 A database is generated with raw SQL (100 projects; tasks, sessions, metrics and
 audit rows with nerv-style random ids: 25% / 5% / 30% / 40% of the rows). Then
-every operation runs as the real CLI in a fresh process, whose peak RSS is read
-with ``wait4`` (``ru_maxrss``):
+every operation runs as the real CLI in a fresh process, whose peak RSS is its
+``VmHWM`` at exit:
 
 * ``nerv backup``                              vs ``shutil.copyfile`` of the (checkpointed) file;
 * ``nerv export --format json`` and ``ndjson``  vs raw ``SELECT *`` + ``json.dumps`` of every row;
@@ -138,24 +138,39 @@ def empty_database(path: Path) -> None:
 # -- measuring -------------------------------------------------------------------------------------
 
 
+# Runs the CLI in the child and records that process's own high-water RSS (VmHWM) at exit.
+# (ru_maxrss from wait4 would also count the parent's pages from before the exec.)
+CHILD = """
+import atexit, sys
+from nerv.cli.main import main
+def _report():
+    with open("/proc/self/status") as status:
+        peak = next(line.split()[1] for line in status if line.startswith("VmHWM:"))
+    with open(sys.argv[1], "w") as out:
+        out.write(peak)
+atexit.register(_report)
+main(sys.argv[2:])
+"""
+
+
 def run(args: list[str]) -> tuple[float, int]:
-    """Run ``python -m nerv ARGS``; wall seconds and the child's peak RSS in bytes."""
+    """Run the nerv CLI with ``args`` in a fresh process; wall seconds and its peak RSS in bytes."""
+    with tempfile.NamedTemporaryFile(prefix="nerv-bench-rss-", delete=False) as handle:
+        rss_file = Path(handle.name)
     start = time.perf_counter()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "nerv", *args],
+    proc = subprocess.run(
+        [sys.executable, "-c", CHILD, str(rss_file), *args],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
+        check=False,
     )
-    _pid, status, usage = os.wait4(proc.pid, 0)
     seconds = time.perf_counter() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    err = proc.stderr.read().decode() if proc.stderr else ""
-    if proc.stderr:
-        proc.stderr.close()
     if proc.returncode != 0:
-        raise SystemExit(f"nerv {' '.join(args)} failed ({proc.returncode}): {err}")
-    return seconds, usage.ru_maxrss * 1024
+        raise SystemExit(f"nerv {' '.join(args)} failed ({proc.returncode}): {proc.stderr.decode()}")
+    peak_kb = int(rss_file.read_text() or 0)
+    rss_file.unlink()
+    return seconds, peak_kb * 1024
 
 
 def floor_copy(src: Path, dest: Path) -> float:
@@ -177,7 +192,7 @@ def floor_export(db: Path, out: Path) -> float:
         ).fetchall():
             cursor = conn.execute(f'SELECT * FROM "{table}"')
             columns = [d[0] for d in cursor.description]
-            for batch in iter(lambda c=cursor: c.fetchmany(2000), []):
+            while batch := cursor.fetchmany(2000):
                 f.write("".join(dumps(dict(zip(columns, row, strict=True))) + "\n" for row in batch))
     conn.close()
     return time.perf_counter() - start
@@ -227,7 +242,7 @@ def measure(work: Path, rows: int) -> dict[str, Any]:
     result: dict[str, Any] = {"rows": rows, "tables": counts, "generate_s": generated, "db_bytes": db_bytes}
     print(f"  generated {rows:,} rows ({db_bytes / MB:.0f} MB) in {generated:.1f} s", flush=True)
 
-    result["baseline_rss"] = run(["--db", str(src), "db", "version"])[1]
+    result["startup_s"], result["baseline_rss"] = run(["--db", str(src), "db", "version"])
     seconds, rss = run(["--db", str(src), "backup", str(folder / "backup.db"), "--quiet"])
     result["backup"] = {
         "s": seconds,
@@ -279,10 +294,12 @@ def check_round_trip(src: Path, imported: Path) -> None:
 
 
 def machine() -> str:
-    return (
-        f"{os.cpu_count()} cores, {' '.join(platform.uname())}, Python {platform.python_version()}, "
-        f"SQLite {sqlite3.sqlite_version}"
-    )
+    try:
+        uname = subprocess.run(["uname", "-a"], capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        uname = " ".join(platform.uname()).strip()
+    python, sqlite = platform.python_version(), sqlite3.sqlite_version
+    return f"{os.cpu_count()} cores, `{uname}`, Python {python}, SQLite {sqlite}"
 
 
 OPERATIONS = (
@@ -312,14 +329,14 @@ def report(results: list[dict[str, Any]]) -> str:
     small, big = results[0], results[-1]
     lines.append("")
     lines.append(
-        f"Baseline RSS (`nerv db version`: interpreter, nerv, open database): {big['baseline_rss'] / MB:.0f} MB. "
+        f"Baseline (`nerv db version`: interpreter, nerv, open database): "
+        f"{big['baseline_rss'] / MB:.0f} MB RSS, {big['startup_s']:.2f} s (included in every time above). "
         f"Database {big['db_bytes'] / MB:.0f} MB at {big['rows']:,} rows; json export "
         f"{big['export_json']['bytes'] / MB:.0f} MB, ndjson {big['export_ndjson']['bytes'] / MB:.0f} MB."
     )
     growth = ", ".join(
-        f"{label.split(' (')[0].replace('nerv ', '')}{' ' + key.split('_')[1] if '_' in key else ''} "
-        f"{big[key]['rss'] / small[key]['rss']:.2f}x"
-        for key, label, _ in OPERATIONS
+        f"{key.replace('_', ' ')} {big[key]['rss'] / small[key]['rss']:.2f}x"
+        for key, _label, _floor in OPERATIONS
         if key != "reimport_json"
     )
     lines.append(
@@ -332,7 +349,7 @@ def report(results: list[dict[str, Any]]) -> str:
 DOC_TEXT = """\
 `bench/bench_transfer.py` generates a database with raw SQL (100 projects, then tasks, sessions,
 metrics and audit rows at 25 / 5 / 30 / 40 % of the rows, with nerv-style random ids) and runs each
-command as the real CLI in a fresh process; peak RSS is that process's `ru_maxrss` (from `wait4`).
+command as the real CLI in a fresh process; peak RSS is that process's high-water mark (`VmHWM`).
 *Floor* is the least work of the same kind, measured in the bench process: a plain file copy for
 backup, `SELECT *` + `json.dumps` for export, `json.loads` + `executemany` with no validation and no
 merge for import. The bench checks that the imported database holds the same rows and session totals.
@@ -351,9 +368,9 @@ Why these numbers look the way they do:
   WAL grows to roughly the size of the data added until the commit (and a checkpoint) folds it in."""
 
 
-def write_docs(table: str) -> None:
+def write_docs(table: str, where: str) -> None:
     """Replace (or add) this bench's section of docs/performance.md, leaving the rest alone."""
-    body = f"{SECTION}\n\n{DOC_TEXT}\n\nMachine: {machine()}.\n\n{table}\n"
+    body = f"{SECTION}\n\n{DOC_TEXT}\n\nMachine: {where}.\n\n{table}\n"
     text = DOC.read_text() if DOC.exists() else "# Performance\n"
     start = text.find(SECTION + "\n")
     if start < 0:
@@ -375,7 +392,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--dir", metavar="DIR", help="working folder (default: a temp dir, removed after)")
     parser.add_argument("--write-docs", action="store_true", help="update docs/performance.md (this section)")
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+    parser.add_argument("--from-json", metavar="PATH", help="report (and --write-docs) saved --json results")
     args, _unknown = parser.parse_known_args(argv)
+    if args.from_json:
+        saved = json.loads(Path(args.from_json).read_text())
+        table = report(saved["results"])
+        print(table, flush=True)
+        if args.write_docs:
+            write_docs(table, saved["machine"])
+            print(f"updated {DOC.relative_to(ROOT)} ({SECTION})", flush=True)
+        return 0
     big = args.rows or (100_000 if args.quick else 1_000_000)
     sizes = (big // 5 if args.quick else big // 10, big)
     print(f"# bench_transfer ({'quick' if args.quick else 'full'}) — {machine()}", flush=True)
@@ -394,7 +420,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps({"machine": machine(), "results": results}, indent=2) + "\n")
     if args.write_docs:
-        write_docs(table)
+        write_docs(table, machine())
         print(f"updated {DOC.relative_to(ROOT)} ({SECTION})", flush=True)
     return 0
 

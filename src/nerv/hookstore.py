@@ -188,7 +188,7 @@ def setting(conn: sqlite3.Connection, key: str, project_id: str | None, environ:
 
 
 def rule_rows(conn: sqlite3.Connection, keys: Iterable[str], project_id: str | None) -> list[tuple[Any, ...]]:
-    """``(id, tool, pattern, action)`` of the enabled rules a call with these index keys could meet.
+    """``(id, tool, pattern, action, note)`` of the enabled rules a call with these index keys could meet.
 
     Prefiltered in SQL by ``match_key`` (see nerv.permissions.candidate_key / call_keys)
     and by scope (global rules plus ``project_id``'s), oldest first: the matcher
@@ -201,23 +201,24 @@ def rule_rows(conn: sqlite3.Connection, keys: Iterable[str], project_id: str | N
     scope = "(project_id IS NULL OR project_id = ?)" if project_id else "project_id IS NULL"
     params: list[Any] = [*keys, project_id] if project_id else keys
     return conn.execute(
-        f"SELECT id, tool, pattern, action FROM approval_rules "
+        f"SELECT id, tool, pattern, action, note FROM approval_rules "
         f"WHERE enabled = 1 AND match_key IN ({marks}) AND {scope} ORDER BY created_at, rowid",
         params,
     ).fetchall()
 
 
 def evaluate(conn: sqlite3.Connection, tool_name: str, tool_input: Mapping[str, Any],
-             project_id: str | None, ctx: MatchContext | None = None) -> Decision:
-    """The matcher's decision for one call under the rules in force (deny > ask > allow).
+             project_id: str | None, ctx: MatchContext | None = None) -> tuple[Decision, dict[str, str]]:
+    """The matcher's decision for one call under the rules in force (deny > ask > allow),
+    and the notes of the rules it names (id -> note).
 
     A stored rule the matcher refuses (written by another version, or by hand)
     is left out; if any was, the call is never allowed: its answer becomes ask.
     """
     from nerv.permissions import CompiledRules, Decision, RuleSpec, RuleSyntaxError, call_keys
 
-    specs = [RuleSpec(r[0], r[1], r[2] or None, r[3])
-             for r in rule_rows(conn, call_keys(tool_name, tool_input), project_id)]
+    rows = rule_rows(conn, call_keys(tool_name, tool_input), project_id)
+    specs = [RuleSpec(r[0], r[1], r[2] or None, r[3]) for r in rows]
     broken: list[RuleSpec] = []
     try:
         compiled = CompiledRules(specs)
@@ -234,8 +235,9 @@ def evaluate(conn: sqlite3.Connection, tool_name: str, tool_input: Mapping[str, 
     decision = compiled.evaluate(tool_name, tool_input, ctx)
     if broken and decision.action in (None, "allow"):
         shown = ", ".join(f"{s.id} ({_rule_text(s)})" for s in broken[:3])
-        return Decision("ask", (), f"invalid stored rule(s) {shown}: fix or remove them", decision.parts)
-    return decision
+        decision = Decision("ask", (), f"invalid stored rule(s) {shown}: fix or remove them", decision.parts)
+    named = {r.id for r in decision.rules}
+    return decision, {r[0]: r[4] for r in rows if r[0] in named and r[4]}
 
 
 def _rule_text(spec: RuleSpec) -> str:

@@ -170,7 +170,8 @@ def test_vacuum_shrinks_after_deletes(run_cli: Any, db_path: Path) -> None:
         conn = svc.connection
         conn.execute("BEGIN IMMEDIATE")
         conn.executemany(
-            "INSERT INTO tasks (id, project_id, title, description, created_at, updated_at) VALUES (?, ?, ?, ?, 1, 1)",
+            "INSERT INTO tasks (id, project_id, title, description, created_at, updated_at) "
+            "VALUES (?, ?, ?, ?, 1, 1)",
             ((f"bulk{i:08d}", project.id, "t", "z" * 500) for i in range(3000)),
         )
         conn.execute("COMMIT")

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import stat
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +24,7 @@ from transfer_helpers import (
 
 from nerv import DatabaseService
 from nerv.db.migrations import latest_version
-from nerv.transfer.errors import ExportFileError, ImportConflictError, ImportRefusedError
+from nerv.transfer.errors import ImportConflictError, ImportRefusedError
 from nerv.transfer.importer import import_file
 from nerv.transfer.tables import KNOWN_ORDER
 
@@ -157,7 +159,9 @@ def test_round_trip_into_a_fresh_database_with_seeded_rules(source: Any, tmp_pat
         assert seeded > 0
         result = import_file(svc, first)
         assert result.conflicts == 0 and result.tables["approval_rules"].updated == seeded
-        assert normalized(load_doc(export_text(svc))) == normalized(load_doc(first.read_text(encoding="utf-8")))
+        assert normalized(load_doc(export_text(svc))) == normalized(
+            load_doc(first.read_text(encoding="utf-8"))
+        )
         assert not import_file(svc, first).changed
     # a rule with a history of its own is kept as it is (its audit rows keep pointing at it)
     kept = db.with_name("kept.db")
@@ -206,7 +210,11 @@ def test_unknown_tables_blobs_and_special_floats_round_trip(tmp_path: Path) -> N
         svc.connection.execute(ddl)
         svc.connection.executemany(
             "INSERT INTO extra_things VALUES (?, ?, ?, ?)",
-            [(1, b"\x00\xffbinary", float("inf"), "a"), (2, None, -float("inf"), None), (3, b"", 1.5, "\u2603")],
+            [
+                (1, b"\x00\xffbinary", float("inf"), "a"),
+                (2, None, -float("inf"), None),
+                (3, b"", 1.5, "\u2603"),
+            ],
         )
         text = export_text(svc)
     assert '{"$base64":' in text and '{"$float":"inf"}' in text
@@ -257,7 +265,9 @@ def test_conflict_skip_keeps_the_database_record(run_cli: Any, source: Any, tmp_
     db, ids = source
     path = _conflicting_file(db, tmp_path, ids)
     before = snapshot(db)
-    result = run_cli("--db", str(db), "import", str(path), "--on-conflict", "skip", "--json", check=True).json()
+    result = run_cli(
+        "--db", str(db), "import", str(path), "--on-conflict", "skip", "--json", check=True
+    ).json()
     assert result["skipped"] == 1 and result["changed"] is False and result["audit_id"] is None
     assert snapshot(db) == before
 
@@ -289,7 +299,7 @@ def test_unique_key_clash_settings(source: Any, tmp_path: Path) -> None:
         path = tmp_path / "other.json"
         path.write_text(export_text(svc), encoding="utf-8")
     with DatabaseService(db) as svc:
-        with pytest.raises(ImportConflictError, match="settings record .* clashes with record"):
+        with pytest.raises(ImportConflictError, match=r"settings record .* clashes with record"):
             import_file(svc, path)
         assert svc.get_setting("approval.mode") == "ask"
         skipped = import_file(svc, path, on_conflict="skip")
@@ -351,7 +361,11 @@ def exported(run_cli: Any, source: Any, tmp_path: Path) -> tuple[Path, str, str]
     db, _ = source
     _export_file(run_cli, db, tmp_path / "e.json")
     _export_file(run_cli, db, tmp_path / "e.ndjson")
-    return db, (tmp_path / "e.json").read_text(encoding="utf-8"), (tmp_path / "e.ndjson").read_text(encoding="utf-8")
+    return (
+        db,
+        (tmp_path / "e.json").read_text(encoding="utf-8"),
+        (tmp_path / "e.ndjson").read_text(encoding="utf-8"),
+    )
 
 
 def test_truncated_json_rejected(run_cli: Any, exported: Any, tmp_path: Path) -> None:
@@ -380,7 +394,9 @@ def test_truncated_ndjson_rejected(run_cli: Any, exported: Any, tmp_path: Path) 
 def test_malformed_record_reports_its_line(run_cli: Any, exported: Any, tmp_path: Path) -> None:
     db, text, ndjson = exported
     lines = text.splitlines(keepends=True)
-    number = next(i for i, line in enumerate(lines) if line.startswith('"tasks":[')) + 2  # 1-based: 2nd task line
+    number = (
+        next(i for i, line in enumerate(lines) if line.startswith('"tasks":[')) + 2
+    )  # 1-based: 2nd task line
     lines[number - 1] = lines[number - 1].replace('"title":', '"title"', 1)
     bad = tmp_path / "bad.json"
     bad.write_text("".join(lines), encoding="utf-8")
@@ -413,7 +429,9 @@ def test_broken_json_punctuation_rejected(run_cli: Any, exported: Any, tmp_path:
         ({"exported_at": None}, "exported_at missing"),
     ],
 )
-def test_wrong_header_rejected(run_cli: Any, exported: Any, tmp_path: Path, change: Any, expected: str) -> None:
+def test_wrong_header_rejected(
+    run_cli: Any, exported: Any, tmp_path: Path, change: Any, expected: str
+) -> None:
     db, text, ndjson = exported
     for name, body in (("h.json", text), ("h.ndjson", ndjson)):
         first, rest = body.split("\n", 1)
@@ -436,7 +454,10 @@ def test_unknown_table_and_column_rejected_with_location(run_cli: Any, exported:
     lines = ndjson.splitlines(keepends=True)
     first_row = json.loads(lines[1])
     cases = {
-        "table.ndjson": ({"table": "nonsense", "row": {"id": "x"}}, "line 2, nonsense record #1: unknown table"),
+        "table.ndjson": (
+            {"table": "nonsense", "row": {"id": "x"}},
+            "line 2, nonsense record #1: unknown table",
+        ),
         "column.ndjson": (
             {"table": first_row["table"], "row": dict(first_row["row"], colour="red")},
             "unknown column(s) colour",
@@ -464,12 +485,18 @@ def test_constraint_violation_rejected_with_location(source: Any, tmp_path: Path
     path = tmp_path / "check.ndjson"
     write_ndjson(path, doc["header"], [("tasks", task)])
     before = snapshot(db)
-    with DatabaseService(db) as svc, pytest.raises(ImportRefusedError, match=r"line 2, tasks record #1: .*CHECK"):
+    with (
+        DatabaseService(db) as svc,
+        pytest.raises(ImportRefusedError, match=r"line 2, tasks record #1: .*CHECK"),
+    ):
         import_file(svc, path)
     dangling = dict(doc["tables"]["tasks"][0], id="newtaskid0000002", project_id="nosuchproject000")
     path2 = tmp_path / "fk.ndjson"
     write_ndjson(path2, doc["header"], [("tasks", dangling)])
-    with DatabaseService(db) as svc, pytest.raises(ImportRefusedError, match=r"line 2, tasks record #1: refers"):
+    with (
+        DatabaseService(db) as svc,
+        pytest.raises(ImportRefusedError, match=r"line 2, tasks record #1: refers"),
+    ):
         import_file(svc, path2)
     assert snapshot(db) == before
 
@@ -499,7 +526,9 @@ def test_pretty_printed_json_accepted(source: Any, tmp_path: Path) -> None:
     with DatabaseService(empty_database(tmp_path / "t.db")) as svc:
         result = import_file(svc, path)
         assert result.layout == "document" and result.inserted == result.records
-        assert normalized(load_doc(export_text(svc))) == normalized({"header": doc, "tables": doc.pop("tables")})
+        assert normalized(load_doc(export_text(svc))) == normalized(
+            {"header": doc, "tables": doc.pop("tables")}
+        )
 
 
 def test_older_schema_export_accepted(tmp_path: Path) -> None:
@@ -569,3 +598,32 @@ def test_export_and_import_in_process_are_quiet_without_a_terminal(invoke: Any, 
     streamed = invoke("export", "--format", "ndjson")
     assert streamed.returncode == 0 and streamed.stdout.startswith('{"format":"nerv-export"')
     assert streamed.stderr == ""
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_bar_only_on_a_terminal(
+    source: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from nerv.cli.transfer import progress_for
+    from nerv.transfer.progress import silent
+
+    db, _ = source
+    assert progress_for(quiet=False, as_json=False) is silent  # stderr is not a terminal here
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    assert progress_for(quiet=True, as_json=False) is silent
+    assert progress_for(quiet=False, as_json=True) is silent
+    bar = progress_for(quiet=False, as_json=False)
+    assert bar is not silent
+    out = tmp_path / "e.json"
+    with DatabaseService(db) as svc:
+        text = export_text(svc, progress=bar)
+    out.write_text(text, encoding="utf-8")
+    assert "export" in terminal.getvalue() and "100%" in terminal.getvalue()
+    with DatabaseService(empty_database(tmp_path / "t.db")) as svc:
+        import_file(svc, out, progress=bar)
+    assert "validate" in terminal.getvalue() and "import" in terminal.getvalue()

@@ -40,82 +40,156 @@ def databases(draw: st.DrawFn) -> dict[str, list[dict[str, Any]]]:
     rows: dict[str, list[dict[str, Any]]] = {name: [] for name in ("projects", "cycles", "tasks")}
     for _ in range(draw(st.integers(1, 3))):
         rows["projects"].append(
-            {"id": ident("p"), "name": draw(NAME), "goal": draw(MAYBE_TEXT), "created_at": draw(TIME),
-             "updated_at": draw(TIME)}
+            {
+                "id": ident("p"),
+                "name": draw(NAME),
+                "goal": draw(MAYBE_TEXT),
+                "created_at": draw(TIME),
+                "updated_at": draw(TIME),
+            }
         )
     project_ids = [p["id"] for p in rows["projects"]]
     for number, project in enumerate(draw(st.lists(st.sampled_from(project_ids), max_size=3)), start=1):
         rows["cycles"].append(
-            {"id": ident("c"), "project_id": project, "number": number, "goal": draw(MAYBE_TEXT),
-             "status": draw(st.sampled_from(schema.CYCLE_STATUSES)), "learnings": draw(MAYBE_TEXT),
-             "started_at": draw(st.none() | TIME), "completed_at": draw(st.none() | TIME),
-             "created_at": draw(TIME), "updated_at": draw(TIME)}
+            {
+                "id": ident("c"),
+                "project_id": project,
+                "number": number,
+                "goal": draw(MAYBE_TEXT),
+                "status": draw(st.sampled_from(schema.CYCLE_STATUSES)),
+                "learnings": draw(MAYBE_TEXT),
+                "started_at": draw(st.none() | TIME),
+                "completed_at": draw(st.none() | TIME),
+                "created_at": draw(TIME),
+                "updated_at": draw(TIME),
+            }
         )
     cycle_ids = [c["id"] for c in rows["cycles"]]
     for _ in range(draw(st.integers(0, 5))):
         rows["tasks"].append(
-            {"id": ident("t"), "project_id": draw(st.sampled_from(project_ids)),
-             "cycle_id": draw(st.none() | st.sampled_from(cycle_ids)) if cycle_ids else None,
-             "title": draw(NAME), "description": draw(MAYBE_TEXT),
-             "type": draw(st.sampled_from(schema.TASK_TYPES)), "status": draw(st.sampled_from(schema.TASK_STATUSES)),
-             "created_at": draw(TIME), "updated_at": draw(TIME)}
+            {
+                "id": ident("t"),
+                "project_id": draw(st.sampled_from(project_ids)),
+                "cycle_id": draw(st.none() | st.sampled_from(cycle_ids)) if cycle_ids else None,
+                "title": draw(NAME),
+                "description": draw(MAYBE_TEXT),
+                "type": draw(st.sampled_from(schema.TASK_TYPES)),
+                "status": draw(st.sampled_from(schema.TASK_STATUSES)),
+                "created_at": draw(TIME),
+                "updated_at": draw(TIME),
+            }
         )
     task_ids = [t["id"] for t in rows["tasks"]]
     rows["claude_sessions"] = [
-        {"id": ident("s"), "project_id": draw(st.none() | st.sampled_from(project_ids)),
-         "task_id": draw(st.none() | st.sampled_from(task_ids)) if task_ids else None,
-         "status": draw(st.sampled_from(schema.SESSION_STATUSES)), "started_at": draw(TIME),
-         "ended_at": draw(st.none() | TIME), "tokens_input": draw(TOKENS), "tokens_output": draw(TOKENS),
-         "cost_usd": draw(COST), "claude_session_id": draw(st.none() | st.uuids().map(str)),
-         "tokens_cache_read": draw(TOKENS), "model": draw(MAYBE_TEXT), "updated_at": draw(TIME)}
+        {
+            "id": ident("s"),
+            "project_id": draw(st.none() | st.sampled_from(project_ids)),
+            "task_id": draw(st.none() | st.sampled_from(task_ids)) if task_ids else None,
+            "status": draw(st.sampled_from(schema.SESSION_STATUSES)),
+            "started_at": draw(TIME),
+            "ended_at": draw(st.none() | TIME),
+            "tokens_input": draw(TOKENS),
+            "tokens_output": draw(TOKENS),
+            "cost_usd": draw(COST),
+            "claude_session_id": draw(st.none() | st.uuids().map(str)),
+            "tokens_cache_read": draw(TOKENS),
+            "model": draw(MAYBE_TEXT),
+            "updated_at": draw(TIME),
+        }
         for _ in range(draw(st.integers(0, 4)))
     ]
     session_ids = [s["id"] for s in rows["claude_sessions"]]
     rows["metrics"] = [
-        {"id": ident("m"), "session_id": draw(st.sampled_from(session_ids)),
-         "external_id": draw(st.none() | st.uuids().map(str)), "model": draw(MAYBE_TEXT),
-         "input_tokens": draw(TOKENS), "output_tokens": draw(TOKENS), "cache_read_tokens": draw(TOKENS),
-         "cache_write_5m_tokens": draw(TOKENS), "cost_usd": draw(COST), "recorded_at": draw(TIME),
-         "created_at": draw(TIME)}
+        {
+            "id": ident("m"),
+            "session_id": draw(st.sampled_from(session_ids)),
+            "external_id": draw(st.none() | st.uuids().map(str)),
+            "model": draw(MAYBE_TEXT),
+            "input_tokens": draw(TOKENS),
+            "output_tokens": draw(TOKENS),
+            "cache_read_tokens": draw(TOKENS),
+            "cache_write_5m_tokens": draw(TOKENS),
+            "cost_usd": draw(COST),
+            "recorded_at": draw(TIME),
+            "created_at": draw(TIME),
+        }
         for _ in range(draw(st.integers(0, 6) if session_ids else st.just(0)))
     ]
     rows["approval_rules"] = [
-        {"id": ident("r"), "pattern": f"p{i}" + draw(TEXT), "action": draw(st.sampled_from(schema.RULE_ACTIONS)),
-         "tool": draw(st.sampled_from(["Bash", "Read", "WebFetch"])), "created_at": draw(TIME),
-         "project_id": draw(st.none() | st.sampled_from(project_ids)), "enabled": draw(st.sampled_from([0, 1])),
-         "note": draw(MAYBE_TEXT), "updated_at": draw(TIME), "match_key": draw(TEXT)}
+        {
+            "id": ident("r"),
+            "pattern": f"p{i}" + draw(TEXT),
+            "action": draw(st.sampled_from(schema.RULE_ACTIONS)),
+            "tool": draw(st.sampled_from(["Bash", "Read", "WebFetch"])),
+            "created_at": draw(TIME),
+            "project_id": draw(st.none() | st.sampled_from(project_ids)),
+            "enabled": draw(st.sampled_from([0, 1])),
+            "note": draw(MAYBE_TEXT),
+            "updated_at": draw(TIME),
+            "match_key": draw(TEXT),
+        }
         for i in range(draw(st.integers(0, 3)))
     ]
     rows["approval_requests"] = [
-        {"id": ident("q"), "project_id": draw(st.none() | st.sampled_from(project_ids)),
-         "session_id": draw(st.none() | st.sampled_from(session_ids)) if session_ids else None,
-         "tool_name": "Bash", "tool_input": json.dumps({"command": draw(TEXT)}),
-         "status": draw(st.sampled_from(schema.REQUEST_STATUSES)), "reason": draw(MAYBE_TEXT),
-         "created_at": draw(TIME), "updated_at": draw(TIME)}
+        {
+            "id": ident("q"),
+            "project_id": draw(st.none() | st.sampled_from(project_ids)),
+            "session_id": draw(st.none() | st.sampled_from(session_ids)) if session_ids else None,
+            "tool_name": "Bash",
+            "tool_input": json.dumps({"command": draw(TEXT)}),
+            "status": draw(st.sampled_from(schema.REQUEST_STATUSES)),
+            "reason": draw(MAYBE_TEXT),
+            "created_at": draw(TIME),
+            "updated_at": draw(TIME),
+        }
         for _ in range(draw(st.integers(0, 2)))
     ]
     decisions: list[dict[str, Any]] = []
     for _ in range(draw(st.integers(0, 3))):
         decisions.append(
-            {"id": ident("d"), "project_id": project_ids[0], "title": draw(NAME), "context": draw(MAYBE_TEXT),
-             "status": draw(st.sampled_from(schema.DECISION_STATUSES)), "created_at": draw(TIME),
-             "updated_at": draw(TIME)}
+            {
+                "id": ident("d"),
+                "project_id": project_ids[0],
+                "title": draw(NAME),
+                "context": draw(MAYBE_TEXT),
+                "status": draw(st.sampled_from(schema.DECISION_STATUSES)),
+                "created_at": draw(TIME),
+                "updated_at": draw(TIME),
+            }
         )
     for decision in decisions:  # a decision may point at any other, including a later id
         others = [d["id"] for d in decisions if d is not decision]
         decision["superseded_by"] = draw(st.none() | st.sampled_from(others)) if others else None
     rows["decisions"] = decisions
-    keys = draw(st.lists(st.tuples(st.none() | st.sampled_from(project_ids), TEXT.map(lambda s: "k" + s)),
-                         max_size=4, unique=True))
+    keys = draw(
+        st.lists(
+            st.tuples(st.none() | st.sampled_from(project_ids), TEXT.map(lambda s: "k" + s)),
+            max_size=4,
+            unique=True,
+        )
+    )
     rows["settings"] = [
-        {"id": ident("g"), "project_id": scope, "key": key, "value": json.dumps(draw(JSON_VALUE)),
-         "created_at": draw(TIME), "updated_at": draw(TIME)}
+        {
+            "id": ident("g"),
+            "project_id": scope,
+            "key": key,
+            "value": json.dumps(draw(JSON_VALUE)),
+            "created_at": draw(TIME),
+            "updated_at": draw(TIME),
+        }
         for scope, key in keys
     ]
     rows["audit_log"] = [
-        {"id": ident("a"), "at": draw(TIME), "actor": draw(NAME), "entity_type": draw(TEXT),
-         "entity_id": draw(TEXT), "action": draw(TEXT), "before": draw(st.none() | JSON_VALUE.map(json.dumps)),
-         "after": draw(st.none() | JSON_VALUE.map(json.dumps))}
+        {
+            "id": ident("a"),
+            "at": draw(TIME),
+            "actor": draw(NAME),
+            "entity_type": draw(TEXT),
+            "entity_id": draw(TEXT),
+            "action": draw(TEXT),
+            "before": draw(st.none() | JSON_VALUE.map(json.dumps)),
+            "after": draw(st.none() | JSON_VALUE.map(json.dumps)),
+        }
         for _ in range(draw(st.integers(0, 4)))
     ]
     return rows
@@ -128,7 +202,9 @@ def _fill(service: DatabaseService, rows: dict[str, list[dict[str, Any]]]) -> No
     for table, table_rows in rows.items():
         for row in table_rows:
             columns = ", ".join(row)
-            conn.execute(f"INSERT INTO {table} ({columns}) VALUES ({', '.join('?' for _ in row)})", tuple(row.values()))
+            conn.execute(
+                f"INSERT INTO {table} ({columns}) VALUES ({', '.join('?' for _ in row)})", tuple(row.values())
+            )
     conn.execute("COMMIT")
 
 

@@ -18,7 +18,7 @@ def populate(service: DatabaseService) -> dict[str, str]:
     beta = service.create_project("beta")
     service.add_repo(alpha.id, "/src/alpha", default_branch="trunk")
     cycle = service.create_cycle(alpha.id, goal="first cycle")
-    task = service.create_task(alpha.id, "write code", cycle_id=cycle.id, description="ünïcødé ✓ \"quoted\"")
+    task = service.create_task(alpha.id, "write code", cycle_id=cycle.id, description='ünïcødé ✓ "quoted"')
     other = service.create_task(beta.id, "beta task", type="research")
     service.move_task(task.id, "in_progress")
     session = service.create_session(alpha.id, task.id, model="claude-x")

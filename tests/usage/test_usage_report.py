@@ -194,6 +194,12 @@ def test_days_follow_the_local_time_zone(ingested: DatabaseService, monkeypatch:
     assert report["2026-02-12"] == pytest.approx(0.0573157)
 
 
+def test_groupings_agree() -> None:
+    from nerv.service import usage as service_usage
+
+    assert service_usage.GROUPINGS == GROUPINGS  # kept apart so the service imports stay light
+
+
 def test_parse_bound() -> None:
     today = date(2026, 2, 17)
     assert parse_bound("today", end=False, today=today) == to_ms(datetime(2026, 2, 17))

@@ -2,28 +2,15 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import threading
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from web_helpers import Seed, WebProcess, start_web, stop_web
 
 from nerv import DatabaseService
 from nerv.web import DashboardServer, make_server
-
-
-@dataclass
-class Seed:
-    alpha: str  # project ids
-    beta: str
-    tasks: dict[str, str]  # title -> id (project alpha)
-    session: str
-    request: str  # a pending approval request (project alpha)
 
 
 @pytest.fixture
@@ -43,12 +30,11 @@ def seed(service: DatabaseService) -> Seed:
         tasks[title] = service.create_task(alpha.id, title, status=status, type=kind).id
     service.create_task(beta.id, "Beta only task")
     session = service.create_session(
-        alpha.id, tasks["Build the board"], cost_usd=1.25, tokens_input=1000, tokens_output=200, model="claude-x"
+        alpha.id, tasks["Build the board"], cost_usd=1.25, tokens_input=1000, tokens_output=200, model="m-1"
     )
     service.use_project(alpha.id)
-    request = service.create_request(
-        "Bash", {"command": "npm test -- --ci", "description": "run the tests"}, project_id=alpha.id, cwd="/tmp"
-    )
+    command = {"command": "npm test -- --ci", "description": "run the tests"}
+    request = service.create_request("Bash", command, project_id=alpha.id, cwd="/tmp")
     return Seed(alpha.id, beta.id, tasks, session.id, request.id)
 
 
@@ -64,47 +50,6 @@ def server(db_path: Path, nerv_home: Path) -> Iterator[DashboardServer]:
         srv.shutdown()
         thread.join(timeout=10)
         srv.server_close()
-
-
-@dataclass
-class WebProcess:
-    url: str
-    proc: subprocess.Popen[str]
-
-
-def start_web(db_path: Path, *args: str, timeout: float = 20.0) -> WebProcess:
-    """``python -m nerv --db PATH web --port 0 ARGS`` as a subprocess; its URL read from stderr."""
-    env = dict(os.environ)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "nerv", "--db", str(db_path), "web", "--port", "0", *args],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-    assert proc.stderr is not None
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        line = proc.stderr.readline()
-        if line.startswith("nerv dashboard: "):
-            return WebProcess(line.removeprefix("nerv dashboard: ").strip(), proc)
-        if not line and proc.poll() is not None:
-            break
-    proc.kill()
-    out, err = proc.communicate()
-    raise AssertionError(f"nerv web did not start (exit {proc.returncode}): {err}")
-
-
-def stop_web(web: WebProcess) -> tuple[int, str]:
-    """SIGTERM, then the exit code and the rest of stderr."""
-    web.proc.terminate()
-    try:
-        _, err = web.proc.communicate(timeout=10)
-    except subprocess.TimeoutExpired:
-        web.proc.kill()
-        _, err = web.proc.communicate()
-    return web.proc.returncode, err
 
 
 @pytest.fixture

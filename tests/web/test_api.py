@@ -13,13 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from web_helpers import Seed, start_web, stop_web
 
 from nerv import DatabaseService
 from nerv.errors import DatabaseError
 from nerv.web import DashboardServer
 from nerv.web.api import Api
-
-from .conftest import Seed, start_web, stop_web
 
 
 class Reply:
@@ -142,6 +141,10 @@ def test_approval_queue(url: str, seed: Seed, service: DatabaseService) -> None:
     # one project's queue; no recent ones
     only = call(url, f"/api/approvals?project={seed.beta}&recent=0").json()
     assert only == {"now": only["now"], "pending": [], "recent": []}
+    beta = call(url, f"/api/approvals?project={seed.beta[:8]}").json()
+    assert (beta["pending"], [r["id"] for r in beta["recent"]]) == ([], [done.id])
+    alpha = call(url, f"/api/approvals?project={seed.alpha}").json()
+    assert ([r["id"] for r in alpha["pending"]], alpha["recent"]) == ([seed.request], [])
     assert call(url, "/api/approvals?recent=lots").status == 400
 
 
@@ -220,7 +223,9 @@ def test_audit_trail_filters(url: str, seed: Seed, service: DatabaseService) -> 
 # -- writes -----------------------------------------------------------------------------------
 
 
-def test_move_task_changes_the_database_and_is_audited(url: str, seed: Seed, service: DatabaseService) -> None:
+def test_move_task_changes_the_database_and_is_audited(
+    url: str, seed: Seed, service: DatabaseService
+) -> None:
     task_id = seed.tasks["Write the parser"]
     reply = post(url, f"/api/tasks/{task_id}/move", {"status": "review", "from": "todo"})
     assert reply.status == 200
@@ -235,7 +240,7 @@ def test_move_task_changes_the_database_and_is_audited(url: str, seed: Seed, ser
     )
     # the board shows it
     board = call(url, f"/api/projects/{seed.alpha}/board").json()
-    assert [t["id"] for t in board["columns"]["review"]][-1] == task_id
+    assert task_id in [t["id"] for t in board["columns"]["review"]]
 
 
 def test_move_task_errors(url: str, seed: Seed, service: DatabaseService) -> None:
@@ -260,9 +265,15 @@ def test_move_task_errors(url: str, seed: Seed, service: DatabaseService) -> Non
     assert not [e for e in service.get_audit(entity_type="task", entity_id=task_id) if e.action == "move"]
 
 
-def test_ambiguous_prefix_is_400(url: str, seed: Seed) -> None:
-    reply = post(url, "/api/tasks/%20/move", {"status": "done"})  # blank id
-    assert reply.status == 400 and reply.error["code"] == "invalid"
+def test_blank_and_ambiguous_ids_are_400(url: str, seed: Seed, service: DatabaseService) -> None:
+    blank = post(url, "/api/tasks/%20/move", {"status": "done"})  # path segments are URL-decoded
+    assert blank.status == 400 and blank.error == {"code": "invalid", "message": "task id must not be empty"}
+    ids = list(seed.tasks.values())
+    while len({i[0] for i in ids}) == len(ids):  # until two task ids share a first character
+        ids.append(service.create_task(seed.alpha, f"filler {len(ids)}").id)
+    shared = next(i[0] for i in ids if sum(j[0] == i[0] for j in ids) > 1)
+    ambiguous = post(url, f"/api/tasks/{shared}/move", {"status": "done"})
+    assert ambiguous.status == 400 and ambiguous.error["code"] == "ambiguous_id"
 
 
 def test_posts_must_be_json(url: str, seed: Seed, service: DatabaseService) -> None:

@@ -38,6 +38,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "import": ("transfer:import_", "Merge an export file into the database, all or nothing."),
     "web": ("web:web", "Serve the local dashboard."),
     "completion": ("setup:completion", "Print the shell completion script (bash, zsh or fish)."),
+    "rules": ("rules:rules", "Permission rules in Claude Code's syntax: add, list, test, import, suggest."),
+    "approvals": ("approvals:approvals", "Tool calls waiting for a person: list, show, approve, deny."),
+    "hooks": ("hooks:hooks", "Install nerv-hook into Claude Code's settings, remove it, check it."),
 }
 
 

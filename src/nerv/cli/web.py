@@ -31,6 +31,10 @@ def web(
     """Serve the local dashboard until interrupted (Ctrl-C).
 
     Prints one line, ``nerv dashboard: URL``, on stderr once it listens.
+
+    There is no login, so the server stays local: it listens on 127.0.0.1 unless told
+    otherwise, answers only requests whose Host names this machine (no DNS rebinding), and
+    accepts a change (POST) only as JSON from its own page (no cross-site requests).
     """
     import signal
     import threading

@@ -71,9 +71,13 @@ def default_rules(conn: sqlite3.Connection) -> None:
 
     A database outside the default ``~/.nerv`` also gets the ``Edit`` deny rule
     for its own folder (the default rule names ``~/.nerv``).  Existing identical
-    rules are left alone.
+    rules are left alone.  Also indexes ``match_key`` alone: the hook looks rules
+    up by ``match_key IN (call keys)``, and the keys of ``*`` tool globs and MCP
+    servers do not name the rule's tool, so the (tool, match_key) index cannot serve it.
     """
     from nerv.permissions import DEFAULT_RULES, candidate_key, parse_rule
+
+    conn.execute("CREATE INDEX approval_rules_match ON approval_rules(match_key) WHERE enabled = 1")
 
     rules = [(text, action, note) for text, action, note in DEFAULT_RULES]
     row = conn.execute("PRAGMA database_list").fetchone()
@@ -89,8 +93,8 @@ def default_rules(conn: sqlite3.Connection) -> None:
     for text, action, note in rules:
         tool, pattern = parse_rule(text)
         conn.execute(
-            "INSERT OR IGNORE INTO approval_rules (id, pattern, action, tool, created_at, project_id, enabled, "
-            "note, updated_at, match_key) VALUES (?, ?, ?, ?, ?, NULL, 1, ?, ?, ?)",
+            "INSERT OR IGNORE INTO approval_rules (id, pattern, action, tool, created_at, project_id, "
+            "enabled, note, updated_at, match_key) VALUES (?, ?, ?, ?, ?, NULL, 1, ?, ?, ?)",
             (new_id(), pattern or "", action, tool, now, note, now, candidate_key(tool, pattern)),
         )
 

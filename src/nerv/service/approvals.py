@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nerv.errors import ValidationError
 from nerv.ids import now_ms
-from nerv.models import ApprovalRequest
+from nerv.models import ApprovalRequest, Rule
 from nerv.service.base import ServiceBase
 from nerv.service.tables import REQUESTS
 
@@ -17,6 +17,23 @@ _DECISION_ACTIONS = {"approved": "approve", "denied": "deny", "expired": "expire
 
 
 class ApprovalsMixin(ServiceBase):
+    if TYPE_CHECKING:  # provided by RulesMixin in DatabaseService
+
+        def find_rule(
+            self, tool: str, pattern: str | None, action: str, project_id: str | None = None
+        ) -> Rule | None: ...
+
+        def create_rule(
+            self,
+            pattern: str | None,
+            action: str,
+            tool: str,
+            *,
+            project_id: str | None = None,
+            note: str | None = None,
+            enabled: bool = True,
+        ) -> Rule: ...
+
     def create_request(
         self,
         tool_name: str,
@@ -75,23 +92,63 @@ class ApprovalsMixin(ServiceBase):
         return int(row[0]) if row else 0
 
     def decide_request(
-        self, id: str, status: str, *, reason: str | None = None, decided_by: str | None = None
+        self,
+        id: str,
+        status: str,
+        *,
+        reason: str | None = None,
+        decided_by: str | None = None,
+        add_rule: str | None = None,
+        rule_project_id: str | None = None,
     ) -> ApprovalRequest:
-        """Move a pending request to approved / denied / expired; a decided one stays as it is."""
+        """Move a pending request to approved / denied / expired; a decided one stays as it is.
+
+        ``add_rule`` (Claude Code rule text, e.g. ``Bash(npm test:*)``) also stores
+        an allow rule (approved) or a deny rule (denied) in the same transaction;
+        an identical rule that already exists is kept as it is.
+        """
         if status not in ("approved", "denied", "expired"):
             raise ValidationError(f"invalid decision {status!r}: expected approved, denied or expired")
+        rule: tuple[str, str, str] | None = None
+        if add_rule is not None:
+            if status == "expired":
+                raise ValidationError("a rule can only be added when approving or denying")
+            from nerv.service.rules import parse_rule_text
+
+            tool, pattern = parse_rule_text(add_rule)
+            rule = ("allow" if status == "approved" else "deny", tool, pattern)
         with self.transaction():
             current = self._require(REQUESTS, id)
             if current.status != "pending":
                 raise ValidationError(f"request {id} is already {current.status}")
-            return self._update(
+            decided = self._update(
                 REQUESTS,
                 id,
-                {
-                    "status": status,
-                    "reason": reason,
-                    "decided_by": decided_by or self.actor,
-                    "decided_at": now_ms(),
-                },
+                {"status": status, "reason": reason, "decided_by": decided_by or self.actor,
+                 "decided_at": now_ms()},
                 action=_DECISION_ACTIONS[status],
             )
+            if rule is not None:
+                action, tool, pattern = rule
+                if self.find_rule(tool, pattern, action, rule_project_id) is None:
+                    self.create_rule(pattern, action, tool, project_id=rule_project_id,
+                                     note=f"from approval request {id[:8]}")
+            return decided
+
+    def expire_requests(self, older_than_ms: int) -> list[ApprovalRequest]:
+        """Mark pending requests created more than ``older_than_ms`` ago expired (their hook is gone)."""
+        cutoff = now_ms() - older_than_ms
+        rows = self._read(
+            "SELECT id FROM approval_requests WHERE status = 'pending' AND created_at < ? "
+            "ORDER BY created_at",
+            (cutoff,),
+        )
+        expired: list[ApprovalRequest] = []
+        for (ident,) in rows:
+            try:
+                expired.append(
+                    self.decide_request(ident, "expired", reason="no hook is waiting for it any more")
+                )
+            except ValidationError:
+                continue  # decided meanwhile
+        return expired

@@ -15,15 +15,21 @@ Storage (see docs/performance.md "Usage ingest" for the measured cost):
   (``result:<session>:<model>``) whose costs add up to the result's cost. It
   then replaces any transcript rows of the same session, and later transcript
   lines of that session are skipped (Claude Code's own figure wins; a session
-  is costed from one source, never both);
+  is costed from one source, never both). Tokens come from ``modelUsage``;
+  older runs without it give the main loop's from the result's ``usage`` and
+  the subagents' from their messages, whose output counts are streaming
+  placeholders (an undercount of output tokens; the cost is exact). A run
+  without a result event yet stores nothing until it has one;
 * a model without a price is stored with cost 0 *and* a row in
   ``unpriced_metrics``: counted in the ingest result, shown in reports and
   budgets as unpriced, and repriced by the next ingest once ``usage.prices``
   names it;
 * ``ingested_files`` remembers what was read of each file (see
-  :mod:`nerv.usage.ingest`); one transaction per file (per 4096 responses on
-  a huge one) writes the rows together with the new read position, and one
-  audit row (entity ``usage``, action ``ingest``) per run that changed anything.
+  :mod:`nerv.usage.ingest`); rows are written with ``executemany`` in
+  transactions of up to 4096 responses (several small files to one, a huge
+  file in several), each together with the read positions it leads to, so a
+  crash never loses or repeats a line; one audit row (entity ``usage``,
+  action ``ingest``) per run that changed anything, none per metric.
 """
 
 from __future__ import annotations

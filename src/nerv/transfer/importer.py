@@ -475,18 +475,20 @@ class _Applier:
         if not self._reconcile:
             return 0
         fixed = 0
-        cursor = self.conn.execute("SELECT tbl, key, row FROM temp.nerv_import_accepted ORDER BY rowid")
-        for table, key_json, row_json in cursor.fetchall():
-            info = self.tables[table]
-            key = tuple(json.loads(key_json))
-            row = clean_row(self.path, info, Record(table, json.loads(row_json), 0, 0))
-            existing = self._existing(info, key)
-            if existing is None:
-                continue
-            differing = {c: v for c, v in row.items() if existing[c] != v}
-            if differing:
-                self._update(info, key, differing)
-                fixed += 1
+        cursor = self.conn.cursor()
+        cursor.execute("SELECT tbl, key, row FROM temp.nerv_import_accepted ORDER BY rowid")
+        for batch in iter(lambda: cursor.fetchmany(1000), []):  # streamed: memory stays flat
+            for table, key_json, row_json in batch:
+                info = self.tables[table]
+                key = tuple(json.loads(key_json))
+                row = clean_row(self.path, info, Record(table, json.loads(row_json), 0, 0))
+                existing = self._existing(info, key)
+                if existing is None:
+                    continue
+                differing = {c: v for c, v in row.items() if existing[c] != v}
+                if differing:
+                    self._update(info, key, differing)
+                    fixed += 1
         self.conn.execute("DELETE FROM temp.nerv_import_accepted")
         return fixed
 

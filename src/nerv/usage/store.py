@@ -11,13 +11,14 @@ import os
 import sqlite3
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from nerv.ids import new_id, now_ms
 from nerv.usage.discovery import FileKind, classify, session_id_for_file
 from nerv.usage.ingest import (
+    BATCH_RECORDS,
     HEAD_BYTES,
     RESULT_PREFIX,
     FileState,
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
     from nerv.service.usage import UsageMixin
 
 TRANSCRIPT_KINDS = (FileKind.TRANSCRIPT.value, FileKind.SUBAGENT.value)
+_MAX_PENDING_FILES = 256  # unchanged-but-touched files carry no records: bound their count too
 RESULT_END = RESULT_PREFIX[:-1] + chr(ord(RESULT_PREFIX[-1]) + 1)  # "result;": end of the prefix range
 
 # Mirrors usage.records.better: replace the stored copy only when the new one ranks
@@ -91,6 +93,19 @@ class _Session:
     project_id: str | None
     cwd: str | None
     created: bool = False
+
+
+@dataclass
+class _Chunk:
+    """Records parsed from one file (or part of a huge one) and the state to save with them."""
+
+    state: FileState
+    offset: int
+    lines: int
+    malformed: int
+    records: list[UsageRecord] = field(default_factory=list)
+    main_of: str | None = None  # the session whose main transcript this file is
+    mtime_ms: int = 0
 
 
 def reprice_unpriced(conn: sqlite3.Connection, prices: PriceTable) -> int:
@@ -152,6 +167,10 @@ class IngestRun:
         self.projects: dict[str, str | None] = {}  # cwd -> project id
         self.tried_assign: set[str] = set()
         self.started = time.perf_counter()
+        # Parsed but not yet written: small files are written several to a transaction
+        # (a commit per file would rewrite the same index pages again and again).
+        self.pending: list[_Chunk] = []
+        self.pending_records = 0
 
     @property
     def prices(self) -> PriceTable:
@@ -187,8 +206,7 @@ class IngestRun:
                     self._stream(path, state)
                 else:
                     result.files_other += 1
-                    with self.service.transaction() as conn:
-                        _save(conn, state, st.st_size, 0, 0)
+                    self._queue(_Chunk(state, st.st_size, 0, 0))
         except OSError as exc:
             result.errors.append(f"{path}: {exc.strerror or exc}")
 
@@ -210,13 +228,29 @@ class IngestRun:
             result.synthetic += batch.counts[LineKind.SYNTHETIC]
             lines += batch.lines
             malformed += batch.counts[LineKind.MALFORMED]
-            with self.service.transaction() as conn:
-                self._store(conn, batch.records, main_of, path, mtime_ms)
-                _save(conn, state, batch.end_offset, lines, malformed)
+            self._queue(_Chunk(state, batch.end_offset, lines, malformed, batch.records, main_of, mtime_ms))
             offset = batch.end_offset
         result.bytes_read += offset - start
 
+    def _queue(self, chunk: _Chunk) -> None:
+        self.pending.append(chunk)
+        self.pending_records += len(chunk.records)
+        if self.pending_records >= BATCH_RECORDS or len(self.pending) >= _MAX_PENDING_FILES:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write what is pending -- rows and the read positions they lead to -- atomically."""
+        if not self.pending:
+            return
+        with self.service.transaction() as conn:
+            for chunk in self.pending:
+                self._store(conn, chunk.records, chunk.main_of, chunk.state.path, chunk.mtime_ms)
+                _save(conn, chunk.state, chunk.offset, chunk.lines, chunk.malformed)
+        self.pending = []
+        self.pending_records = 0
+
     def _stream(self, path: str, state: FileState) -> None:
+        self.flush()  # transcripts read so far first: a result may replace their rows
         result = self.result
         result.files_read += 1
         result.bytes_read += state.size
@@ -438,6 +472,7 @@ class IngestRun:
     def finish(self, roots: Sequence[str], vanished: Sequence[str]) -> IngestResult:
         """Reprice what got a price, write the run's audit row; no write at all (not even
         the lock) when nothing changed, so a re-scan of an unchanged tree only reads."""
+        self.flush()
         result = self.result
         service = self.service
         unpriced_models = [r[0] for r in service._read("SELECT DISTINCT model FROM unpriced_metrics")]

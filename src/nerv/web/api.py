@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import sys
 import threading
 import traceback
@@ -33,6 +34,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
 
 from nerv import __version__
 from nerv.db import schema
@@ -49,8 +51,6 @@ from nerv.ids import now_ms, short_id
 from nerv.service.tables import BY_ENTITY, PROJECTS, REQUESTS, TASKS
 
 if TYPE_CHECKING:
-    import re
-
     from nerv.models import ApprovalRequest, AuditEntry, Project, Rule, Session, Task
     from nerv.service import DatabaseService
 
@@ -58,6 +58,10 @@ Json = dict[str, Any]
 Query = Mapping[str, list[str]]
 
 DEFAULT_RECENT = 20
+# Audit actions that decide an approval request (see service.approvals), and how far back to look.
+_DECISION_ACTIONS = frozenset({"approve", "deny", "expire"})
+_DECISION_PAGE = 200
+_DECISION_PAGES = 10
 DEFAULT_AUDIT_LIMIT = 100
 MAX_AUDIT_LIMIT = 1000
 DEFAULT_COST_DAYS = 14
@@ -145,8 +149,6 @@ class Api:
     """Routes requests to handlers; reads and writes share one service under :attr:`lock`."""
 
     def __init__(self, service: DatabaseService, *, default_project: str | None = None) -> None:
-        import re
-
         self.service = service
         self.default_project = default_project
         self.lock = threading.RLock()
@@ -184,7 +186,7 @@ class Api:
             if match is None:
                 continue
             if route.method == method:
-                return route, match.groupdict()
+                return route, {name: unquote(value) for name, value in match.groupdict().items()}
             allowed.append(route.method)
         if allowed:
             raise ApiError(
@@ -257,17 +259,46 @@ class Api:
         recent_count = _int_param(request.query, "recent", DEFAULT_RECENT, 0, 500)
         names = {p.id: p.name for p in svc.get_projects()}
         pending = svc.get_requests("pending", project_id)
-        decided: list[ApprovalRequest] = []
-        if recent_count:
-            for status in schema.REQUEST_STATUSES:
-                if status != "pending":
-                    decided.extend(svc.get_requests(status, project_id))
-            decided.sort(key=lambda r: (r.decided_at or r.updated_at, r.id), reverse=True)
+        decided = self._recently_decided(recent_count, project_id)
         return {
             "now": now_ms(),
             "pending": [{**request_json(r, names), "suggestions": self._suggestions(r)} for r in pending],
-            "recent": [request_json(r, names) for r in decided[:recent_count]],
+            "recent": [request_json(r, names) for r in decided],
         }
+
+    def _recently_decided(self, count: int, project_id: str | None) -> list[ApprovalRequest]:
+        """The ``count`` latest decisions, found through the audit log's decision rows.
+
+        The queue is polled every 2 s: reading every decided request ever made
+        (``get_requests(status)``) grows with the history; the audit log gives the
+        latest decisions newest first, at a cost bounded by the pages read.
+        """
+        svc = self.service
+        found: dict[str, ApprovalRequest] = {}
+        seen: set[str] = set()
+        until: int | None = None
+        for _ in range(_DECISION_PAGES):
+            if len(found) >= count:
+                break
+            entries = svc.get_audit(
+                entity_type=REQUESTS.entity, until=until, limit=_DECISION_PAGE, newest_first=True
+            )
+            for entry in entries:
+                if entry.id in seen or entry.action not in _DECISION_ACTIONS or entry.entity_id in found:
+                    continue
+                seen.add(entry.id)
+                request = svc.get_request(entry.entity_id)
+                if request is None or request.status == "pending":
+                    continue
+                if project_id is None or request.project_id == project_id:
+                    found[request.id] = request
+                    if len(found) >= count:
+                        break
+            if len(entries) < _DECISION_PAGE:
+                break
+            until = entries[-1].at + 1  # rows of that same millisecond are read again, and skipped by id
+            seen.update(e.id for e in entries)
+        return list(found.values())
 
     def _suggestions(self, request: ApprovalRequest) -> list[str]:
         """Rules (narrowest first) that would decide calls like this one, for "remember"."""

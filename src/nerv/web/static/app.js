@@ -1,5 +1,5 @@
 // nerv dashboard: vanilla JS over the JSON API in nerv/web/api.py.
-// All user text goes into the page through textContent / attributes (el() below), never innerHTML.
+// All user text goes into the page as text nodes or attribute values (el() below), never as markup.
 "use strict";
 
 (() => {
@@ -13,14 +13,13 @@
   const COLUMN_LABEL = Object.fromEntries(COLUMNS);
   const VIEWS = ["board", "approvals", "costs", "audit"];
   const APPROVALS_EVERY_MS = 2000;
-  const BOARD_EVERY_MS = 5000;
+  const BOARD_EVERY_MS = 3000;
 
   const state = {
     view: "board",
     project: null,
     projects: [],
     boardKey: "",
-    pendingKey: "",
     dragging: null,
     clockSkew: 0,
   };
@@ -291,18 +290,17 @@
     badge.textContent = String(data.pending.length);
     badge.setAttribute("aria-label", `${data.pending.length} pending`);
     if (state.view !== "approvals") return;
+    // Keyed update: cards of requests still pending are kept as they are (with any choice made
+    // in their "Decide for" menu); new requests get a card, decided ones lose theirs.
     const list = $("pending-list");
-    const key = data.pending.map((r) => r.id).join(",");
-    if (key !== state.pendingKey || !list.childElementCount) {
-      state.pendingKey = key;
-      list.replaceChildren(
-        ...(data.pending.length
-          ? data.pending.map(requestCard)
-          : [el("p", { class: "empty" }, "Nothing is waiting for approval.")]),
-      );
-    } else {
-      for (const node of list.querySelectorAll("time[data-at]")) node.textContent = age(Number(node.dataset.at));
+    const existing = new Map([...list.querySelectorAll(".request")].map((node) => [node.dataset.requestId, node]));
+    const cards = data.pending.map((request) => existing.get(request.id) || requestCard(request));
+    if (!cards.length) {
+      list.replaceChildren(el("p", { class: "empty" }, "Nothing is waiting for approval."));
+    } else if (cards.length !== list.children.length || cards.some((node, i) => list.children[i] !== node)) {
+      list.replaceChildren(...cards);
     }
+    for (const node of list.querySelectorAll("time[data-at]")) node.textContent = age(Number(node.dataset.at));
     $("recent-body").replaceChildren(
       ...(data.recent.length ? data.recent.map(recentRow) : [emptyRow(6, "No decisions yet.")]),
     );
@@ -327,8 +325,8 @@
         notice(`${decision === "approve" ? "Approved" : "Denied"} ${request.tool_name}: ${short(request.summary, 60)}`, "ok");
       } catch (err) {
         notice(err.message, "error");
+        button.disabled = false;
       }
-      state.pendingKey = "";
       await loadApprovals().catch((err) => notice(err.message, "error"));
     };
     const approve = el("button", { type: "button", class: "btn btn-approve" }, "Approve");
@@ -506,6 +504,7 @@
     $("audit-entity").addEventListener("change", () => refresh());
     $("audit-limit").addEventListener("change", () => refresh());
     window.addEventListener("hashchange", () => showView(location.hash.slice(1)));
+    document.addEventListener("visibilitychange", () => { if (!document.hidden) refresh(); });
     try {
       const health = await api("/api/health");
       $("footer-db").textContent = `nerv ${health.version} · ${health.db}`;

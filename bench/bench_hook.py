@@ -1,0 +1,192 @@
+"""Whole-process wall time of nerv-hook against the floor any Python hook pays.
+
+    python bench/bench_hook.py            # 60 runs each, writes the "## Hook" section of docs/performance.md
+    python bench/bench_hook.py --quick    # 15 runs each, prints only
+
+The hook gets a real PreToolUse Bash payload (from the shared Claude Code
+samples when present) against a database holding 10,000 rules; the floor is
+``python -c "import json, sqlite3"`` with the same interpreter.  Both run with
+bytecode cached, as on a user's machine: PYTHONDONTWRITEBYTECODE is removed
+from the children's environment and every command runs once before timing.
+Runs are interleaved so that machine noise hits both sides alike.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import random
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DOC = ROOT / "docs" / "performance.md"
+SAMPLE = ROOT.parent / "shared" / "claude-code-samples" / "hook-input-pretooluse-2025-07.json"
+N_RULES = 10_000
+TARGET = 1.5
+
+
+def payload() -> bytes:
+    event = {
+        "session_id": "b23e5d8a-855f-44c5-95f0-075485a6ffcf", "transcript_path": "/tmp/none.jsonl",
+        "cwd": "/tmp", "hook_event_name": "PreToolUse", "tool_name": "Bash",
+        "tool_input": {"command": "gh issue view 445", "description": "Check GitHub issue 445"},
+    }
+    if SAMPLE.exists():
+        events = [e for e in json.loads(SAMPLE.read_text()) if e.get("tool_name") == "Bash"]
+        if events:
+            event = events[1] if len(events) > 1 else events[0]
+    return json.dumps(event).encode()
+
+
+def build_db(path: Path) -> int:
+    """A migrated database with N_RULES rules in all (the defaults included)."""
+    from nerv import DatabaseService
+    from nerv.ids import new_id, now_ms
+    from nerv.permissions import candidate_key
+
+    rng = random.Random(7)
+    verbs = ["run", "test", "build", "lint", "push", "status"]
+    with DatabaseService(path) as svc:
+        conn = svc.connection
+        have = conn.execute("SELECT count(*) FROM approval_rules").fetchone()[0]
+        rows = []
+        i = 0
+        while have + len(rows) < N_RULES:
+            i += 1
+            kind = rng.random()
+            if kind < 0.85:
+                action = "deny" if i % 20 == 0 else "ask" if i % 20 == 1 else "allow"
+                tool, pattern = "Bash", f"tool{i} {rng.choice(verbs)}:*"
+            elif kind < 0.90:
+                action, tool, pattern = "ask", "Bash", f"* --flag{i}"
+            elif kind < 0.97:
+                action, tool, pattern = "allow", rng.choice(["Read", "Edit"]), f"/dir{i}/**"
+            else:
+                action, tool, pattern = "allow", f"mcp__srv{i}", ""
+            now = now_ms()
+            key = candidate_key(tool, pattern or None)
+            rows.append((new_id(), pattern, action, tool, now, None, 1, None, now, key))
+        conn.execute("BEGIN IMMEDIATE")
+        conn.executemany(
+            "INSERT INTO approval_rules (id, pattern, action, tool, created_at, project_id, enabled, note, "
+            "updated_at, match_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        conn.execute("COMMIT")
+        return int(conn.execute("SELECT count(*) FROM approval_rules").fetchone()[0])
+
+
+def hook_command() -> list[str]:
+    """The console script next to this interpreter (what `nerv hooks install` writes), else -m."""
+    script = Path(sys.executable).with_name("nerv-hook")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "nerv.hook"]
+
+
+def timed(cmd: list[str], stdin: bytes, env: dict[str, str]) -> tuple[float, bytes]:
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, input=stdin, capture_output=True, env=env, check=False)
+    elapsed = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise SystemExit(f"{cmd} failed ({proc.returncode}): {proc.stderr.decode()}")
+    return elapsed, proc.stdout
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return (f"{cpu}, {os.cpu_count()} CPUs, {platform.system()} {platform.release()}, "
+            f"Python {platform.python_version()}")
+
+
+def write_section(text: str) -> None:
+    """Replace (or append) the '## Hook' section of docs/performance.md, leaving the rest alone."""
+    DOC.parent.mkdir(parents=True, exist_ok=True)
+    current = DOC.read_text() if DOC.exists() else "# Performance\n"
+    pattern = re.compile(r"^## Hook\n.*?(?=^## |\Z)", re.S | re.M)
+    section = text.rstrip() + "\n\n"
+    if pattern.search(current):
+        updated = pattern.sub(lambda _: section, current, count=1)
+    else:
+        updated = current.rstrip() + "\n\n" + section
+    DOC.write_text(updated.rstrip() + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    quick = "--quick" in args
+    runs = 15 if quick else 60
+    with tempfile.TemporaryDirectory(prefix="nerv-bench-hook-") as tmp:
+        home = Path(tmp) / "home"
+        total = build_db(home / "state.db")
+        env = {k: v for k, v in os.environ.items()
+               if k != "PYTHONDONTWRITEBYTECODE" and not k.startswith("NERV_")}
+        env["NERV_HOME"] = str(home)
+        stdin = payload()
+        floor_cmd = [sys.executable, "-c", "import json, sqlite3"]
+        hook_cmd = hook_command()
+        module_cmd = [sys.executable, "-m", "nerv.hook"]
+        for cmd in (floor_cmd, hook_cmd, module_cmd):  # warm: write bytecode, fill the page cache
+            timed(cmd, stdin, env)
+        floor: list[float] = []
+        hook: list[float] = []
+        module: list[float] = []
+        answer = b""
+        for _ in range(runs):
+            floor.append(timed(floor_cmd, b"", env)[0])
+            elapsed, answer = timed(hook_cmd, stdin, env)
+            hook.append(elapsed)
+            module.append(timed(module_cmd, stdin, env)[0])
+    f50, f90 = pct(floor, 0.5) * 1000, pct(floor, 0.9) * 1000
+    h50, h90 = pct(hook, 0.5) * 1000, pct(hook, 0.9) * 1000
+    m50, m90 = pct(module, 0.5) * 1000, pct(module, 0.9) * 1000
+    ratio = h50 / f50
+    decided = answer.decode().strip() or "(nothing: no rule, approval.mode defer)"
+    lines = [
+        "## Hook",
+        "",
+        f"`bench/bench_hook.py` ({runs} interleaved runs each, bytecode cached; {machine()}).",
+        f"PreToolUse Bash payload from the samples, {total:,} rules in the database.",
+        "",
+        "| command | p50 ms | p90 ms |",
+        "| --- | ---: | ---: |",
+        f"| `python -c \"import json, sqlite3\"` (floor) | {f50:.1f} | {f90:.1f} |",
+        f"| `{Path(hook_cmd[0]).name}{' ' + ' '.join(hook_cmd[1:]) if len(hook_cmd) > 1 else ''}` "
+        f"(console script) | {h50:.1f} | {h90:.1f} |",
+        f"| `python -m nerv.hook` | {m50:.1f} | {m90:.1f} |",
+        "",
+        f"Ratio hook p50 / floor p50: **{ratio:.2f}x** (target: at most {TARGET}x).",
+        "",
+        "How it stays near the floor: the hook imports only the standard library and nerv's small",
+        "modules (`nerv.hookio`, `nerv.hookstore`, `nerv.ids`, `nerv.db.version`, and `nerv.permissions`",
+        "for tool calls); an up-to-date database costs one `PRAGMA user_version` read; rules are",
+        "prefiltered in SQL by `match_key IN (call keys)` over the `approval_rules_match` index, so only",
+        "the few rules a call could meet are compiled. Session events skip the matcher entirely.",
+        "`nerv hooks install` writes the console script's absolute path (not a version-manager shim,",
+        "which can add tens of milliseconds of shell start-up).",
+    ]
+    text = "\n".join(lines)
+    print(text)
+    print(f"\nlast answer: {decided}")
+    if not quick:
+        write_section(text)
+        print(f"\nwrote {DOC.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,331 @@
+"""nerv hooks install | uninstall | status (nerv-hook in Claude Code's settings files)."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import os
+import shlex
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import click
+
+from nerv.cli.context import AppContext, pass_app
+from nerv.cli.output import echo, emit_json, json_option
+
+# Claude Code events nerv-hook handles; tool events get the matcher "*".
+EVENTS: dict[str, str | None] = {
+    "PreToolUse": "*",
+    "PostToolUse": "*",
+    "SessionStart": None,
+    "UserPromptSubmit": None,
+    "Stop": None,
+    "SessionEnd": None,
+}
+MIN_TIMEOUT_S = 60  # Claude Code's own default
+TIMEOUT_MARGIN_S = 30  # Claude Code's timeout exceeds approval.timeout_seconds by this much
+
+
+@click.group()
+def hooks() -> None:
+    """Install nerv-hook into Claude Code's settings (user or project), remove it, or check it."""
+
+
+def user_settings() -> Path:
+    base = os.environ.get("CLAUDE_CONFIG_DIR")
+    return (Path(base).expanduser() if base else Path.home() / ".claude") / "settings.json"
+
+
+def project_settings(directory: str) -> Path:
+    return Path(directory).expanduser().resolve() / ".claude" / "settings.json"
+
+
+def hook_executable() -> list[str]:
+    """The console script next to this interpreter (not a version-manager shim), else ``python -m``."""
+    script = Path(sys.executable).with_name("nerv-hook")
+    if script.is_file() and os.access(script, os.X_OK):
+        return [str(script)]
+    return [sys.executable, "-m", "nerv.hook"]
+
+
+def is_nerv_command(command: Any) -> bool:
+    if not isinstance(command, str):
+        return False
+    try:
+        words = shlex.split(command)
+    except ValueError:
+        words = command.split()
+    if not words:
+        return False
+    if os.path.basename(words[0]) == "nerv-hook":
+        return True
+    return any(a == "-m" and b == "nerv.hook" for a, b in itertools.pairwise(words))
+
+
+def _is_nerv_handler(handler: Any) -> bool:
+    return isinstance(handler, dict) and is_nerv_command(handler.get("command"))
+
+
+def claude_timeout(approval_timeout: Any) -> int:
+    seconds = approval_timeout if isinstance(approval_timeout, int | float) and not isinstance(
+        approval_timeout, bool) and approval_timeout > 0 else 50
+    return max(MIN_TIMEOUT_S, math.ceil(seconds) + TIMEOUT_MARGIN_S)
+
+
+def _load(path: Path) -> dict[str, Any]:
+    from nerv.errors import ValidationError
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:
+        raise ValidationError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if not text.strip():
+        return {}
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise ValidationError(f"{path} is not valid JSON ({exc}); left untouched") from None
+    if not isinstance(data, dict):
+        raise ValidationError(f"{path} does not hold a JSON object; left untouched")
+    return data
+
+
+def _save(path: Path, data: dict[str, Any]) -> None:
+    """Write atomically, keeping the file's permissions."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
+    fd, tmp = tempfile.mkstemp(prefix=".settings-", suffix=".json", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _hooks_object(data: dict[str, Any], path: Path, create: bool) -> dict[str, Any] | None:
+    from nerv.errors import ValidationError
+
+    hooks_obj = data.get("hooks")
+    if hooks_obj is None:
+        if not create:
+            return None
+        hooks_obj = data["hooks"] = {}
+    if not isinstance(hooks_obj, dict):
+        raise ValidationError(f"{path}: 'hooks' is not an object; left untouched")
+    return hooks_obj
+
+
+def install_into(data: dict[str, Any], path: Path, command: str, timeout: int) -> list[str]:
+    """Merge nerv's entries into ``data``; returns the events that changed (empty: already installed)."""
+    from nerv.errors import ValidationError
+
+    hooks_obj = _hooks_object(data, path, create=True)
+    assert hooks_obj is not None
+    changed: list[str] = []
+    for event, matcher in EVENTS.items():
+        groups = hooks_obj.get(event)
+        if groups is None:
+            groups = []
+        if not isinstance(groups, list):
+            raise ValidationError(f"{path}: hooks.{event} is not a list; left untouched")
+        wanted = {"type": "command", "command": command, "timeout": timeout}
+        found = False
+        event_changed = False
+        emptied: list[int] = []
+        for group in groups:
+            if not isinstance(group, dict) or not isinstance(group.get("hooks"), list):
+                continue
+            kept = []
+            for handler in group["hooks"]:
+                if _is_nerv_handler(handler):
+                    if found:
+                        event_changed = True  # a duplicate: drop it
+                        continue
+                    found = True
+                    if any(handler.get(k) != v for k, v in wanted.items()):
+                        handler.update(wanted)
+                        event_changed = True
+                kept.append(handler)
+            if group["hooks"] and not kept:
+                emptied.append(id(group))
+            group["hooks"] = kept
+        if not found:
+            entry: dict[str, Any] = {"matcher": matcher} if matcher is not None else {}
+            entry["hooks"] = [wanted]
+            groups.append(entry)
+            event_changed = True
+        hooks_obj[event] = [g for g in groups if id(g) not in emptied]
+        if event_changed:
+            changed.append(event)
+    return changed
+
+
+def uninstall_from(data: dict[str, Any], path: Path) -> list[str]:
+    """Remove nerv's handlers (and the groups / events / 'hooks' they leave empty)."""
+    hooks_obj = _hooks_object(data, path, create=False)
+    if hooks_obj is None:
+        return []
+    changed: list[str] = []
+    for event in list(hooks_obj):
+        groups = hooks_obj[event]
+        if not isinstance(groups, list):
+            continue
+        new_groups = []
+        removed = False
+        for group in groups:
+            if isinstance(group, dict) and isinstance(group.get("hooks"), list):
+                kept = [h for h in group["hooks"] if not _is_nerv_handler(h)]
+                if len(kept) != len(group["hooks"]):
+                    removed = True
+                    if not kept:
+                        continue  # the group held only nerv: it goes
+                    group["hooks"] = kept
+            new_groups.append(group)
+        if removed:
+            changed.append(event)
+            if new_groups:
+                hooks_obj[event] = new_groups
+            else:
+                del hooks_obj[event]
+    if changed and not hooks_obj:
+        del data["hooks"]
+    return changed
+
+
+def _target(project: str | None, user: bool) -> Path:
+    if project is not None and user:
+        raise click.UsageError("give either --project DIR or --user")
+    return project_settings(project) if project is not None else user_settings()
+
+
+target_options = [
+    click.option("--project", metavar="DIR", help="The project's .claude/settings.json under DIR."),
+    click.option("--user", is_flag=True,
+                 help="~/.claude/settings.json (the default; honours CLAUDE_CONFIG_DIR)."),
+]
+
+
+def _with_target(func: Any) -> Any:
+    for option in reversed(target_options):
+        func = option(func)
+    return func
+
+
+@hooks.command("install")
+@_with_target
+@json_option
+@pass_app
+def install(app: AppContext, project: str | None, user: bool, as_json: bool) -> None:
+    """Add nerv-hook for PreToolUse, PostToolUse, SessionStart, UserPromptSubmit, Stop and SessionEnd.
+
+    Everything else in the file is kept; running it again changes nothing. The
+    entries' "timeout" exceeds approval.timeout_seconds by 30 s (at least 60 s),
+    so a queued call is always answered (denied at worst) before Claude Code
+    would give up on the hook and let the call through.
+    """
+    path = _target(project, user)
+    timeout = claude_timeout(app.service().get_setting("approval.timeout_seconds"))
+    command = " ".join(shlex.quote(w) for w in [*hook_executable(), "--timeout", str(timeout)])
+    data = _load(path)
+    changed = install_into(data, path, command, timeout)
+    if changed:
+        _save(path, data)
+    if as_json:
+        emit_json({"path": str(path), "command": command, "timeout": timeout, "changed": changed})
+    elif changed:
+        echo(f"installed nerv-hook in {path} ({', '.join(changed)}; timeout {timeout} s)")
+    else:
+        echo(f"nerv-hook already installed in {path}")
+
+
+@hooks.command("uninstall")
+@_with_target
+@json_option
+def uninstall(project: str | None, user: bool, as_json: bool) -> None:
+    """Remove nerv-hook's entries (and only those) from the settings file."""
+    path = _target(project, user)
+    data = _load(path)
+    changed = uninstall_from(data, path)
+    if changed:
+        _save(path, data)
+    if as_json:
+        emit_json({"path": str(path), "changed": changed})
+    elif changed:
+        echo(f"removed nerv-hook from {path} ({', '.join(changed)})")
+    else:
+        echo(f"nerv-hook was not installed in {path}")
+
+
+def inspect_file(path: Path) -> dict[str, Any]:
+    """What a settings file says about nerv-hook."""
+    try:
+        data = _load(path)
+    except Exception as exc:
+        return {"path": str(path), "exists": path.exists(), "error": str(exc), "events": {}}
+    events: dict[str, Any] = {}
+    hooks_obj = data.get("hooks") if isinstance(data.get("hooks"), dict) else {}
+    for event, groups in (hooks_obj or {}).items():
+        for group in groups if isinstance(groups, list) else []:
+            for handler in group.get("hooks", []) if isinstance(group, dict) else []:
+                if _is_nerv_handler(handler):
+                    events[event] = {"matcher": group.get("matcher"), "command": handler.get("command"),
+                                     "timeout": handler.get("timeout")}
+    return {"path": str(path), "exists": path.exists(), "events": events}
+
+
+@hooks.command("status")
+@click.option("--project", metavar="DIR", default=".", show_default=True,
+              help="Project whose .claude/settings.json to check (besides the user's).")
+@json_option
+@pass_app
+def status(app: AppContext, project: str, as_json: bool) -> None:
+    """Where nerv-hook is installed, with what command and timeout, and whether that is consistent."""
+    approval_timeout = app.service().get_setting("approval.timeout_seconds")
+    mode = app.service().get_setting("approval.mode")
+    report = []
+    for scope, path in (("user", user_settings()), ("project", project_settings(project))):
+        info = inspect_file(path)
+        info["scope"] = scope
+        problems: list[str] = []
+        for event, entry in info["events"].items():
+            command = entry.get("command") or ""
+            try:
+                exe = shlex.split(command)[0]
+            except (ValueError, IndexError):
+                exe = ""
+            if exe and os.path.isabs(exe) and not os.access(exe, os.X_OK):
+                problems.append(f"{event}: {exe} is not an executable file")
+            timeout = entry.get("timeout")
+            if event == "PreToolUse" and isinstance(approval_timeout, int | float):
+                effective = timeout if isinstance(timeout, int | float) else MIN_TIMEOUT_S
+                if effective < approval_timeout + 10:
+                    problems.append(f"PreToolUse timeout {effective} s is too short for approval."
+                                    f"timeout_seconds {approval_timeout}: run nerv hooks install again")
+        missing = [e for e in EVENTS if e not in info["events"]]
+        if info["events"] and missing:
+            problems.append(f"not installed for {', '.join(missing)}")
+        info["problems"] = problems
+        report.append(info)
+    if as_json:
+        emit_json({"approval_mode": mode, "approval_timeout_seconds": approval_timeout, "files": report})
+        return
+    echo(f"approval.mode {mode}, approval.timeout_seconds {approval_timeout}")
+    for info in report:
+        state = "installed" if info["events"] else "not installed"
+        echo(f"{info['scope']}: {info['path']}: {state}")
+        if info.get("error"):
+            echo(f"  ! {info['error']}")
+        for event, entry in info["events"].items():
+            echo(f"  {event}: {entry['command']} (timeout {entry['timeout']})")
+        for problem in info["problems"]:
+            echo(f"  ! {problem}")

@@ -55,7 +55,7 @@ def build_db(path: Path) -> int:
     with DatabaseService(path) as svc:
         conn = svc.connection
         have = conn.execute("SELECT count(*) FROM approval_rules").fetchone()[0]
-        rows = []
+        rows: list[tuple[object, ...]] = []
         i = 0
         while have + len(rows) < N_RULES:
             i += 1

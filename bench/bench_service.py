@@ -475,16 +475,20 @@ def bench_match_rule(svc: DatabaseService, sizes: Sizes) -> list[Row]:
         svc.create_rule(f"{program} sub{i}:*", actions[i % len(actions)], "Bash")
     svc.create_rule("npm test:*", "allow", "Bash")
     conn = svc.connection
-    select_rules = (
-        "SELECT id, tool, pattern, action FROM approval_rules WHERE enabled = 1 AND project_id IS NULL"
-    )
 
     def raw_match(command: str) -> Any:
-        # The same statements and the same pure matcher, without the service around them.
-        specs = [
-            perms.RuleSpec(r[0], r[1], r[2] or None, r[3]) for r in conn.execute(select_rules).fetchall()
-        ]
-        decision = perms.CompiledRules(specs).evaluate("Bash", {"command": command})
+        # The statements match_rule issues (the enabled global rules under the call's index
+        # keys, then the deciding rule's row) around the same pure matcher, without the service.
+        tool_input = {"command": command}
+        keys = list(dict.fromkeys(perms.call_keys("Bash", tool_input)))
+        marks = ", ".join("?" * len(keys))
+        rows = conn.execute(
+            "SELECT id, tool, pattern, action, note FROM approval_rules WHERE enabled = 1 "
+            f"AND match_key IN ({marks}) AND project_id IS NULL ORDER BY created_at, rowid",
+            keys,
+        ).fetchall()
+        specs = [perms.RuleSpec(r[0], r[1], r[2] or None, r[3]) for r in rows]
+        decision = perms.CompiledRules(specs).evaluate("Bash", tool_input)
         if decision.action is None or not decision.rules:
             return None
         return conn.execute("SELECT * FROM approval_rules WHERE id = ?", (decision.rules[0].id,)).fetchone()

@@ -65,7 +65,6 @@ def open_db(path: str, busy_timeout_ms: int) -> sqlite3.Connection:
             if version < latest:
                 conn.close()
                 return _open_migrated(path, busy_timeout_ms)
-        conn.execute("PRAGMA foreign_keys = ON")
     except HookDatabaseError:
         conn.close()
         raise
@@ -106,7 +105,11 @@ class _Write:
 
     def __enter__(self) -> sqlite3.Connection:
         try:
-            self.conn.execute("PRAGMA synchronous = NORMAL")
+            self.conn.execute("PRAGMA foreign_keys = ON")  # as every nerv connection writes
+            level = os.environ.get("NERV_SYNCHRONOUS", "NORMAL").strip().upper()
+            if level not in ("OFF", "NORMAL", "FULL", "EXTRA"):
+                level = "NORMAL"
+            self.conn.execute(f"PRAGMA synchronous = {level}")
             self.conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
             raise HookDatabaseError(f"cannot write: {_describe(exc)}") from None

@@ -50,8 +50,14 @@ def hook_process(nerv_home: Path) -> Any:
     def run(payload: Any, *args: str, env: dict[str, str] | None = None, timeout: float = 60) -> HookResult:
         child = dict(os.environ)
         child.update(env or {})
-        proc = subprocess.run([*hook_command(), *args], input=stdin_bytes(payload), capture_output=True,
-                              env=child, timeout=timeout, check=False)
+        proc = subprocess.run(
+            [*hook_command(), *args],
+            input=stdin_bytes(payload),
+            capture_output=True,
+            env=child,
+            timeout=timeout,
+            check=False,
+        )
         return HookResult(proc.returncode, proc.stdout.decode(), proc.stderr.decode())
 
     return run

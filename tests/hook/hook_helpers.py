@@ -35,8 +35,9 @@ POST_SAMPLES = load_samples("hook-input-posttooluse-2025-07.json")
 PERMISSION_SAMPLES = load_samples("hook-input-permissionrequest-2026-02.json")
 
 
-def pre_payload(tool_name: str = "Bash", tool_input: dict[str, Any] | None = None, *, cwd: str | None = None,
-                **extra: Any) -> dict[str, Any]:
+def pre_payload(
+    tool_name: str = "Bash", tool_input: dict[str, Any] | None = None, *, cwd: str | None = None, **extra: Any
+) -> dict[str, Any]:
     """A real PreToolUse payload of ``tool_name`` from the samples, with ``tool_input`` swapped in."""
     base = next((p for p in PRE_SAMPLES if p.get("tool_name") == tool_name), None)
     if base is None:
@@ -51,10 +52,20 @@ def pre_payload(tool_name: str = "Bash", tool_input: dict[str, Any] | None = Non
     return payload
 
 
-def session_payload(event: str, session_id: str = "sess-0001", *, cwd: str = "/tmp",
-                    transcript_path: str | None = None, **extra: Any) -> dict[str, Any]:
-    payload: dict[str, Any] = {"session_id": session_id, "cwd": cwd, "hook_event_name": event,
-                               "transcript_path": transcript_path or f"/nonexistent/{session_id}.jsonl"}
+def session_payload(
+    event: str,
+    session_id: str = "sess-0001",
+    *,
+    cwd: str = "/tmp",
+    transcript_path: str | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    payload: dict[str, Any] = {
+        "session_id": session_id,
+        "cwd": cwd,
+        "hook_event_name": event,
+        "transcript_path": transcript_path or f"/nonexistent/{session_id}.jsonl",
+    }
     payload.update(extra)
     return payload
 

@@ -180,6 +180,42 @@ def test_amounts_recorded_on_a_session_directly_are_included(ingested: DatabaseS
     assert days["2026-02-10"].cost_usd == pytest.approx(0.7179118 + 1.5)
 
 
+def test_all_time_and_bounded_reports_agree(ingested: DatabaseService) -> None:
+    # All-time reports by session, project or task read the sessions' own columns; bounded
+    # ones sum metrics in range. With a session holding amounts of its own, both must agree.
+    project = ingested.create_project("manual")
+    task = ingested.create_task(project.id, "by hand")
+    ingested.create_session(project.id, task.id, cost_usd=2.0, tokens_output=7, model="claude-x")
+    short = ingested.get_session_by_claude_id(S_SHORT)
+    assert short is not None
+    ingested.update_session(short.id, {"cost_usd": short.cost_usd + 1.0})  # metrics plus $1 by hand
+    everything = (-(2**40), 2**42)
+    for by in ("session", "project", "task"):
+        unbounded = [r.to_json() for r in ingested.usage_report(by)]
+        bounded = [r.to_json() for r in ingested.usage_report(by, since=everything[0], until=everything[1])]
+        assert unbounded == bounded, by
+    rows = {r.key: r for r in ingested.usage_report("session")}
+    assert rows[S_SHORT].cost_usd == pytest.approx(0.1444475 + 1.0) and rows[S_SHORT].responses == 1
+    assert "claude-opus-4-6" in rows[S_SHORT].models
+
+
+def test_budget_spend_matches_the_report(ingested: DatabaseService) -> None:
+    spotter = ingested.create_project("spotter")
+    tool = ingested.get_session_by_claude_id(S_TOOL)
+    assert tool is not None
+    ingested.update_session(tool.id, {"project_id": spotter.id, "cost_usd": tool.cost_usd + 0.5})
+    ingested.create_session(spotter.id, cost_usd=2.0, started_at=to_ms(datetime(2026, 2, 12, 9)))
+    ingested.set_setting("budget.monthly_usd", 10)
+    ingested.set_setting("budget.monthly_usd", 3, project_id=spotter.id)
+    feb = {"since": parse_bound("2026-02", end=False), "until": parse_bound("2026-02", end=True)}
+    [everyone, mine] = ingested.budget_status(spotter.id, now=datetime(2026, 2, 20, 12))
+    assert everyone.spent_usd == pytest.approx(sum(r.cost_usd for r in ingested.usage_report("month", **feb)))
+    assert everyone.spent_usd == pytest.approx(0.7179118 + 0.0573157 + 0.5 + 2.0)
+    project_rows = ingested.usage_report("session", project_id=spotter.id, **feb)
+    assert mine.spent_usd == pytest.approx(sum(r.cost_usd for r in project_rows)) == pytest.approx(2.7266455)
+    assert mine.level == "warning" and mine.projected_exhaustion == date(2026, 2, 23)  # $0.136/day
+
+
 def test_days_follow_the_local_time_zone(ingested: DatabaseService, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TZ", "Asia/Tokyo")
     time.tzset()

@@ -254,7 +254,7 @@ class UsageMixin(ServiceBase):
         metrics count at the session's start (as in ``get_cost_between``), so the
         project totals here match ``get_project_cost``.
         """
-        from nerv.usage.queries import EXTRA_SQL, GROUP_SQL, report_row, usage_cte
+        from nerv.usage.queries import EXTRA_SQL, GROUP_SQL, by_session_sql, report_row, usage_cte
 
         if by not in GROUPINGS:
             raise ValidationError(f"cannot group usage by {by!r}: expected one of {', '.join(GROUPINGS)}")
@@ -262,6 +262,9 @@ class UsageMixin(ServiceBase):
         extras = EXTRA_SQL.get(by, "")
         order = "k" if by in ("day", "month") else "cost DESC, first_at, k"
         where, params = self._scope(project_id, unassigned)
+        if since is None and until is None and by in ("session", "project", "task"):
+            rows = self._read(by_session_sql(key, extras, where, order), params)
+            return [report_row(by, row) for row in rows]
         cte, cte_params = usage_cte(since, until)
         rows = self._read(
             f"{cte} SELECT {key} AS k, group_concat(DISTINCT u.model) AS models, "
@@ -283,25 +286,38 @@ class UsageMixin(ServiceBase):
         return "1", []
 
     def _spend(
-        self, since: int, until: int, project_id: str | None, *, by_day: bool = False
+        self,
+        since: int,
+        until: int,
+        project_id: str | None,
+        *,
+        by_day: bool = False,
+        memo: dict[tuple[int, int, str | None], tuple[float, int, dict[date, float]]] | None = None,
     ) -> tuple[float, int, dict[date, float]]:
         """(cost, unpriced responses, cost per local day) in ``[since, until)``; all usage
-        when ``project_id`` is None."""
-        from nerv.usage.queries import GROUP_SQL, usage_cte
+        when ``project_id`` is None. Same figures as :meth:`usage_report`, as two plain
+        aggregates (metrics in range; amounts recorded on sessions started in range)
+        because status and budgets ask for them on every call. ``memo`` lets one caller
+        ask for the same period twice (this month's cost, then the monthly budget)."""
+        from nerv.usage.queries import spend_sql
 
-        where, params = self._scope(project_id, False)
-        cte, cte_params = usage_cte(since, until)
-        key = GROUP_SQL["day"] if by_day else "''"
-        rows = self._read(
-            f"{cte} SELECT {key} AS k, coalesce(sum(u.c), 0.0) AS cost, "
-            "coalesce(sum(u.unpriced), 0) AS unpriced "
-            f"FROM u JOIN claude_sessions s ON s.id = u.sid WHERE {where} GROUP BY k",
-            [*cte_params, *params],
+        key = (since, until, project_id)
+        if memo is not None and key in memo:
+            return memo[key]
+        by_day = by_day or memo is not None
+        totals: dict[str, tuple[float, int]] = {}
+        for sql, params in spend_sql(since, until, project_id, by_day=by_day):
+            for row in self._read(sql, params):
+                cost, unpriced = totals.get(row[0], (0.0, 0))
+                totals[row[0]] = (cost + float(row[1] or 0.0), unpriced + int(row[2] or 0))
+        result = (
+            sum(c for c, _ in totals.values()),
+            sum(n for _, n in totals.values()),
+            {date.fromisoformat(k): c for k, (c, _) in totals.items() if k} if by_day else {},
         )
-        cost = sum(float(r["cost"]) for r in rows)
-        unpriced = sum(int(r["unpriced"]) for r in rows)
-        days = {date.fromisoformat(r["k"]): float(r["cost"]) for r in rows} if by_day else {}
-        return cost, unpriced, days
+        if memo is not None:
+            memo[key] = result
+        return result
 
     # -- budgets --------------------------------------------------------------------------
 
@@ -315,10 +331,17 @@ class UsageMixin(ServiceBase):
         in ``budget.warn_at`` (the project's, else global). Unconfigured budgets are
         left out, so an empty list means "no budget set".
         """
+        return self._budget_status(project_id, now or datetime.now(), None)
+
+    def _budget_status(
+        self,
+        project_id: str | None,
+        now: datetime,
+        memo: dict[tuple[int, int, str | None], tuple[float, int, dict[date, float]]] | None,
+    ) -> list[BudgetStatus]:
         from nerv.usage.budget import evaluate
         from nerv.usage.report import day_start, month_start, next_month, to_ms
 
-        now = now or datetime.now()
         today = now.date()
         statuses: list[BudgetStatus] = []
         scopes: list[tuple[str, str | None]] = [("global", None)]
@@ -336,7 +359,7 @@ class UsageMixin(ServiceBase):
                 first = today if period == "daily" else month_start(today)
                 end = today + timedelta(days=1) if period == "daily" else next_month(today)
                 spent, unpriced, days = self._spend(
-                    to_ms(day_start(first)), to_ms(day_start(end)), pid, by_day=period == "monthly"
+                    to_ms(day_start(first)), to_ms(day_start(end)), pid, by_day=period == "monthly", memo=memo
                 )
                 statuses.append(
                     evaluate(
@@ -359,10 +382,13 @@ class UsageMixin(ServiceBase):
 
         now = now or datetime.now()
         today = now.date()
+        if project_id is not None:
+            project_id = self.resolve_id(PROJECTS, project_id)
         day_lo, day_hi = to_ms(day_start(today)), to_ms(day_start(today + timedelta(days=1)))
         month_lo, month_hi = to_ms(day_start(month_start(today))), to_ms(day_start(next_month(today)))
-        today_cost, today_unpriced, _ = self._spend(day_lo, day_hi, project_id)
-        month_cost, month_unpriced, _ = self._spend(month_lo, month_hi, project_id)
+        memo: dict[tuple[int, int, str | None], tuple[float, int, dict[date, float]]] = {}
+        today_cost, today_unpriced, _ = self._spend(day_lo, day_hi, project_id, memo=memo)
+        month_cost, month_unpriced, _ = self._spend(month_lo, month_hi, project_id, memo=memo)
         unassigned = 0
         if project_id is None:
             row = self._read_one(
@@ -377,7 +403,7 @@ class UsageMixin(ServiceBase):
             today_unpriced=today_unpriced,
             month_unpriced=month_unpriced,
             unassigned_sessions=unassigned,
-            budgets=self.budget_status(project_id, now=now),
+            budgets=self._budget_status(project_id, now, memo),
         )
 
 

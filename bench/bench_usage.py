@@ -126,6 +126,13 @@ with DatabaseService(db) as svc:
         svc.ingest_transcript(probe)
         noop.append(time.perf_counter() - t)
     out["hook_noop_s"] = statistics.median(noop)
+    for by in ("session", "day"):
+        runs = []
+        for _ in range(3):
+            t = time.perf_counter()
+            svc.usage_report(by)
+            runs.append(time.perf_counter() - t)
+        out[f"report_{by}_s"] = min(runs)
     out["rss_end_kib"] = rss()
 print(json.dumps(out))
 """
@@ -347,6 +354,12 @@ def report(results: list[dict[str, Any]], quick: bool) -> str:
             "temp dir on the local disk, warm page cache (the tree was just written).",
             "",
             *_rows(results),
+            "",
+            "All-time `usage_report` on the ingested database (best of 3): by session "
+            + " / ".join(f"{r['report_session_s'] * 1000:.0f}" for r in results)
+            + " ms, by day "
+            + " / ".join(f"{r['report_day_s'] * 1000:.0f}" for r in results)
+            + " ms.",
             "",
             "For scale, on this machine: `json.loads` of every line runs at "
             + " / ".join(f"{r['json_all_mb_s']:.0f}" for r in results)

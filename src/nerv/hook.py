@@ -40,6 +40,9 @@ APPROVAL_MODES = ("defer", "ask", "queue")
 DEFAULT_MODE = "defer"
 DEFAULT_TIMEOUT_S = 50.0  # as the approval.timeout_seconds setting's default
 SESSION_EVENTS = frozenset({"SessionStart", "SessionEnd", "Stop", "PostToolUse", "UserPromptSubmit"})
+# Bookkeeping tools with no effect outside the conversation, which Claude Code never
+# asks about: in queue mode they are left to Claude Code instead of waiting for a person.
+NEVER_QUEUED = frozenset({"TodoWrite", "TodoRead", "ExitPlanMode", "BashOutput", "KillShell", "KillBash"})
 POLL_S = 0.1
 
 
@@ -153,6 +156,8 @@ def run(raw: bytes | str | None, environ: Mapping[str, str], argv: list[str]) ->
 
 
 def _guarded(handler: Any, ctx: Context) -> dict[str, Any] | None:
+    import sqlite3
+
     from nerv.hookstore import HookDatabaseError
 
     try:
@@ -160,6 +165,8 @@ def _guarded(handler: Any, ctx: Context) -> dict[str, Any] | None:
         return result
     except (HookDatabaseError, hookio.PayloadError) as exc:
         return _fail(str(exc), ctx.event, ctx.environ)
+    except sqlite3.Error as exc:
+        return _fail(f"database error ({exc})", ctx.event, ctx.environ)
     except _Interrupted:
         return _fail("nerv-hook was stopped while waiting", ctx.event, ctx.environ)
     except Exception as exc:
@@ -232,7 +239,7 @@ def pre_tool_use(ctx: Context) -> dict[str, Any] | None:
             reason = f"nerv: no rule matches ({decision.reason}); approval.mode is ask"
             return hookio.pretool_answer("ask", reason)
         if mode == "queue":
-            return _queue(ctx, conn, tool_name, tool_input)
+            return None if tool_name in NEVER_QUEUED else _queue(ctx, conn, tool_name, tool_input)
         hookio.log(f"approval.mode {mode!r} is not one of {', '.join(APPROVAL_MODES)}",
                    ctx.event, ctx.environ)
         return _ask(f"nerv: no rule matches; approval.mode {mode!r} is invalid, so asking")

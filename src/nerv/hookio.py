@@ -32,7 +32,7 @@ NERV_TASK_ID = "NERV_TASK_ID"
 NERV_ACTOR = "NERV_ACTOR"
 # How long the hook waits for a database lock before it gives up and asks.
 NERV_HOOK_BUSY_TIMEOUT_MS = "NERV_HOOK_BUSY_TIMEOUT_MS"
-DEFAULT_HOOK_BUSY_TIMEOUT_MS = 5000
+DEFAULT_HOOK_BUSY_TIMEOUT_MS = 3000
 DB_FILENAME = "state.db"
 LOG_FILENAME = "hook.log"
 LOG_MAX_BYTES = 1_000_000  # then hook.log becomes hook.log.1 and a new one starts

@@ -230,3 +230,12 @@ def test_decided_by_someone_else_before_expiry_counts(service: DatabaseService, 
         conn.close()
     again = service.get_request(request.id)
     assert again is not None and again.status == "denied"
+
+
+def test_bookkeeping_tools_are_not_queued(hook: Any, service: DatabaseService,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NERV_APPROVAL_MODE", "queue")
+    todo = {"todos": [{"content": "x", "status": "pending", "priority": "high", "id": "1"}]}
+    result = hook(pre_payload("TodoWrite", todo))
+    assert (result.returncode, result.stdout) == (0, "")
+    assert service.count_requests(None) == 0

@@ -195,3 +195,9 @@ def test_status_text(invoke: Any, project_dir: Path, tmp_path: Path, monkeypatch
     text = ok(invoke("hooks", "status", "--project", str(project_dir))).stdout
     assert "project:" in text and "installed" in text and "PreToolUse:" in text
     assert "user:" in text and "not installed" in text
+
+
+def test_missing_project_directory_is_refused(invoke: Any, tmp_path: Path) -> None:
+    result = invoke("hooks", "install", "--project", str(tmp_path / "nope"))
+    assert result.returncode == 2 and "does not exist" in result.stderr
+    assert not (tmp_path / "nope").exists()

@@ -24,7 +24,7 @@ from transfer_helpers import (
 
 from nerv import DatabaseService
 from nerv.db.migrations import latest_version
-from nerv.transfer.errors import ImportConflictError, ImportRefusedError
+from nerv.transfer.errors import ExportFileError, ImportConflictError, ImportRefusedError
 from nerv.transfer.importer import import_file
 from nerv.transfer.tables import KNOWN_ORDER
 
@@ -627,3 +627,22 @@ def test_progress_bar_only_on_a_terminal(
     with DatabaseService(empty_database(tmp_path / "t.db")) as svc:
         import_file(svc, out, progress=bar)
     assert "validate" in terminal.getvalue() and "import" in terminal.getvalue()
+
+
+def test_large_json_in_another_layout_is_refused_clearly(
+    source: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from nerv.transfer import reader
+
+    db, _ = source
+    with DatabaseService(db) as svc:
+        doc = json.loads(export_text(svc))
+    pretty = tmp_path / "pretty.json"
+    pretty.write_text(json.dumps(doc, indent=1), encoding="utf-8")
+    one_line = tmp_path / "one-line.json"
+    one_line.write_text(json.dumps(doc), encoding="utf-8")
+    monkeypatch.setattr(reader, "WHOLE_DOCUMENT_LIMIT", 1000)
+    monkeypatch.setattr(reader, "HEADER_LIMIT", 500)  # the one-line document is longer than a header
+    for path in (pretty, one_line):
+        with pytest.raises(ExportFileError, match=r"must keep nerv's layout .* too large"):
+            reader.ExportFile(path, 99)

@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 from usage_helpers import (
+    AGENT_PROGRESS,
     EXPECTED,
+    INLINE,
     S_ARRAY,
     S_BASIC,
     S_INLINE,
@@ -36,7 +38,9 @@ import nerv.usage.ingest as ingest_module
 import nerv.usage.store as usage_store
 from nerv import DatabaseService
 from nerv.db.migrations import MIGRATIONS
-from nerv.usage.records import TokenUsage
+from nerv.usage.ingest import read_batches
+from nerv.usage.records import LineKind, TokenUsage, dedupe
+from nerv.usage.transcripts import scan_transcript
 
 
 def _check_expected(service: DatabaseService, sessions: tuple[str, ...] | list[str]) -> None:
@@ -47,6 +51,22 @@ def _check_expected(service: DatabaseService, sessions: tuple[str, ...] | list[s
         assert got_cost == pytest.approx(cost, abs=1e-9), claude_id
         session = service.get_session_by_claude_id(claude_id)
         assert session is not None and len(service.get_metrics(session.id)) == responses, claude_id
+
+
+@pytest.mark.parametrize("name", [SHORT, TOOL_HEAVY, AGENT_PROGRESS, SUBAGENT, INLINE])
+def test_fast_reader_matches_the_full_parser(name: str, tmp_path: Path) -> None:
+    # read_batches decodes only lines that can carry usage; it must find exactly what
+    # scan_transcript (which decodes every line) finds, and stop at the same offset.
+    path = SAMPLES / name
+    full = scan_transcript(path)
+    with path.open("rb") as fh:
+        batches = list(read_batches(fh, 0, source=str(path), fallback_session=None, batch_records=3))
+    # Batches of 3 responses: copies of one response in different batches are merged here
+    # as the database upsert merges them.
+    assert dedupe(r for b in batches for r in b.records) == full.records
+    assert batches[-1].end_offset == full.end_offset
+    for kind in LineKind:
+        assert sum(b.counts[kind] for b in batches) == full.counts[kind], kind
 
 
 def test_migration_is_registered() -> None:

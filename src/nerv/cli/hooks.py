@@ -209,7 +209,8 @@ def _target(project: str | None, user: bool) -> Path:
 
 
 target_options = [
-    click.option("--project", metavar="DIR", help="The project's .claude/settings.json under DIR."),
+    click.option("--project", metavar="DIR", type=click.Path(exists=True, file_okay=False),
+                 help="The project's .claude/settings.json under DIR."),
     click.option("--user", is_flag=True,
                  help="~/.claude/settings.json (the default; honours CLAUDE_CONFIG_DIR)."),
 ]

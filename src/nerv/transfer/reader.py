@@ -24,6 +24,7 @@ from nerv.transfer.errors import ExportFileError
 
 # A json export not in the streaming layout is loaded whole up to this size.
 WHOLE_DOCUMENT_LIMIT = 64 * 1024 * 1024
+HEADER_LIMIT = 1 << 20  # a header line is far shorter
 
 _TABLE_OPEN = re.compile(rb'^("(?:[^"\\]|\\.)*")\s*:\s*\[\s*(\]\s*(,)?)?$')
 _TABLE_CLOSE = re.compile(rb"^\]\s*(,)?$")
@@ -148,6 +149,8 @@ class ExportFile:
         text = first.strip()
         if not text.startswith(b"{"):
             raise _fail(self.path, where, "not a nerv export (does not start with a JSON object)")
+        if len(first) > HEADER_LIMIT:
+            return self._whole_document()
         tail = _HEADER_TAIL.search(text)
         if tail is not None:
             try:
@@ -162,8 +165,11 @@ class ExportFile:
             data = None
         if isinstance(data, dict) and "tables" not in data:
             return "ndjson", check_header(self.path, data, where, self.latest_schema)
-        if isinstance(data, dict):  # a whole json document on one line
+        if isinstance(data, dict):  # a whole (small) json document on one line
             return "document", check_header(self.path, data, where, self.latest_schema)
+        return self._whole_document()
+
+    def _whole_document(self) -> tuple[str, Header]:
         if self.size > WHOLE_DOCUMENT_LIMIT:
             raise _fail(
                 self.path,
@@ -363,8 +369,14 @@ def _malformed(raw: bytes, exc: ValueError) -> str:
 
 
 def _first_line(f: BinaryIO) -> tuple[bytes | None, int]:
-    """The first non-blank line (the header of the streaming layouts) and its number."""
-    for number, raw in enumerate(f, start=1):
+    """The first non-blank line (the header of the streaming layouts) and its number.
+
+    At most HEADER_LIMIT + 1 bytes of it: a longer line is no header, and reading a
+    single-line multi-gigabyte document just to find that out would defeat streaming.
+    """
+    number = 0
+    while raw := f.readline(HEADER_LIMIT + 1):
+        number += 1
         if raw.strip():
             return raw, number
     return None, 0

@@ -2,7 +2,7 @@
 reading it fast, and turning a stream-json run into metric rows.
 
 The database side (sessions, the metrics upsert, file state) is
-:mod:`nerv.service.usage`.
+:mod:`nerv.usage.store`, driven by :mod:`nerv.service.usage`.
 
 How a file is read again (state kept per path in ``ingested_files``):
 
@@ -36,7 +36,10 @@ RESULT_PREFIX = "result:"  # external_id prefix of rows that come from a stream-
 # Every line that can carry usage -- an assistant message, or a subagent's
 # assistant message echoed in an agent_progress line -- contains this token.
 # Other lines are never JSON-decoded: they cannot produce a record, and a
-# complete-looking object is counted as ignored, anything else as malformed.
+# complete-looking object ({...}) is counted as ignored, anything else
+# (cut short, not an object, not text) as malformed. The one difference from
+# decoding everything: a corrupt line that still starts with "{" and ends
+# with "}" and never mentions "assistant" counts as ignored, not malformed.
 _CANDIDATE = b'"assistant"'
 
 

@@ -119,11 +119,12 @@ def spend_sql(since: int, until: int, project_id: str | None, *, by_day: bool) -
         f"SELECT {session_key} AS k, "
         "sum(s.cost_usd - coalesce(a.c, 0.0)), 0 FROM claude_sessions s LEFT JOIN ("
         "SELECT session_id, sum(cost_usd) AS c FROM metrics WHERE session_id IN "
-        "(SELECT id FROM claude_sessions WHERE started_at >= ? AND started_at < ?) GROUP BY session_id"
+        f"(SELECT id FROM claude_sessions s WHERE started_at >= ? AND started_at < ?{scope}) "
+        "GROUP BY session_id"
         f") a ON a.session_id = s.id WHERE s.started_at >= ? AND s.started_at < ?{scope} "
         "AND abs(s.cost_usd - coalesce(a.c, 0.0)) > 1e-9 GROUP BY k"
     )
-    return [(metrics, [since, until, *extra]), (residual, [since, until, since, until, *extra])]
+    return [(metrics, [since, until, *extra]), (residual, [since, until, *extra, since, until, *extra])]
 
 
 def report_row(by: str, row: sqlite3.Row) -> ReportRow:

@@ -64,7 +64,9 @@ def _child_env(extra: dict[str, str] | None) -> dict[str, str]:
 def run_cli(nerv_home: Path) -> Any:
     """Run ``nerv ARGS`` as a real subprocess against the test's NERV_HOME."""
 
-    def run(*args: str, input: str | None = None, env: dict[str, str] | None = None, check: bool = False) -> Result:
+    def run(
+        *args: str, input: str | None = None, env: dict[str, str] | None = None, check: bool = False
+    ) -> Result:
         proc = subprocess.run(
             [sys.executable, "-m", "nerv", *args],
             input=input,

@@ -41,7 +41,13 @@ def list_(app: AppContext, as_json: bool) -> None:
     table(
         ["", "id", "name", "goal", "created"],
         [
-            ["*" if current and p.id == current.id else "", sid(p.id), p.name, p.goal or "", fmt_time(p.created_at)]
+            [
+                "*" if current and p.id == current.id else "",
+                sid(p.id),
+                p.name,
+                p.goal or "",
+                fmt_time(p.created_at),
+            ]
             for p in projects
         ],
         empty="no projects yet: nerv project create NAME",

@@ -361,19 +361,26 @@ Why the numbers look the way they do:
 
 - backup is SQLite's page-level backup API inside one read transaction (a consistent snapshot that
   never blocks writers: the copy itself runs at file-copy speed), then `PRAGMA integrity_check` of
-  the copy and an fsync. The integrity check is most of the time (about 5 s of 6.4 s at 1M rows;
-  `quick_check` would take 1 s) and is what makes a backup trustworthy;
+  the copy and an fsync. The integrity check is most of the time (about 5 s at 1M rows, timed
+  alone: the copy takes 0.7 s, `quick_check` would take 1 s) and is what makes a backup trustworthy;
 - export streams one cursor per table inside one read transaction (`fetchmany` batches written as
-  they come), so its memory does not depend on the number of rows, and it runs at the floor;
+  they come), so its memory does not depend on the number of rows; it runs within about 1.3x of the
+  floor (the extra is the deterministic `ORDER BY` primary key and process start-up);
 - import reads the file twice (pass 1 validates everything before the database is touched, pass 2
   applies), looks each batch of 256 records up by primary key and inserts the new ones with one
   `executemany`; the cost is SQLite's: inserting into the secondary indexes in random key order.
   With SQLite's default 2 MiB page cache the floor itself takes 74 s at 1M rows (dirty index pages
   are spilled to the WAL again and again); the import's one transaction runs with a 32 MiB cache
-  (16 MiB: 44 s, 32 MiB: 40 s, 64 MiB: 38 s, 128 MiB: 32 s for the floor), which is the fixed
-  memory cost in the import's peak RSS. Re-importing the same file parses, looks up and compares
-  every record and writes nothing. Until the commit the WAL holds the whole import (about the size
-  of the data added); a `kill -9` at any point leaves the database as it was."""
+  (16 MiB: 44 s, 32 MiB: 40 s, 64 MiB: 38 s, 128 MiB: 32 s for the floor). That cache is the
+  import's memory beyond the baseline: 48 MB at 100,000 rows (whose database does not fill it),
+  60 MB at 1,000,000 rows, and a ceiling rather than a trend: rows are never held. Re-importing
+  the same file parses, looks up and compares every record and writes nothing. Until the commit
+  the WAL holds the whole import (about the size of the data added); a `kill -9` at any point
+  leaves the database as it was.
+
+The machine has 2 cores shared with other work (test suites of other sessions ran meanwhile):
+expect timings to vary by a third between runs (the 100,000-row json / ndjson import gap is such
+noise); peak RSS does not vary."""
 
 
 def write_docs(table: str, where: str) -> None:

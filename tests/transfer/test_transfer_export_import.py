@@ -350,7 +350,7 @@ def _bad_import(run_cli: Any, db: Path, path: Path) -> str:
     result = run_cli("--db", str(db), "import", str(path))
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
-    lines = result.stderr.strip().splitlines()
+    lines: list[str] = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("nerv: error: "), result.stderr
     assert snapshot(db) == before
     return lines[0]

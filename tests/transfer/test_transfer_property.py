@@ -16,7 +16,7 @@ from nerv import DatabaseService
 from nerv.db import schema
 from nerv.transfer.importer import import_file
 
-TEXT = st.text(alphabet=st.characters(min_codepoint=1, blacklist_categories=("Cs",)), max_size=12)
+TEXT = st.text(alphabet=st.characters(min_codepoint=1, exclude_categories=["Cs"]), max_size=12)
 NAME = TEXT.map(lambda s: "n" + s)
 MAYBE_TEXT = st.none() | TEXT
 TIME = st.integers(min_value=0, max_value=2**53)

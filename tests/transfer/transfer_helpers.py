@@ -66,8 +66,7 @@ def load_doc(text: str) -> dict[str, Any]:
     stripped = text.lstrip()
     if stripped.startswith("{") and '"tables":{' in stripped.split("\n", 1)[0]:
         data = json.loads(text)
-        tables = data.pop("tables")
-        return {"header": data, "tables": tables}
+        return {"header": data, "tables": data.pop("tables")}
     lines = [json.loads(line) for line in text.split("\n") if line.strip()]  # not splitlines: U+2028
     header, body = lines[0], lines[1:]
     tables: dict[str, list[Any]] = {}

@@ -30,7 +30,7 @@ import sys
 import time
 from typing import TYPE_CHECKING, Any
 
-from nerv import hookio
+from nerv import env, hookio
 
 if TYPE_CHECKING:
     import sqlite3
@@ -70,24 +70,24 @@ class Context:
         """NERV_PROJECT_ID / NERV_TASK_ID if they name existing rows, else the repo enclosing cwd."""
         from nerv import hookstore
 
-        forced = self.environ.get(hookio.NERV_PROJECT_ID)
+        forced = self.environ.get(env.NERV_PROJECT_ID)
         if forced:
             if hookstore.exists(conn, "projects", forced):
                 self.project_id = forced
             else:
-                hookio.log(f"{hookio.NERV_PROJECT_ID}={forced!r} is not a project; ignored", self.event)
+                hookio.log(f"{env.NERV_PROJECT_ID}={forced!r} is not a project; ignored", self.event)
         found = hookstore.repo_for_path(conn, self.cwd)
         if found is not None:
             if self.project_id is None:
                 self.project_id = found[0]
             if found[0] == self.project_id:
                 self.project_root = found[1]
-        task = self.environ.get(hookio.NERV_TASK_ID)
+        task = self.environ.get(env.NERV_TASK_ID)
         if task:
             if hookstore.exists(conn, "tasks", task):
                 self.task_id = task
             else:
-                hookio.log(f"{hookio.NERV_TASK_ID}={task!r} is not a task; ignored", self.event)
+                hookio.log(f"{env.NERV_TASK_ID}={task!r} is not a task; ignored", self.event)
 
 
 # -- entry point ----------------------------------------------------------------------
@@ -214,7 +214,7 @@ def _decide(ctx: Context, conn: sqlite3.Connection, tool_name: str, tool_input: 
     from nerv import hookstore
     from nerv.permissions import MatchContext
 
-    root = ctx.environ.get("CLAUDE_PROJECT_DIR") or ctx.project_root or ctx.cwd
+    root = ctx.environ.get(env.CLAUDE_PROJECT_DIR) or ctx.project_root or ctx.cwd
     match = MatchContext(cwd=ctx.cwd, project_root=root)
     return hookstore.evaluate(conn, tool_name, tool_input, ctx.project_id, match)
 

@@ -24,16 +24,11 @@ import os
 import time
 from typing import Any
 
-# Mirrors nerv.env (which imports pathlib); tests/hook checks the two agree.
-NERV_HOME = "NERV_HOME"
-NERV_DB = "NERV_DB"
-NERV_PROJECT_ID = "NERV_PROJECT_ID"
-NERV_TASK_ID = "NERV_TASK_ID"
-NERV_ACTOR = "NERV_ACTOR"
+from nerv import env
+from nerv.env import NERV_ACTOR, NERV_HOOK_BUSY_TIMEOUT_MS
+
 # How long the hook waits for a database lock before it gives up and asks.
-NERV_HOOK_BUSY_TIMEOUT_MS = "NERV_HOOK_BUSY_TIMEOUT_MS"
 DEFAULT_HOOK_BUSY_TIMEOUT_MS = 3000
-DB_FILENAME = "state.db"
 LOG_FILENAME = "hook.log"
 LOG_MAX_BYTES = 1_000_000  # then hook.log becomes hook.log.1 and a new one starts
 
@@ -45,18 +40,9 @@ KILL_MARGIN_S = 10.0
 HOOK_ACTOR = "hook"
 
 
-def nerv_home(environ: Any = os.environ) -> str:
-    value = environ.get(NERV_HOME)
-    return os.path.expanduser(value) if value else os.path.join(os.path.expanduser("~"), ".nerv")
-
-
-def db_path(environ: Any = os.environ) -> str:
-    value = environ.get(NERV_DB)
-    return os.path.expanduser(value) if value else os.path.join(nerv_home(environ), DB_FILENAME)
-
-
-def setting_env_name(key: str) -> str:
-    return "NERV_" + key.upper().replace(".", "_").replace("-", "_")
+nerv_home = env.nerv_home_str
+db_path = env.default_db_path_str
+setting_env_name = env.setting_env_name
 
 
 def busy_timeout_ms(environ: Any = os.environ) -> int:

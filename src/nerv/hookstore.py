@@ -19,6 +19,7 @@ import sqlite3
 import time
 from typing import TYPE_CHECKING, Any
 
+from nerv import env
 from nerv.db.version import SCHEMA_VERSION
 from nerv.ids import new_id, now_ms
 
@@ -106,7 +107,7 @@ class _Write:
     def __enter__(self) -> sqlite3.Connection:
         try:
             self.conn.execute("PRAGMA foreign_keys = ON")  # as every nerv connection writes
-            level = os.environ.get("NERV_SYNCHRONOUS", "NORMAL").strip().upper()
+            level = os.environ.get(env.NERV_SYNCHRONOUS, "NORMAL").strip().upper()
             if level not in ("OFF", "NORMAL", "FULL", "EXTRA"):
                 level = "NORMAL"
             self.conn.execute(f"PRAGMA synchronous = {level}")
@@ -172,7 +173,7 @@ def exists(conn: sqlite3.Connection, table: str, ident: str) -> bool:
 def setting(conn: sqlite3.Connection, key: str, project_id: str | None, environ: Mapping[str, str],
             default: Any) -> Any:
     """A setting by the service's lookup order: NERV_<KEY>, the project's, the global one, default."""
-    override = environ.get("NERV_" + key.upper().replace(".", "_").replace("-", "_"))
+    override = environ.get(env.setting_env_name(key))
     if override is not None:
         try:
             return json.loads(override)

@@ -17,6 +17,7 @@ from nerv import DatabaseService
 
 ALLOWED_NERV = {
     "nerv",
+    "nerv.env",
     "nerv.hook",
     "nerv.hookio",
     "nerv.hookstore",
@@ -158,4 +159,3 @@ def test_hookio_mirrors_nerv_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path
         assert hookio.nerv_home(values) == str(env.nerv_home(values))
     for key in ("approval.mode", "approval.timeout_seconds", "budget.daily-usd"):
         assert hookio.setting_env_name(key) == env.setting_env_name(key)
-    assert hookio.NERV_PROJECT_ID == env.NERV_PROJECT_ID and hookio.NERV_TASK_ID == env.NERV_TASK_ID

@@ -55,7 +55,7 @@ for line in sys.stdin:
 def _written(db: Path) -> int:
     conn = sqlite3.connect(db)
     try:
-        return int(conn.execute("SELECT count(*) FROM projects WHERE id LIKE 'w%'").fetchone()[0])
+        return int(conn.execute("SELECT count(*) FROM projects WHERE id GLOB 'w[0-9]*'").fetchone()[0])
     finally:
         conn.close()
 
@@ -113,7 +113,7 @@ def test_backup_during_continuous_writes_restores_every_committed_row(
     count = _written(restored)
     assert committed_before <= count <= committed_after
     conn = sqlite3.connect(restored)
-    ids = [r[0] for r in conn.execute("SELECT id FROM projects WHERE id LIKE 'w%' ORDER BY id")]
+    ids = [r[0] for r in conn.execute("SELECT id FROM projects WHERE id GLOB 'w[0-9]*' ORDER BY id")]
     assert conn.execute("SELECT count(*) FROM audit_log WHERE actor = 'bulk'").fetchone()[0] == 60_000
     conn.close()
     assert ids == [f"w{i:012d}" for i in range(1, count + 1)]  # one consistent snapshot: no gaps

@@ -14,6 +14,7 @@ from typing import Any
 
 import click
 
+from nerv import env
 from nerv.cli.context import AppContext, pass_app
 from nerv.cli.output import echo, emit_json, json_option
 
@@ -36,8 +37,7 @@ def hooks() -> None:
 
 
 def user_settings() -> Path:
-    base = os.environ.get("CLAUDE_CONFIG_DIR")
-    return (Path(base).expanduser() if base else Path.home() / ".claude") / "settings.json"
+    return env.claude_user_settings()
 
 
 def project_settings(directory: str) -> Path:

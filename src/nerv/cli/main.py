@@ -123,7 +123,7 @@ def _report_unexpected(exc: Exception) -> None:
 
     message: Any = str(exc) or exc.__class__.__name__
     click.echo(f"nerv: internal error: {exc.__class__.__name__}: {message}", err=True)
-    if os.environ.get("NERV_DEBUG"):
+    if os.environ.get(env.NERV_DEBUG):
         import traceback
 
         traceback.print_exc()

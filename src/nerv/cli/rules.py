@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from nerv import env
 from nerv.cli.context import AppContext, complete_id, pass_app
 from nerv.cli.output import echo, emit_json, json_option, style, table, truncate
 
@@ -197,7 +198,7 @@ def test(app: AppContext, tool: str, value: str, cwd: str | None, project: str |
     where = os.path.abspath(os.path.expanduser(cwd)) if cwd else os.getcwd()
     project_id, repo_path = project_for_cwd(app, where, project)
     tool_input = tool_input_from(tool, value)
-    root = os.environ.get("CLAUDE_PROJECT_DIR") or repo_path or where
+    root = os.environ.get(env.CLAUDE_PROJECT_DIR) or repo_path or where
     decision = service.evaluate_tool_call(tool, tool_input, project_id=project_id, cwd=where,
                                           project_root=root)
     stored = {r.id: service.get_rule(r.id) for r in decision.rules}
@@ -227,8 +228,7 @@ def test(app: AppContext, tool: str, value: str, cwd: str | None, project: str |
 
 
 def claude_settings_path() -> Path:
-    base = os.environ.get("CLAUDE_CONFIG_DIR")
-    return (Path(base).expanduser() if base else Path.home() / ".claude") / "settings.json"
+    return env.claude_user_settings()
 
 
 @rules.command("import-claude")

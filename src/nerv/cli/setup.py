@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from nerv import env
 from nerv.cli.context import AppContext, complete_id, pass_app
 from nerv.cli.output import echo, emit_json, fields, fmt_cost, json_option, sid, style
 
@@ -52,10 +53,8 @@ def init(app: AppContext, as_json: bool) -> None:
 def claude_settings_paths(cwd: Path | None = None) -> dict[str, Path]:
     """Claude Code's settings files: the user's and the current folder's (shared and local)."""
     cwd = cwd or Path.cwd()
-    config_dir = os.environ.get("CLAUDE_CONFIG_DIR")
-    user_dir = Path(config_dir).expanduser() if config_dir else Path.home() / ".claude"
     return {
-        "claude_user_settings": user_dir / "settings.json",
+        "claude_user_settings": env.claude_user_settings(),
         "claude_project_settings": cwd / ".claude" / "settings.json",
         "claude_local_settings": cwd / ".claude" / "settings.local.json",
     }

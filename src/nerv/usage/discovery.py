@@ -14,10 +14,10 @@ from collections.abc import Iterable, Iterator, Mapping
 from enum import StrEnum
 from pathlib import Path
 
+from nerv.env import CLAUDE_CONFIG_DIR
 from nerv.errors import NotFoundError
 from nerv.usage.jsonstream import Malformed, iter_values
 
-CLAUDE_CONFIG_DIR = "CLAUDE_CONFIG_DIR"  # Claude Code's own override of ~/.claude
 SUFFIXES = frozenset({".jsonl", ".json", ".ndjson"})
 _SNIFF_VALUES = 8  # enough to get past a truncated first line or a snapshot line
 _SPLIT = re.compile("[," + re.escape(os.pathsep) + "]")

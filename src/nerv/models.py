@@ -1,4 +1,10 @@
-"""Typed entities: one frozen dataclass per table, attributes = column names."""
+"""Typed entities: one dataclass per table, attributes = column names.
+
+They are snapshots of a row: changing one changes nothing in the database
+(writes go through DatabaseService). Not frozen on purpose: a frozen
+dataclass's __init__ sets each field through object.__setattr__, which made
+listing thousands of rows about 7x slower to build (see docs/performance.md).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Project:
     id: str
     name: str
@@ -15,7 +21,7 @@ class Project:
     updated_at: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Repo:
     id: str
     project_id: str
@@ -26,7 +32,7 @@ class Repo:
     updated_at: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Cycle:
     id: str
     project_id: str
@@ -40,7 +46,7 @@ class Cycle:
     updated_at: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Task:
     id: str
     project_id: str
@@ -53,7 +59,7 @@ class Task:
     updated_at: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Session:
     id: str
     project_id: str | None
@@ -74,7 +80,7 @@ class Session:
     updated_at: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Rule:
     id: str
     pattern: str
@@ -93,7 +99,7 @@ class Rule:
         return f"{self.tool}({self.pattern})" if self.pattern not in ("", "*") else self.tool
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ApprovalRequest:
     id: str
     project_id: str | None
@@ -110,7 +116,7 @@ class ApprovalRequest:
     updated_at: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Decision:
     id: str
     project_id: str
@@ -126,7 +132,7 @@ class Decision:
     updated_at: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Metric:
     id: str
     session_id: str
@@ -142,7 +148,7 @@ class Metric:
     created_at: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class AuditEntry:
     id: str
     at: int
@@ -154,7 +160,7 @@ class AuditEntry:
     after: dict[str, Any] | None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Setting:
     id: str
     project_id: str | None

@@ -99,6 +99,10 @@ def default_rules(conn: sqlite3.Connection) -> None:
         )
 
 
+def project_costs(conn: sqlite3.Connection) -> None:
+    execute_script(conn, schema.PROJECT_COSTS)
+
+
 MIGRATIONS: list[Migration] = [
     Migration("core_tables", core_tables),
     Migration("permission_tables", permission_tables),
@@ -107,6 +111,7 @@ MIGRATIONS: list[Migration] = [
     Migration("usage_ingest_state", usage_ingest_state),
     Migration("audit_log_no_replace", audit_log_no_replace),
     Migration("default_rules", default_rules),
+    Migration("project_costs", project_costs),
 ]
 
 

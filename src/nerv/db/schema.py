@@ -303,3 +303,46 @@ WHEN EXISTS (SELECT 1 FROM audit_log WHERE id = NEW.id) BEGIN
   SELECT RAISE(ABORT, 'audit_log is append-only: rows cannot be replaced');
 END;
 """
+
+# Per-project cost, kept by triggers, so "project cost" is one primary-key read
+# instead of a SUM over every session (the spec's query pattern; 100,000
+# sessions cost ~7 ms to sum). Integer nano-dollars: adding and subtracting
+# integers never drifts, whatever order sessions are written in. Derived data:
+# export skips the table and import rebuilds it through the same triggers.
+PROJECT_COSTS = """
+CREATE TABLE project_costs (
+  project_id TEXT PRIMARY KEY NOT NULL,
+  cost_nanousd INTEGER NOT NULL DEFAULT 0,
+  sessions INTEGER NOT NULL DEFAULT 0
+);
+INSERT INTO project_costs (project_id, cost_nanousd, sessions)
+  SELECT project_id, sum(CAST(round(cost_usd * 1e9) AS INTEGER)), count(*)
+  FROM claude_sessions WHERE project_id IS NOT NULL GROUP BY project_id;
+
+CREATE TRIGGER project_costs_session_insert AFTER INSERT ON claude_sessions
+WHEN NEW.project_id IS NOT NULL BEGIN
+  INSERT INTO project_costs (project_id, cost_nanousd, sessions)
+    VALUES (NEW.project_id, CAST(round(NEW.cost_usd * 1e9) AS INTEGER), 1)
+  ON CONFLICT (project_id) DO UPDATE SET
+    cost_nanousd = cost_nanousd + excluded.cost_nanousd, sessions = sessions + 1;
+END;
+CREATE TRIGGER project_costs_session_delete AFTER DELETE ON claude_sessions
+WHEN OLD.project_id IS NOT NULL BEGIN
+  UPDATE project_costs SET
+    cost_nanousd = cost_nanousd - CAST(round(OLD.cost_usd * 1e9) AS INTEGER), sessions = sessions - 1
+  WHERE project_id = OLD.project_id;
+END;
+CREATE TRIGGER project_costs_session_update AFTER UPDATE OF cost_usd, project_id ON claude_sessions
+WHEN OLD.cost_usd IS NOT NEW.cost_usd OR OLD.project_id IS NOT NEW.project_id BEGIN
+  UPDATE project_costs SET
+    cost_nanousd = cost_nanousd - CAST(round(OLD.cost_usd * 1e9) AS INTEGER), sessions = sessions - 1
+  WHERE project_id = OLD.project_id;
+  INSERT INTO project_costs (project_id, cost_nanousd, sessions)
+    SELECT NEW.project_id, CAST(round(NEW.cost_usd * 1e9) AS INTEGER), 1 WHERE NEW.project_id IS NOT NULL
+  ON CONFLICT (project_id) DO UPDATE SET
+    cost_nanousd = cost_nanousd + excluded.cost_nanousd, sessions = sessions + 1;
+END;
+CREATE TRIGGER project_costs_project_delete AFTER DELETE ON projects BEGIN
+  DELETE FROM project_costs WHERE project_id = OLD.id;
+END;
+"""

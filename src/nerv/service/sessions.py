@@ -53,15 +53,13 @@ class SessionsMixin(ServiceBase):
         return self._update(SESSIONS, id, {"status": status, "ended_at": now_ms()}, action="end")
 
     def get_project_cost(self, project_id: str) -> float:
-        """Total cost of a project's sessions, summed in SQL over a covering index.
+        """Total cost of a project's sessions: one read of the trigger-kept total.
 
         Ingested usage is included: metrics roll up into their session's
-        columns by trigger.
+        columns, and sessions into project_costs, by trigger.
         """
-        row = self._read_one(
-            "SELECT coalesce(sum(cost_usd), 0.0) FROM claude_sessions WHERE project_id = ?", (project_id,)
-        )
-        return float(row[0]) if row else 0.0
+        row = self._read_one("SELECT cost_nanousd FROM project_costs WHERE project_id = ?", (project_id,))
+        return int(row[0]) / 1e9 if row else 0.0
 
     def get_cost_between(
         self, project_id: str | None, since: int | None = None, until: int | None = None

@@ -29,7 +29,9 @@ KNOWN_ORDER = (
 )
 
 # Bookkeeping that belongs to the database file, not to the data in it.
-EXCLUDED = frozenset({"schema_migrations"})
+# Bookkeeping and derived tables: project_costs is rebuilt by triggers as the
+# sessions are imported.
+EXCLUDED = frozenset({"schema_migrations", "project_costs"})
 
 # Append-only tables: import may add rows, never change one.
 APPEND_ONLY = frozenset({"audit_log"})

@@ -149,16 +149,21 @@ def normalize_path(path: str) -> str:
     return os.path.normpath(os.path.abspath(os.path.expanduser(path)))
 
 
-def repo_for_path(conn: sqlite3.Connection, path: str) -> tuple[str, str] | None:
-    """``(project_id, repo path)`` of the nearest registered repository enclosing ``path``."""
+def enclosing_dirs(path: str) -> list[str]:
+    """``path`` (normalised) and every folder above it, deepest first."""
     full = normalize_path(path)
     candidates = [full]
     while True:
         parent = os.path.dirname(full)
         if parent == full:
-            break
+            return candidates
         candidates.append(parent)
         full = parent
+
+
+def repo_for_path(conn: sqlite3.Connection, path: str) -> tuple[str, str] | None:
+    """``(project_id, repo path)`` of the nearest registered repository enclosing ``path``."""
+    candidates = enclosing_dirs(path)
     marks = ", ".join("?" * len(candidates))
     row = conn.execute(
         f"SELECT project_id, path FROM project_repos WHERE path IN ({marks}) "

@@ -114,14 +114,11 @@ class ProjectsMixin(ServiceBase):
 
     def find_repo_for_path(self, path: str) -> Repo | None:
         """The nearest repository enclosing ``path`` (the deepest registered ancestor)."""
-        full = normalize_path(path)
-        candidates = [full]
-        while True:
-            parent = os.path.dirname(full)
-            if parent == full:
-                break
-            candidates.append(parent)
-            full = parent
+        from nerv.hookstore import enclosing_dirs  # the hook finds projects the same way
+
+        if not isinstance(path, str) or not path.strip():
+            raise ValidationError("path must not be empty")
+        candidates = enclosing_dirs(path)
         marks = ", ".join("?" for _ in candidates)
         row = self._read_one(
             f"SELECT * FROM project_repos WHERE path IN ({marks}) "

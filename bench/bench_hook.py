@@ -84,8 +84,8 @@ def candidates(db: Path, event: bytes) -> int:
     """How many rules the hook's SQL prefilter hands the matcher for this payload."""
     import sqlite3
 
-    from nerv.hookstore import rule_rows
     from nerv.permissions import call_keys
+    from nerv.service.hookstore import rule_rows
 
     call = json.loads(event)
     conn = sqlite3.connect(db)
@@ -194,7 +194,8 @@ def main(argv: list[str] | None = None) -> int:
         f"Ratio hook p50 / floor p50: **{ratio:.2f}x** (target: at most {TARGET}x).",
         "",
         "How it stays near the floor: the hook imports only the standard library and nerv's small",
-        "modules (`nerv.hookio`, `nerv.hookstore`, `nerv.ids`, `nerv.db.version`, and `nerv.permissions`",
+        "modules (`nerv.hookio`, `nerv.service.hookstore`, `nerv.ids`, `nerv.db.version`, and",
+        "`nerv.permissions`",
         "for tool calls); an up-to-date database costs one `PRAGMA user_version` read; rules are",
         "prefiltered in SQL by `match_key IN (call keys)` over the `approval_rules_match` index, so only",
         "the few rules a call could meet are compiled (lazily). Session events skip the matcher entirely.",

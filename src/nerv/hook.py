@@ -68,7 +68,7 @@ class Context:
 
     def resolve_project(self, conn: sqlite3.Connection) -> None:
         """NERV_PROJECT_ID / NERV_TASK_ID if they name existing rows, else the repo enclosing cwd."""
-        from nerv import hookstore
+        from nerv.service import hookstore
 
         forced = self.environ.get(env.NERV_PROJECT_ID)
         if forced:
@@ -158,7 +158,7 @@ def run(raw: bytes | str | None, environ: Mapping[str, str], argv: list[str]) ->
 def _guarded(handler: Any, ctx: Context) -> dict[str, Any] | None:
     import sqlite3
 
-    from nerv.hookstore import HookDatabaseError
+    from nerv.service.hookstore import HookDatabaseError
 
     try:
         result: dict[str, Any] | None = handler(ctx)
@@ -184,7 +184,7 @@ def _fail(reason: str, event: str | None, environ: Mapping[str, str]) -> dict[st
 
 
 def _connect(ctx: Context) -> sqlite3.Connection:
-    from nerv import hookstore
+    from nerv.service import hookstore
 
     conn = hookstore.open_db(hookio.db_path(ctx.environ), hookio.busy_timeout_ms(ctx.environ))
     try:
@@ -211,8 +211,8 @@ def _tool_call(ctx: Context) -> tuple[str, dict[str, Any]]:
 
 
 def _decide(ctx: Context, conn: sqlite3.Connection, tool_name: str, tool_input: dict[str, Any]) -> Any:
-    from nerv import hookstore
     from nerv.permissions import MatchContext
+    from nerv.service import hookstore
 
     root = ctx.environ.get(env.CLAUDE_PROJECT_DIR) or ctx.project_root or ctx.cwd
     match = MatchContext(cwd=ctx.cwd, project_root=root)
@@ -249,7 +249,7 @@ def pre_tool_use(ctx: Context) -> dict[str, Any] | None:
 
 def _approval_mode(ctx: Context, conn: sqlite3.Connection) -> Any:
     """approval.mode: NERV_APPROVAL_MODE, then the project's setting, the global one, ``defer``."""
-    from nerv import hookstore
+    from nerv.service import hookstore
 
     mode = hookstore.setting(conn, "approval.mode", ctx.project_id, ctx.environ, DEFAULT_MODE)
     return mode.strip() if isinstance(mode, str) else mode
@@ -257,7 +257,7 @@ def _approval_mode(ctx: Context, conn: sqlite3.Connection) -> Any:
 
 def _wait_seconds(ctx: Context, conn: sqlite3.Connection) -> float:
     """approval.timeout_seconds, capped to end KILL_MARGIN_S before Claude Code kills the hook."""
-    from nerv import hookstore
+    from nerv.service import hookstore
 
     value = hookstore.setting(conn, "approval.timeout_seconds", ctx.project_id, ctx.environ,
                               DEFAULT_TIMEOUT_S)
@@ -271,7 +271,7 @@ def _wait_seconds(ctx: Context, conn: sqlite3.Connection) -> float:
 
 def _queue(ctx: Context, conn: sqlite3.Connection, tool_name: str,
            tool_input: dict[str, Any]) -> dict[str, Any]:
-    from nerv import hookstore
+    from nerv.service import hookstore
 
     wait = _wait_seconds(ctx, conn)
     session_id = None
@@ -312,7 +312,7 @@ def _queue(ctx: Context, conn: sqlite3.Connection, tool_name: str,
 
 
 def _expire(ctx: Context, conn: sqlite3.Connection, request_id: str, why: str) -> bool:
-    from nerv import hookstore
+    from nerv.service import hookstore
 
     try:
         return hookstore.expire_request(conn, ctx.actor, request_id, why)
@@ -366,7 +366,7 @@ def permission_request(ctx: Context) -> dict[str, Any] | None:
 
 
 def session_event(ctx: Context) -> None:
-    from nerv import hookstore
+    from nerv.service import hookstore
 
     if not ctx.claude_session_id:
         hookio.log("event without session_id; nothing recorded", ctx.event, ctx.environ)

@@ -73,12 +73,12 @@ def test_extra_and_missing_optional_fields_are_tolerated(hook: Any) -> None:
 
 
 def test_internal_error_asks(hook: Any, nerv_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import nerv.hookstore
+    import nerv.service.hookstore
 
     def boom(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("matcher exploded")
 
-    monkeypatch.setattr(nerv.hookstore, "evaluate", boom)
+    monkeypatch.setattr(nerv.service.hookstore, "evaluate", boom)
     assert_asks(hook(pre_payload("Bash", {"command": "ls"})), "internal error", "matcher exploded")
     assert any("matcher exploded" in line for line in log_lines(nerv_home))
 
@@ -219,12 +219,12 @@ def test_exclusively_locked_database_asks(hook_process: Any, db_path: Path) -> N
 def test_permission_request_failure_stays_silent(
     hook: Any, nerv_home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import nerv.hookstore
+    import nerv.service.hookstore
 
     def boom(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("nope")
 
-    monkeypatch.setattr(nerv.hookstore, "evaluate", boom)
+    monkeypatch.setattr(nerv.service.hookstore, "evaluate", boom)
     payload = pre_payload("Bash", {"command": "ls"}, hook_event_name="PermissionRequest")
     result = hook(payload)
     assert (result.returncode, result.stdout) == (0, "")  # Claude Code shows its dialog: the safe answer

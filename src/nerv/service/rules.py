@@ -2,7 +2,7 @@
 
 The matching itself lives in nerv.permissions (pure, shared with the hook);
 the SQL prefilter (``match_key IN (call keys)``, global plus project scope)
-lives in nerv.hookstore, so the CLI, the service and nerv-hook decide alike.
+lives in nerv.service.hookstore, so the CLI, the service and nerv-hook decide alike.
 """
 
 from __future__ import annotations
@@ -162,7 +162,7 @@ class RulesMixin(ServiceBase):
     ) -> Any:
         """The matcher's Decision for one call under the enabled rules in force (global + project),
         prefiltered in SQL by the call's index keys; deny > ask > allow."""
-        from nerv import hookstore
+        from nerv.service import hookstore
 
         perms = _permissions()
         ctx = perms.MatchContext(cwd=cwd, project_root=project_root)

@@ -1,7 +1,8 @@
 """Whole-process wall time of nerv-hook against the floor any Python hook pays.
 
-    python bench/bench_hook.py            # 60 runs each, writes the "## Hook" section of docs/performance.md
-    python bench/bench_hook.py --quick    # 15 runs each, prints only
+    python bench/bench_hook.py                # 60 runs each, prints the results
+    python bench/bench_hook.py --write-docs   # also update the "## Hook" section of docs/performance.md
+    python bench/bench_hook.py --quick        # 15 runs each
 
 The hook gets a real PreToolUse Bash payload (from the shared Claude Code
 samples when present) against a database holding 10,000 rules; the floor is
@@ -207,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     text = "\n".join(lines)
     print(text)
     print(f"\nlast answer: {decided}")
-    if not quick:
+    if "--write-docs" in args:
         write_section(text)
         print(f"\nwrote {DOC.relative_to(ROOT)}")
     return 0

@@ -76,6 +76,7 @@ def _proposals(app: AppContext, request: Any) -> list[str]:
 def list_(app: AppContext, all_: bool, project: str | None, as_json: bool) -> None:
     """Pending requests (oldest first), or all of them with --all."""
     project_id = app.project_id(project) if project else None
+    app.service().expire_orphaned_requests()  # a request whose hook is gone is not worth approving
     found = app.service().get_requests(None if all_ else "pending", project_id)
     if as_json:
         emit_json([_request_json(r) for r in found])
@@ -123,6 +124,7 @@ def _decide(app: AppContext, request_id: str, status: str, reason: str | None, r
             as_json: bool) -> None:
     service = app.service()
     ident = _resolve(app, request_id)
+    service.expire_orphaned_requests()  # approving a call nobody waits for would let nothing through
     decided = service.decide_request(ident, status, reason=reason, add_rule=rule)
     if as_json:
         out = _request_json(decided)

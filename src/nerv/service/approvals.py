@@ -14,10 +14,16 @@ from nerv.service.tables import REQUESTS
 
 # request status -> the audit action that recorded it
 _DECISION_ACTIONS = {"approved": "approve", "denied": "deny", "expired": "expire"}
+# How long past the longest possible hook wait a pending request counts as orphaned.
+ORPHAN_GRACE_MS = 60_000
 
 
 class ApprovalsMixin(ServiceBase):
-    if TYPE_CHECKING:  # provided by RulesMixin in DatabaseService
+    if TYPE_CHECKING:  # provided by RulesMixin and SettingsMixin in DatabaseService
+
+        def get_setting(
+            self, key: str, project_id: str | None = None, environ: Mapping[str, str] | None = None
+        ) -> Any: ...
 
         def find_rule(
             self, tool: str, pattern: str | None, action: str, project_id: str | None = None
@@ -134,6 +140,23 @@ class ApprovalsMixin(ServiceBase):
                     self.create_rule(pattern, action, tool, project_id=rule_project_id,
                                      note=f"from approval request {id[:8]}")
             return decided
+
+    def expire_orphaned_requests(self) -> list[ApprovalRequest]:
+        """Expire pending requests older than any waiting hook could be.
+
+        A queued nerv-hook waits at most ``approval.timeout_seconds`` (its
+        project's value or the global one) and marks its request expired itself;
+        a request still pending well after that lost its hook (killed with
+        SIGKILL, machine asleep...), and approving it would let nothing through.
+        Safe even if the setting was lowered meanwhile: a hook that finds its
+        request expired denies the call.
+        """
+        longest = float(self.get_setting("approval.timeout_seconds") or 0)
+        for row in self._read("SELECT value FROM settings WHERE key = 'approval.timeout_seconds'"):
+            value = json.loads(row[0])
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                longest = max(longest, float(value))
+        return self.expire_requests(int(longest * 1000) + ORPHAN_GRACE_MS)
 
     def expire_requests(self, older_than_ms: int) -> list[ApprovalRequest]:
         """Mark pending requests created more than ``older_than_ms`` ago expired (their hook is gone)."""

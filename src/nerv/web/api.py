@@ -258,6 +258,8 @@ class Api:
         project_id = self._project(project_arg).id if project_arg else None
         recent_count = _int_param(request.query, "recent", DEFAULT_RECENT, 0, 500)
         names = {p.id: p.name for p in svc.get_projects()}
+        with self.lock:  # writes only when a request lost its hook (see expire_orphaned_requests)
+            svc.expire_orphaned_requests()
         pending = svc.get_requests("pending", project_id)
         decided = self._recently_decided(recent_count, project_id)
         return {

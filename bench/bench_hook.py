@@ -18,12 +18,13 @@ import json
 import os
 import platform
 import random
-import re
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from perfdoc import replace_section  # bench/perfdoc.py (bench/ is on sys.path when run)
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "performance.md"
@@ -131,15 +132,8 @@ def machine() -> str:
 
 def write_section(text: str) -> None:
     """Replace (or append) the '## Hook' section of docs/performance.md, leaving the rest alone."""
-    DOC.parent.mkdir(parents=True, exist_ok=True)
-    current = DOC.read_text() if DOC.exists() else "# Performance\n"
-    pattern = re.compile(r"^## Hook\n.*?(?=^## |\Z)", re.S | re.M)
-    section = text.rstrip() + "\n\n"
-    if pattern.search(current):
-        updated = pattern.sub(lambda _: section, current, count=1)
-    else:
-        updated = current.rstrip() + "\n\n" + section
-    DOC.write_text(updated.rstrip() + "\n")
+    heading, _, body = text.partition("\n")
+    replace_section(heading, body, DOC)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -36,6 +36,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from perfdoc import replace_section  # bench/perfdoc.py (bench/ is on sys.path when run)
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
@@ -385,17 +387,7 @@ noise); peak RSS does not vary."""
 
 def write_docs(table: str, where: str) -> None:
     """Replace (or add) this bench's section of docs/performance.md, leaving the rest alone."""
-    body = f"{SECTION}\n\n{DOC_TEXT}\n\nMachine: {where}.\n\n{table}\n"
-    text = DOC.read_text() if DOC.exists() else "# Performance\n"
-    start = text.find(SECTION + "\n")
-    if start < 0:
-        text = text.rstrip("\n") + "\n\n" + body
-    else:
-        end = text.find("\n## ", start + len(SECTION))
-        after = "" if end < 0 else "\n" + text[end + 1 :]
-        text = text[:start] + body + after
-    DOC.parent.mkdir(parents=True, exist_ok=True)
-    DOC.write_text(text)
+    replace_section(SECTION, f"{DOC_TEXT}\n\nMachine: {where}.\n\n{table}", DOC)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

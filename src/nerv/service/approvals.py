@@ -19,11 +19,7 @@ ORPHAN_GRACE_MS = 60_000
 
 
 class ApprovalsMixin(ServiceBase):
-    if TYPE_CHECKING:  # provided by RulesMixin and SettingsMixin in DatabaseService
-
-        def get_setting(
-            self, key: str, project_id: str | None = None, environ: Mapping[str, str] | None = None
-        ) -> Any: ...
+    if TYPE_CHECKING:  # provided by RulesMixin in DatabaseService
 
         def find_rule(
             self, tool: str, pattern: str | None, action: str, project_id: str | None = None

@@ -17,7 +17,7 @@ from functools import cached_property
 from itertools import starmap
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from nerv import env
 from nerv.errors import (
@@ -82,6 +82,12 @@ class ServiceBase:
     """Connection, transactions, audit and the generic row operations."""
 
     _conn: sqlite3.Connection
+
+    if TYPE_CHECKING:  # SettingsMixin provides it; several aggregates read settings
+
+        def get_setting(
+            self, key: str, project_id: str | None = None, environ: Mapping[str, str] | None = None
+        ) -> Any: ...
     path: Path | None
     actor: str
 

@@ -89,10 +89,6 @@ class UsageMixin(ServiceBase):
 
         def find_repo_for_path(self, path: str) -> Repo | None: ...
 
-        def get_setting(
-            self, key: str, project_id: str | None = None, environ: Mapping[str, str] | None = None
-        ) -> Any: ...
-
         def effective_setting(
             self, key: str, project_id: str | None = None, environ: Mapping[str, str] | None = None
         ) -> tuple[Any, str]: ...

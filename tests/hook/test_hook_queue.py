@@ -18,7 +18,8 @@ import pytest
 from hook_helpers import HookResult, hook_command, pre_payload
 
 from nerv import DatabaseService
-from nerv.service.hookstore import open_db, wait_for_decision
+from nerv.store.open import open_existing as open_db
+from nerv.store.requests import wait as wait_for_decision
 
 QUEUE = {"NERV_APPROVAL_MODE": "queue"}
 
@@ -219,7 +220,7 @@ def test_sigterm_while_waiting_expires_the_request(started: Any, db_path: Path) 
 
 
 def test_decided_by_someone_else_before_expiry_counts(service: DatabaseService, db_path: Path) -> None:
-    from nerv.service.hookstore import expire_request
+    from nerv.store.requests import expire as expire_request
 
     request = service.create_request("Bash", {"command": "make"})
     service.decide_request(request.id, "denied", reason="late")

@@ -35,7 +35,7 @@ from usage_helpers import (
 )
 
 import nerv.usage.ingest as ingest_module
-import nerv.usage.store as usage_store
+import nerv.service.ingest as usage_store
 from nerv import DatabaseService
 from nerv.db.migrations import MIGRATIONS
 from nerv.usage.ingest import read_batches

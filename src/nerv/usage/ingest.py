@@ -2,7 +2,7 @@
 reading it fast, and turning a stream-json run into metric rows.
 
 The database side (sessions, the metrics upsert, file state) is
-:mod:`nerv.usage.store`, driven by :mod:`nerv.service.usage`.
+:mod:`nerv.service.ingest` over :mod:`nerv.store.usage`.
 
 How a file is read again (state kept per path in ``ingested_files``):
 
@@ -82,6 +82,7 @@ class Batch:
     records: list[UsageRecord]
     end_offset: int
     counts: dict[LineKind, int] = field(default_factory=lambda: dict.fromkeys(LineKind, 0))
+    final: bool = False  # the pass's last batch: it reached the end of the complete lines
 
     @property
     def lines(self) -> int:
@@ -139,7 +140,7 @@ def read_batches(
             ignored += 1
         else:
             malformed += 1  # cut short, not an object, or not text at all
-    yield Batch(list(kept.values()), offset, _counts(usage, synthetic, ignored, malformed))
+    yield Batch(list(kept.values()), offset, _counts(usage, synthetic, ignored, malformed), final=True)
 
 
 def _counts(usage: int, synthetic: int, ignored: int, malformed: int) -> dict[LineKind, int]:

@@ -86,3 +86,42 @@ def test_ingest_killed_after_its_first_commit_loses_nothing(db_path: Path, tmp_p
         capture_output=True, text=True, timeout=120, check=False,
     )
     assert json.loads(third.stdout)["responses_added"] == 0
+
+
+@pytest.mark.parametrize("poison", [10**30, 2**63, 2**53, -1])
+def test_poisoned_token_count_is_skipped_counted_and_located(
+    run_cli: object, db_path: Path, tmp_path: Path, poison: int
+) -> None:
+    """Fault 2: one line with a token count of 10**30 or 2**63 made every ingest of the
+    folder fail with "internal error: OverflowError"."""
+    folder = tmp_path / "projects"
+    folder.mkdir()
+    lines = [_line(1, "sess-p"), _line(2, "sess-p", input_tokens=poison, output_tokens=1), _line(3, "sess-p")]
+    transcript = folder / "sess-p.jsonl"
+    transcript.write_text("".join(line + "\n" for line in lines))
+    result = run_cli("usage", "ingest", str(folder), "--json")  # type: ignore[operator]
+    assert result.returncode == 0, result.stderr
+    data = result.json()
+    assert data["responses_added"] == 2 and data["malformed_lines"] == 1
+    assert data["bad_lines"] == [f"{transcript}:2"]
+    text = run_cli("usage", "ingest", str(folder))  # type: ignore[operator]
+    assert text.returncode == 0 and "internal error" not in text.stderr
+    # The largest accepted count still sums without overflow in the report.
+    transcript.write_text(
+        transcript.read_text()
+        + "".join(_line(n, "sess-p", input_tokens=2**53 - 1, output_tokens=2**53 - 1) + "\n" for n in range(4, 40))
+    )
+    assert run_cli("usage", "ingest", str(folder)).returncode == 0  # type: ignore[operator]
+    report = run_cli("usage", "report", "--by", "session", "--json")  # type: ignore[operator]
+    assert report.returncode == 0, report.stderr
+
+
+def test_bad_lines_after_a_resume_keep_their_file_line_numbers(service: DatabaseService, tmp_path: Path) -> None:
+    transcript = tmp_path / "sess-r.jsonl"
+    transcript.write_text(_line(1, "sess-r") + "\n" + _line(2, "sess-r") + "\n")
+    assert service.ingest([transcript]).bad_lines == []
+    with transcript.open("a") as fh:
+        fh.write("{not json\n" + _line(3, "sess-r") + "\n" + _line(4, "sess-r", output_tokens=-5) + "\n")
+    result = service.ingest([transcript])
+    assert result.responses_added == 1 and result.malformed_lines == 2
+    assert result.bad_lines == [f"{transcript}:3", f"{transcript}:5"]

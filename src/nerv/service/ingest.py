@@ -22,6 +22,7 @@ from nerv.store import rows as store_rows
 from nerv.store import usage as store_usage
 from nerv.usage.discovery import FileKind, classify, session_id_for_file
 from nerv.usage.ingest import (
+    BAD_LINES_SHOWN,
     BATCH_RECORDS,
     HEAD_BYTES,
     RESULT_PREFIX,
@@ -148,7 +149,11 @@ class IngestRun:
         malformed = prev.malformed if prev else 0
         mtime_ms = state.mtime_ns // 1_000_000
         offset = start
+        base = lines  # the pass numbers its lines from here
         for batch in read_batches(fh, start, source=path, fallback_session=fallback):
+            for number in batch.bad:
+                if len(result.bad_lines) < BAD_LINES_SHOWN:
+                    result.bad_lines.append(f"{path}:{base + number}")
             result.lines += batch.lines
             result.malformed_lines += batch.counts[LineKind.MALFORMED]
             result.synthetic += batch.counts[LineKind.SYNTHETIC]

@@ -109,14 +109,18 @@ def test_poisoned_token_count_is_skipped_counted_and_located(
     # The largest accepted count still sums without overflow in the report.
     transcript.write_text(
         transcript.read_text()
-        + "".join(_line(n, "sess-p", input_tokens=2**53 - 1, output_tokens=2**53 - 1) + "\n" for n in range(4, 40))
+        + "".join(
+            _line(n, "sess-p", input_tokens=2**53 - 1, output_tokens=2**53 - 1) + "\n" for n in range(4, 40)
+        )
     )
     assert run_cli("usage", "ingest", str(folder)).returncode == 0  # type: ignore[operator]
     report = run_cli("usage", "report", "--by", "session", "--json")  # type: ignore[operator]
     assert report.returncode == 0, report.stderr
 
 
-def test_bad_lines_after_a_resume_keep_their_file_line_numbers(service: DatabaseService, tmp_path: Path) -> None:
+def test_bad_lines_after_a_resume_keep_their_file_line_numbers(
+    service: DatabaseService, tmp_path: Path
+) -> None:
     transcript = tmp_path / "sess-r.jsonl"
     transcript.write_text(_line(1, "sess-r") + "\n" + _line(2, "sess-r") + "\n")
     assert service.ingest([transcript]).bad_lines == []

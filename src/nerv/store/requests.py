@@ -15,7 +15,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from nerv.errors import ConstraintError, NotFoundError, ValidationError
+from nerv.errors import NotFoundError, ValidationError
 from nerv.ids import new_id, now_ms
 from nerv.store import audit
 from nerv.store.tx import Transaction
@@ -33,8 +33,10 @@ _REFERENCES = (
 DECISION_ACTIONS = {"approved": "approve", "denied": "deny", "expired": "expire"}
 
 
-class RequestExpiredError(ConstraintError):
-    """A decision came after the waiting hook had given up (and answered deny)."""
+class RequestExpiredError(ValidationError):
+    """A decision came after the waiting hook had given up (and answered deny).
+
+    Exit code 2, as for a request already approved or denied."""
 
 
 def create(
@@ -142,7 +144,8 @@ def decide(
     Returns True when recorded. Returns False when the request's hook had
     already stopped waiting (``expires_at`` passed): the request is then
     marked expired instead (the caller commits that and reports
-    :func:`expired_message`). A request that is not pending raises.
+    :func:`expired_message`). An expired request raises RequestExpiredError,
+    one already approved or denied ValidationError.
     """
     if status not in DECISION_ACTIONS:
         raise ValidationError(f"invalid decision {status!r}: expected approved, denied or expired")
@@ -152,6 +155,8 @@ def decide(
         ).fetchone()
         if row is None:
             raise NotFoundError("approval_request", request_id)
+        if row[0] == "expired":
+            raise RequestExpiredError(expired_message(request_id))
         if row[0] != "pending":
             raise ValidationError(f"request {request_id} is already {row[0]}")
         now = now_ms()
@@ -167,6 +172,6 @@ GAVE_UP = "its hook stopped waiting and answered deny"
 
 def expired_message(request_id: str) -> str:
     return (
-        f"request {request_id} expired: its hook stopped waiting and told Claude Code the call was denied, "
-        "so a decision now would not reach it; the agent has to retry the call (a new request)"
+        f"request {request_id} is already expired: its hook stopped waiting and the call was not run, "
+        "so a decision now would reach nothing; the agent has to retry the call (a new request)"
     )

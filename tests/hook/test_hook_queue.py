@@ -248,7 +248,8 @@ def test_bookkeeping_tools_are_not_queued(hook: Any, service: DatabaseService,
 def _status(db_path: Path, request_id: str) -> str:
     conn = sqlite3.connect(db_path)
     try:
-        return str(conn.execute("SELECT status FROM approval_requests WHERE id = ?", (request_id,)).fetchone()[0])
+        row = conn.execute("SELECT status FROM approval_requests WHERE id = ?", (request_id,)).fetchone()
+        return str(row[0])
     finally:
         conn.close()
 

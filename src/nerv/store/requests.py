@@ -33,10 +33,12 @@ _REFERENCES = (
 DECISION_ACTIONS = {"approved": "approve", "denied": "deny", "expired": "expire"}
 
 
-class RequestExpiredError(ValidationError):
-    """A decision came after the waiting hook had given up (and answered deny).
+class AlreadyDecidedError(ValidationError):
+    """The request is not pending any more (exit code 2; the dashboard answers 409)."""
 
-    Exit code 2, as for a request already approved or denied."""
+
+class RequestExpiredError(AlreadyDecidedError):
+    """A decision came after the waiting hook had given up (and answered deny)."""
 
 
 def create(
@@ -145,7 +147,7 @@ def decide(
     already stopped waiting (``expires_at`` passed): the request is then
     marked expired instead (the caller commits that and reports
     :func:`expired_message`). An expired request raises RequestExpiredError,
-    one already approved or denied ValidationError.
+    one already approved or denied AlreadyDecidedError.
     """
     if status not in DECISION_ACTIONS:
         raise ValidationError(f"invalid decision {status!r}: expected approved, denied or expired")
@@ -158,7 +160,7 @@ def decide(
         if row[0] == "expired":
             raise RequestExpiredError(expired_message(request_id))
         if row[0] != "pending":
-            raise ValidationError(f"request {request_id} is already {row[0]}")
+            raise AlreadyDecidedError(f"request {request_id} is already {row[0]}")
         now = now_ms()
         if status != "expired" and row[1] is not None and now >= row[1]:
             _set_status(conn, actor, request_id, "expired", GAVE_UP, actor, now)

@@ -9,9 +9,9 @@ import pytest
 from cli_helpers import assert_error, ok
 
 from nerv import DatabaseService
-from nerv.cli.audit import parse_when
 from nerv.errors import ValidationError
 from nerv.models import Project
+from nerv.when import parse_when
 
 NOW = datetime(2024, 5, 10, 12, 0, tzinfo=UTC)
 

@@ -97,14 +97,6 @@ def paths(app: AppContext, as_json: bool) -> None:
 # -- status -------------------------------------------------------------------------------
 
 
-def period_starts(now: datetime) -> tuple[int, int]:
-    """Epoch ms of local midnight today and of the first of this month."""
-    local = now.astimezone()
-    day = local.replace(hour=0, minute=0, second=0, microsecond=0)
-    month = day.replace(day=1)
-    return int(day.timestamp() * 1000), int(month.timestamp() * 1000)
-
-
 def build_status(
     service: DatabaseService, project_id: str | None, now: datetime | None = None
 ) -> dict[str, Any]:
@@ -115,7 +107,6 @@ def build_status(
     from nerv.db.schema import TASK_STATUSES
 
     now = now or datetime.now().astimezone()
-    day_ms, month_ms = period_starts(now)
     project = service.get_project(project_id) if project_id else None
     data: dict[str, Any] = {
         "db": str(service.path),
@@ -138,9 +129,10 @@ def build_status(
     data["tasks"] = service.count_tasks_by_status(project.id)
     data["tasks_total"] = sum(data["tasks"].values())
     data["active_sessions"] = len(service.get_sessions(project.id, status="active"))
+    summary = service.usage_summary(project.id, now=local_now)  # today / month as the dashboard counts them
     data["cost_usd"] = {
-        "today": service.get_cost_between(project.id, since=day_ms),
-        "month": service.get_cost_between(project.id, since=month_ms),
+        "today": summary.today_usd,
+        "month": summary.month_usd,
         "total": service.get_project_cost(project.id),
     }
     data["pending_approvals"]["project"] = service.count_requests("pending", project_id=project.id)

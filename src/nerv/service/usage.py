@@ -49,6 +49,7 @@ from nerv.service.base import ServiceBase
 from nerv.service.tables import PROJECTS, SESSIONS
 from nerv.store import rows as store_rows
 from nerv.store import usage as store_usage
+from nerv.when import local_midnight_ms, month_start, next_month
 
 if TYPE_CHECKING:
     from nerv.models import Repo
@@ -250,7 +251,7 @@ class UsageMixin(ServiceBase):
 
         ``since`` / ``until`` are epoch ms (``[since, until)``); a response counts at its
         own time. Token or cost amounts recorded on a session directly rather than as
-        metrics count at the session's start (as in ``get_cost_between``), so the
+        metrics count at the session's start (as in ``usage_summary``), so the
         project totals here match ``get_project_cost``.
         """
         from nerv.usage.queries import EXTRA_SQL, GROUP_SQL, by_session_sql, report_row, usage_cte
@@ -339,7 +340,6 @@ class UsageMixin(ServiceBase):
         memo: dict[tuple[int, int, str | None], tuple[float, int, dict[date, float]]] | None,
     ) -> list[BudgetStatus]:
         from nerv.usage.budget import evaluate
-        from nerv.usage.report import day_start, month_start, next_month, to_ms
 
         today = now.date()
         statuses: list[BudgetStatus] = []
@@ -357,9 +357,8 @@ class UsageMixin(ServiceBase):
                 limit = _limit(key, value)
                 first = today if period == "daily" else month_start(today)
                 end = today + timedelta(days=1) if period == "daily" else next_month(today)
-                spent, unpriced, days = self._spend(
-                    to_ms(day_start(first)), to_ms(day_start(end)), pid, by_day=period == "monthly", memo=memo
-                )
+                lo, hi = local_midnight_ms(first), local_midnight_ms(end)
+                spent, unpriced, days = self._spend(lo, hi, pid, by_day=period == "monthly", memo=memo)
                 statuses.append(
                     evaluate(
                         period=period,
@@ -377,14 +376,12 @@ class UsageMixin(ServiceBase):
 
     def usage_summary(self, project_id: str | None = None, *, now: datetime | None = None) -> UsageSummary:
         """Today's and this month's cost (one project's, or all usage), with the budgets."""
-        from nerv.usage.report import day_start, month_start, next_month, to_ms
-
         now = now or datetime.now()
         today = now.date()
         if project_id is not None:
             project_id = self.resolve_id(PROJECTS, project_id)
-        day_lo, day_hi = to_ms(day_start(today)), to_ms(day_start(today + timedelta(days=1)))
-        month_lo, month_hi = to_ms(day_start(month_start(today))), to_ms(day_start(next_month(today)))
+        day_lo, day_hi = local_midnight_ms(today), local_midnight_ms(today + timedelta(days=1))
+        month_lo, month_hi = local_midnight_ms(month_start(today)), local_midnight_ms(next_month(today))
         memo: dict[tuple[int, int, str | None], tuple[float, int, dict[date, float]]] = {}
         today_cost, today_unpriced, _ = self._spend(day_lo, day_hi, project_id, memo=memo)
         month_cost, month_unpriced, _ = self._spend(month_lo, month_hi, project_id, memo=memo)

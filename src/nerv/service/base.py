@@ -134,8 +134,7 @@ class ServiceBase:
 
     def _put_setting(self, key: str, value: Any, project_id: str | None) -> None:
         """Insert or update one setting row, audited, in one transaction."""
-        with self.transaction() as conn:
-            rows.put_setting(conn, self.actor, key, value, project_id)
+        rows.put_setting(self._conn, self.actor, key, value, project_id)  # one transaction inside
 
     # -- ids -----------------------------------------------------------------------
 
@@ -207,8 +206,7 @@ class ServiceBase:
             unknown = sorted(set(values) - spec.column_set)
             raise ValidationError(f"unknown {spec.entity} field {unknown[0]!r}")
         self._check(spec, values)
-        with self.transaction() as conn:
-            row = rows.insert(conn, self.actor, spec, values, audited=audit)
+        row = rows.insert(self._conn, self.actor, spec, values, audited=audit)  # one transaction inside
         return spec.make(row)
 
     def _update(
@@ -222,10 +220,8 @@ class ServiceBase:
             frozen = sorted(set(updates) - spec.updatable)
             raise ValidationError(f"{spec.entity} field(s) cannot be changed: {', '.join(frozen)}")
         self._check(spec, updates)
-        with self.transaction() as conn:
-            row = rows.update(conn, self.actor, spec, ident, updates, action=action)
+        row = rows.update(self._conn, self.actor, spec, ident, updates, action=action)  # one transaction
         return spec.make(row)
 
     def _delete(self, spec: TableSpec[Any], ident: str) -> None:
-        with self.transaction() as conn:
-            rows.delete(conn, self.actor, spec, ident)
+        rows.delete(self._conn, self.actor, spec, ident)

@@ -62,11 +62,10 @@ class SessionsMixin(ServiceBase):
     ) -> Session:
         """What nerv-hook records for a Claude Code event (SessionStart, Stop, SessionEnd...):
         the session's row created or brought up to date, by the same code the hook runs."""
-        with self.transaction() as conn:
-            ident = store_sessions.touch(
-                conn, self.actor, event, claude_session_id, project_id=project_id, task_id=task_id,
-                cwd=cwd, transcript_path=transcript_path,
-            )
+        ident = store_sessions.touch(
+            self._conn, self.actor, event, claude_session_id, project_id=project_id, task_id=task_id,
+            cwd=cwd, transcript_path=transcript_path,
+        )
         return self._require(SESSIONS, ident)
 
     def end_session(self, id: str, status: str = "completed") -> Session:

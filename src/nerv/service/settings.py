@@ -150,10 +150,9 @@ class SettingsMixin(ServiceBase):
         return SETTINGS.make(row)
 
     def unset_setting(self, key: str, project_id: str | None = None) -> None:
-        with self.transaction() as conn:
-            if not store_rows.delete_setting(conn, self.actor, key, project_id):
-                scope = f"project {project_id}" if project_id else "global scope"
-                raise NotFoundError("setting", f"{key} ({scope})")
+        if not store_rows.delete_setting(self._conn, self.actor, key, project_id):
+            scope = f"project {project_id}" if project_id else "global scope"
+            raise NotFoundError("setting", f"{key} ({scope})")
 
     def list_settings(self, project_id: str | None = None) -> list[Setting]:
         """Stored settings of one scope (global when ``project_id`` is None)."""

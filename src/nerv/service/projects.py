@@ -11,9 +11,8 @@ from nerv.errors import ConstraintError, NotFoundError, ValidationError
 from nerv.ids import now_ms
 from nerv.models import Cycle, Project, Repo
 from nerv.service.base import ServiceBase
+from nerv.service.settings import CURRENT_PROJECT_KEY
 from nerv.service.tables import CYCLES, PROJECTS, REPOS, RULES, SETTINGS
-
-CURRENT_PROJECT_KEY = "project.current"
 
 
 class ProjectsMixin(ServiceBase):

@@ -35,7 +35,8 @@ def test_repo_add_list_remove(
     assert [r["name"] for r in listed] == ["api", "frontend"]
     human = ok(invoke("repo", "list")).stdout.splitlines()
     assert human[0].split() == ["ID", "NAME", "BRANCH", "PATH", "ADDED"] and len(human) == 3
-    assert_error(invoke("repo", "add", "api", "--branch", "dev"), 4, "already exists")
+    duplicate = invoke("repo", "add", "api", "--branch", "dev")
+    assert_error(duplicate, 4, "repo already exists (same project_id, path)")
     assert ok(invoke("repo", "remove", added["id"][:6], "--json")).json() == {"deleted": added["id"]}
     assert [r.name for r in service.get_repos(project.id)] == ["frontend"]
     assert_error(invoke("repo", "remove", added["id"]), 3, "repo not found")

@@ -234,11 +234,17 @@ def test_restore_refuses_newer_foreign_and_corrupt_files(run_cli: Any, db_path: 
         (newer, "schema version 99, newer than this nerv"),
         (foreign, "is not a nerv database"),
         (garbage, "is not a usable SQLite database"),
-        (tmp_path / "missing.db", "backup not found"),
     ]:
         result = run_cli("restore", str(path))
         assert result.returncode == 5, result.stderr
         assert expected in result.stderr and "Traceback" not in result.stderr
+    # A file that is not there is a bad value (2), not an unusable database (5).
+    missing = run_cli("restore", str(tmp_path / "missing.db"))
+    expected_line = f"nerv: error: backup not found: {tmp_path / 'missing.db'}\n"
+    assert (missing.returncode, missing.stderr) == (2, expected_line)
+    onto_itself = run_cli("restore", str(db_path))
+    expected_line = "nerv: error: cannot restore a database onto itself\n"
+    assert (onto_itself.returncode, onto_itself.stderr) == (2, expected_line)
     assert snapshot(db_path) == before
     assert not [p for p in db_path.parent.iterdir() if ".restore-" in p.name]
 

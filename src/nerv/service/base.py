@@ -27,6 +27,7 @@ from nerv.errors import (
     DatabaseError,
     NotFoundError,
     ValidationError,
+    shown_entity,
 )
 from nerv.ids import new_id, now_ms
 
@@ -192,7 +193,7 @@ class ServiceBase:
         """Full id for an exact id or a unique prefix of one."""
         ident = ident.strip()
         if not ident:
-            raise ValidationError(f"{spec.entity} id must not be empty")
+            raise ValidationError(f"{shown_entity(spec.entity)} id must not be empty")
         if self._read_one(f"SELECT 1 FROM {spec.table} WHERE id = ?", (ident,)):
             return ident
         rows = self._read(
@@ -229,13 +230,14 @@ class ServiceBase:
         for column, allowed in spec.enums.items():
             if column in values and values[column] not in allowed:
                 raise ValidationError(
-                    f"invalid {spec.entity} {column} {values[column]!r}: expected one of {', '.join(allowed)}"
+                    f"invalid {shown_entity(spec.entity)} {column} {values[column]!r}: "
+                    f"expected one of {', '.join(allowed)}"
                 )
         for column in spec.required:
             if column in values:
                 value = values[column]
                 if value is None or (isinstance(value, str) and not value.strip()):
-                    raise ValidationError(f"{spec.entity} {column} must not be empty")
+                    raise ValidationError(f"{shown_entity(spec.entity)} {column} must not be empty")
 
     def _missing_reference(self, spec: TableSpec[Any], values: Mapping[str, Any]) -> NotFoundError | None:
         """After a failed write: the first referenced row that does not exist, if any.
@@ -269,7 +271,7 @@ class ServiceBase:
         """Insert one row (id and timestamps filled in) plus its audit row."""
         if not spec.column_set.issuperset(values):
             unknown = sorted(set(values) - spec.column_set)
-            raise ValidationError(f"unknown {spec.entity} field {unknown[0]!r}")
+            raise ValidationError(f"unknown {shown_entity(spec.entity)} field {unknown[0]!r}")
         self._check(spec, values)
         now = now_ms()
         row: dict[str, Any] = dict.fromkeys(spec.columns)
@@ -299,9 +301,11 @@ class ServiceBase:
         if not spec.updatable.issuperset(updates):
             unknown = sorted(set(updates) - spec.column_set)
             if unknown:
-                raise ValidationError(f"unknown {spec.entity} field(s): {', '.join(unknown)}")
+                raise ValidationError(f"unknown {shown_entity(spec.entity)} field(s): {', '.join(unknown)}")
             frozen = sorted(set(updates) - spec.updatable)
-            raise ValidationError(f"{spec.entity} field(s) cannot be changed: {', '.join(frozen)}")
+            raise ValidationError(
+                f"{shown_entity(spec.entity)} field(s) cannot be changed: {', '.join(frozen)}"
+            )
         self._check(spec, updates)
         with self.transaction() as conn:
             cursor = conn.cursor()
@@ -404,11 +408,28 @@ def _to_sql(value: Any) -> Any:
     return value
 
 
+def _duplicate_message(detail: str) -> str:
+    """SQLite's ``t.a, t.b`` or ``index 't_unique'`` as people read it: the entity, the columns."""
+    from nerv.service.tables import BY_ENTITY
+
+    by_table = {spec.table: spec for spec in BY_ENTITY.values()}
+    columns = ""
+    if detail.startswith("index "):
+        index = detail[len("index "):].strip("'\"")
+        table = max((name for name in by_table if index.startswith(name)), key=len, default="")
+    else:
+        qualified = [c.strip() for c in detail.split(",")]
+        table = qualified[0].split(".", 1)[0]
+        columns = ", ".join(c.split(".", 1)[-1] for c in qualified)
+    spec = by_table.get(table)
+    what = shown_entity(spec.entity) if spec is not None else "record"
+    return f"{what} already exists" + (f" (same {columns})" if columns else "")
+
+
 def _integrity_error(exc: sqlite3.IntegrityError) -> ConstraintError:
     message = str(exc)
     if message.startswith("UNIQUE constraint failed"):
-        columns = message.split(":", 1)[-1].strip()
-        return ConflictError(f"already exists: {columns} must be unique")
+        return ConflictError(_duplicate_message(message.split(":", 1)[-1].strip()))
     if message.startswith("FOREIGN KEY constraint failed"):
         return ConstraintError("a referenced record does not exist, or other records still refer to this one")
     if message.startswith("CHECK constraint failed"):

@@ -33,7 +33,7 @@ TIMEOUT_MARGIN_S = 30  # Claude Code's timeout exceeds approval.timeout_seconds 
 
 @click.group()
 def hooks() -> None:
-    """Install nerv-hook into Claude Code's settings (user or project), remove it, or check it."""
+    """Install nerv-hook into Claude Code's settings (user or project), remove it, or show its status."""
 
 
 def user_settings() -> Path:

@@ -146,7 +146,11 @@ def test_backup_refuses_to_overwrite_without_force(run_cli: Any, db_path: Path, 
     dest = tmp_path / "b.db"
     dest.write_text("precious")
     refused = run_cli("backup", str(dest))
-    assert refused.returncode == 5 and "already exists" in refused.stderr
+    assert refused.returncode == 2 and "already exists" in refused.stderr  # a bad value, not a bad database
+    missing = run_cli("backup", str(tmp_path / "no" / "such" / "b.db"))
+    assert (missing.returncode, missing.stderr) == (
+        2, f"nerv: error: backup folder not found: {tmp_path / 'no' / 'such'}\n"
+    )
     assert dest.read_text() == "precious"
     run_cli("backup", str(dest), "--force", check=True)
     assert sqlite3.connect(dest).execute("PRAGMA integrity_check").fetchone()[0] == "ok"

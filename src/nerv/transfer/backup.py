@@ -206,11 +206,11 @@ def _backup(
     else:
         final = dest
         if not final.parent.is_dir():
-            raise DatabaseError(f"backup folder does not exist: {final.parent}")
+            raise MissingFileError("backup folder", str(final.parent))
         if final.exists() and not overwrite:
-            raise DatabaseError(f"{final} already exists (use --force to replace it)")
+            raise ValidationError(f"{final} already exists (use --force to replace it)")
     if final.resolve() == db_path.resolve():
-        raise DatabaseError("the backup cannot replace the database itself")
+        raise ValidationError("the backup cannot replace the database itself")
     source = connect(db_path, create=False)
     temp = temp_name(final)
     try:

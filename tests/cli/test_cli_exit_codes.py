@@ -1,0 +1,49 @@
+"""The README's exit codes, for the mistakes users make first: 2 for a bad value (a missing file
+included), 3 only for an unknown or ambiguous id; messages name things, never tables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cli_helpers import assert_error
+
+from nerv import DatabaseService
+
+TABLE_NAMES = ("approval_request", "claude_sessions", "project_repos", "approval_rules", "audit_log")
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "fragment"),
+    [
+        (["restore", "{tmp}/missing.db"], 2, "backup not found"),
+        (["backup", "{tmp}/no/such/folder/b.db"], 2, "backup folder not found"),
+        (["rules", "import-claude", "{tmp}/settings.json"], 2, "settings file not found"),
+        (["usage", "ingest", "{tmp}/nope"], 2, "path not found"),
+        (["repo", "add", "{tmp}/does/not/exist"], 2, "no such folder"),
+        (["settings", "set", "approval.mod", "queue"], 2, "did you mean approval.mode?"),
+        (["settings", "set", "approval.timeout_seconds", "-1"], 2, "invalid value"),
+        (["approvals", "show", "zzzz"], 3, "approval request not found: zzzz"),
+        (["approvals", "approve", "zzzz"], 3, "approval request not found: zzzz"),
+        (["task", "show", "zzzz"], 3, "task not found: zzzz"),
+        (["cycle", "delete", "zzzz"], 3, "cycle not found: zzzz"),
+        (["decision", "delete", "zzzz"], 3, "decision not found: zzzz"),
+        (["project", "delete", "zzzz", "--cascade", "--yes"], 3, "project not found: zzzz"),
+    ],
+)
+def test_exit_codes(
+    invoke: Any, service: DatabaseService, tmp_path: Path, args: list[str], code: int, fragment: str
+) -> None:
+    service.create_project("p")
+    line = assert_error(invoke(*[a.replace("{tmp}", str(tmp_path)) for a in args]), code, fragment)
+    assert not any(name in line for name in TABLE_NAMES), line
+
+
+def test_a_duplicate_names_the_entity_not_the_table(
+    invoke: Any, service: DatabaseService, tmp_path: Path
+) -> None:
+    service.create_project("p")
+    invoke("repo", "add", str(tmp_path), "--branch", "main")
+    line = assert_error(invoke("repo", "add", str(tmp_path), "--branch", "main"), 4, "repo already exists")
+    assert not any(name in line for name in TABLE_NAMES), line

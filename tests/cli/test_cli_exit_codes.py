@@ -47,3 +47,12 @@ def test_a_duplicate_names_the_entity_not_the_table(
     invoke("repo", "add", str(tmp_path), "--branch", "main")
     line = assert_error(invoke("repo", "add", str(tmp_path), "--branch", "main"), 4, "repo already exists")
     assert not any(name in line for name in TABLE_NAMES), line
+
+
+def test_the_store_names_tables_as_the_service_does() -> None:
+    """Duplicate messages come from the write core, which cannot import the service's table specs."""
+    from nerv.errors import shown_entity
+    from nerv.service.tables import BY_ENTITY
+    from nerv.store.tx import ENTITY_OF_TABLE
+
+    assert {spec.table: shown_entity(spec.entity) for spec in BY_ENTITY.values()} == ENTITY_OF_TABLE

@@ -12,6 +12,7 @@ import pytest
 from cli_helpers import ok
 
 from nerv import DatabaseService
+from nerv.hook.events import EVENTS
 
 # Formatting nerv's own writer would never produce: tabs, key order, no final newline, non-ASCII.
 ORIGINAL = (
@@ -48,7 +49,7 @@ def test_uninstall_restores_the_file_byte_for_byte(
     # Installing again (nothing to change) keeps the same backup of the original.
     assert install(invoke, settings_file) == {**first, "changed": []}
     out = uninstall(invoke, settings_file)
-    assert out["restored"] is True and len(out["changed"]) == 6
+    assert out["restored"] is True and len(out["changed"]) == len(EVENTS)
     assert settings_file.read_bytes() == ORIGINAL
     assert stat.S_IMODE(settings_file.stat().st_mode) == 0o640
     assert not backup.exists()
@@ -74,7 +75,7 @@ def test_a_file_changed_since_install_keeps_that_change(invoke: Any, settings_fi
     data["model"] = "sonnet"  # the user (or Claude Code) edits the file after install
     settings_file.write_text(json.dumps(data))
     out = uninstall(invoke, settings_file)
-    assert out["restored"] is False and len(out["changed"]) == 6
+    assert out["restored"] is False and len(out["changed"]) == len(EVENTS)
     after = json.loads(settings_file.read_text())
     assert after["model"] == "sonnet"
     assert after["hooks"] == json.loads(ORIGINAL)["hooks"]

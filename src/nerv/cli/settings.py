@@ -117,8 +117,8 @@ def hook_timeout_notes(seconds: float) -> list[str]:
     """
     import shlex
 
-    from nerv import hookio
     from nerv.cli.hooks import inspect_file, project_settings, user_settings
+    from nerv.hook import events
 
     notes = []
     for path in dict.fromkeys((user_settings(), project_settings("."))):
@@ -129,8 +129,8 @@ def hook_timeout_notes(seconds: float) -> list[str]:
             argv = shlex.split(str(entry.get("command") or ""))
         except ValueError:
             argv = []
-        claude_s = hookio.claude_timeout(argv)  # what the installed hook itself believes
-        longest = max(0.0, claude_s - hookio.KILL_MARGIN_S)
+        claude_s = events.claude_timeout(argv)  # what the installed hook itself believes
+        longest = max(0.0, claude_s - events.KILL_MARGIN_S)
         if seconds > longest:
             notes.append(
                 f"nerv-hook in {path} has timeout {claude_s:g} s, so a queued call waits at most "

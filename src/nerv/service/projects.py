@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from nerv.errors import ConstraintError, NotFoundError, ValidationError
@@ -34,11 +33,9 @@ class ProjectsMixin(ServiceBase):
 
     def project_contents(self, id: str) -> dict[str, int]:
         """How many rows of each kind a project owns (what a cascading delete would remove)."""
-        counts: dict[str, int] = {}
-        for kind in _PROJECT_CONTENTS:
-            row = self._read_one(f"SELECT count(*) FROM ({kind.ids})", (id,) * kind.params_per_project)
-            counts[kind.label] = int(row[0]) if row else 0
-        return counts
+        from nerv.store import cascade as store_cascade
+
+        return store_cascade.contents(self._conn, id)
 
     def delete_project(self, id: str, *, cascade: bool = False) -> dict[str, int]:
         """Delete a project, in one transaction; returns how many rows of each kind went with it.
@@ -49,11 +46,11 @@ class ProjectsMixin(ServiceBase):
         Every row but the metrics gets its own audit row (metrics are never audited one
         by one; their count is in the project's row), and the audit log itself stays.
         """
+        from nerv.store import cascade as store_cascade
+
         with self.transaction() as conn:
-            project = conn.execute("SELECT * FROM projects WHERE id = ?", (id,)).fetchone()
-            if project is None:
-                raise NotFoundError("project", id)
-            owned = self.project_contents(id)
+            self._require(PROJECTS, id)
+            owned = store_cascade.contents(conn, id)
             work = {label: owned[label] for label in _WORK if owned[label]}
             if work and not cascade:
                 listed = ", ".join(f"{n} {label}" for label, n in work.items())
@@ -61,39 +58,7 @@ class ProjectsMixin(ServiceBase):
                     f"project {id} still has {listed}; delete or move them first, "
                     "or delete it with everything in it (--cascade)"
                 )
-            now = now_ms()
-            # superseded_by links the project's own decisions to each other: unhook them first
-            # (each decision's audit row below keeps the link as it was).
-            before_unhook = {
-                row["id"]: row["superseded_by"]
-                for row in conn.execute("SELECT id, superseded_by FROM decisions WHERE project_id = ?", (id,))
-            }
-            conn.execute("UPDATE decisions SET superseded_by = NULL WHERE project_id = ?", (id,))
-            for kind in _PROJECT_CONTENTS:
-                params = (id,) * kind.params_per_project
-                if kind.entity is not None:
-                    for row in conn.execute(f"SELECT * FROM {kind.table} WHERE id IN ({kind.ids})", params):
-                        before = dict(zip(row.keys(), tuple(row), strict=True))
-                        if kind.table == "settings":
-                            before["value"] = json.loads(before["value"])
-                        if kind.table == "decisions":
-                            before["superseded_by"] = before_unhook.get(row["id"])
-                        self._audit(kind.entity, row["id"], "delete", before, None, at=now)
-                conn.execute(f"DELETE FROM {kind.table} WHERE id IN ({kind.ids})", params)
-            current = conn.execute(
-                "SELECT id, value FROM settings WHERE project_id IS NULL AND key = ?", (CURRENT_PROJECT_KEY,)
-            ).fetchone()
-            if current is not None and json.loads(current["value"]) == id:
-                conn.execute("DELETE FROM settings WHERE id = ?", (current["id"],))
-                self._audit("setting", current["id"], "delete",
-                            {"key": CURRENT_PROJECT_KEY, "project_id": None, "value": id}, None, at=now)
-            conn.execute("DELETE FROM projects WHERE id = ?", (id,))
-            gone = {label: n for label, n in owned.items() if n}
-            before = dict(zip(project.keys(), tuple(project), strict=True))
-            if gone:
-                before["deleted_with_it"] = gone
-            self._audit("project", id, "delete", before, None, at=now)
-        return gone
+            return store_cascade.delete_project(conn, self.actor, id, current_key=CURRENT_PROJECT_KEY)
 
     def delete_cycle(self, id: str) -> list[str]:
         """Delete a cycle; its tasks and decisions stay, without a cycle (each change audited).
@@ -168,7 +133,7 @@ class ProjectsMixin(ServiceBase):
 
     def find_repo_for_path(self, path: str) -> Repo | None:
         """The nearest repository enclosing ``path`` (the deepest registered ancestor)."""
-        from nerv.service.hookstore import enclosing_dirs  # the hook finds projects the same way
+        from nerv.store.reads import enclosing_dirs  # the hook finds projects the same way
 
         if not isinstance(path, str) or not path.strip():
             raise ValidationError("path must not be empty")
@@ -234,39 +199,6 @@ class ProjectsMixin(ServiceBase):
         return self._update(CYCLES, id, updates)
 
 
-@dataclass(frozen=True)
-class _Contents:
-    """One kind of row a project owns: its label, table, audit entity (None: not audited row
-    by row) and the SELECT of its ids, where every ? is the project's id."""
-
-    label: str
-    table: str
-    entity: str | None
-    ids: str
-
-    @property
-    def params_per_project(self) -> int:
-        return self.ids.count("?")
-
-
-_TASK_IDS = "SELECT id FROM tasks WHERE project_id = ?"
-_SESSION_IDS = f"SELECT id FROM claude_sessions WHERE project_id = ? OR task_id IN ({_TASK_IDS})"
-# In the order they are deleted: rows that refer to others before the rows they refer to.
-_PROJECT_CONTENTS = (
-    _Contents(
-        "approval requests", "approval_requests", "approval_request",
-        f"SELECT id FROM approval_requests WHERE project_id = ? OR task_id IN ({_TASK_IDS}) "
-        f"OR session_id IN ({_SESSION_IDS})",
-    ),
-    _Contents("metrics", "metrics", None, f"SELECT id FROM metrics WHERE session_id IN ({_SESSION_IDS})"),
-    _Contents("sessions", "claude_sessions", "session", _SESSION_IDS),
-    _Contents("decisions", "decisions", "decision", "SELECT id FROM decisions WHERE project_id = ?"),
-    _Contents("tasks", "tasks", "task", _TASK_IDS),
-    _Contents("cycles", "cycles", "cycle", "SELECT id FROM cycles WHERE project_id = ?"),
-    _Contents("repos", "project_repos", "repo", "SELECT id FROM project_repos WHERE project_id = ?"),
-    _Contents("settings", "settings", "setting", "SELECT id FROM settings WHERE project_id = ?"),
-    _Contents("rules", "approval_rules", "rule", "SELECT id FROM approval_rules WHERE project_id = ?"),
-)
 # What a project must not have to be deleted without cascade: work, not configuration.
 _WORK = ("tasks", "sessions", "cycles", "decisions", "approval requests")
 

@@ -21,7 +21,7 @@ from nerv.models import Project
 def test_demo_remove_takes_the_demo_and_nothing_else(invoke: Any, service: DatabaseService) -> None:
     mine = service.create_project("mine")
     task = service.create_task(mine.id, "real work")
-    ok(invoke("demo"))
+    assert ok(invoke("demo")).stdout.endswith("\nwhen done with it: nerv demo --remove\n")
     demo = next(p for p in service.get_projects() if p.name == DEMO_PROJECT)
     out = ok(invoke("demo", "--remove")).stdout
     assert out == f"removed demo project {demo.id[:8]} with 1 decisions, 7 tasks, 1 cycles, 1 repos\n"

@@ -311,6 +311,7 @@ def demo(app: AppContext, width: int | None, remove: bool, as_json: bool) -> Non
         echo(line)
     echo()
     echo(f"next: nerv task board --project {sid(project.id)}   nerv status --project {sid(project.id)}")
+    echo("when done with it: nerv demo --remove")
 
 
 # -- completion ---------------------------------------------------------------------------

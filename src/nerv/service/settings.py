@@ -86,7 +86,7 @@ KNOWN: dict[str, SettingDef] = {
         [0.8, 1.0],
         "fractions of a budget at which nerv warns",
         _fractions,
-        "a list of fractions above 0 (1.0 is the whole budget), e.g. [0.8, 1.0]",
+        "a list of fractions above 0 and at most 10 (1.0 is the whole budget), e.g. [0.8, 1.0]",
     ),
     "project.current": SettingDef(
         None,

@@ -56,3 +56,52 @@ def test_the_store_names_tables_as_the_service_does() -> None:
     from nerv.store.tx import ENTITY_OF_TABLE
 
     assert {spec.table: shown_entity(spec.entity) for spec in BY_ENTITY.values()} == ENTITY_OF_TABLE
+
+
+def _id_commands() -> list[list[str]]:
+    """Every leaf command whose first argument is an id, found by walking the CLI."""
+    import click
+
+    from nerv.cli.main import cli
+
+    found: list[list[str]] = []
+
+    def walk(command: click.Command, path: list[str], ctx: click.Context) -> None:
+        if isinstance(command, click.Group):
+            for name in command.list_commands(ctx):
+                sub = command.get_command(ctx, name)
+                assert sub is not None
+                walk(sub, [*path, name], click.Context(sub, info_name=name, parent=ctx))
+            return
+        arguments = [p for p in command.params if isinstance(p, click.Argument)]
+        if arguments and (arguments[0].metavar == "ID" or arguments[0].name == "ident"):
+            found.append(path)
+
+    walk(cli, [], click.Context(cli, info_name="nerv"))
+    return found
+
+
+# What else a command needs so that only the unknown id can be wrong.
+EXTRA_ARGS = {
+    "task move": ["done"],
+    "task update": ["--title", "x"],
+    "decision supersede": ["--by", "zzzz"],
+    "decision update": ["--title", "x"],
+    "project update": ["--name", "x"],
+    "project delete": ["--yes"],
+}
+
+
+@pytest.mark.parametrize("path", _id_commands(), ids=" ".join)
+def test_every_unknown_id_is_exit_3_naming_the_entity(
+    invoke: Any, service: DatabaseService, path: list[str]
+) -> None:
+    service.create_project("p")
+    line = assert_error(invoke(*path, "zzzz", *EXTRA_ARGS.get(" ".join(path), [])), 3, "not found: zzzz")
+    assert not any(name in line for name in TABLE_NAMES), line
+
+
+def test_the_id_sweep_sees_the_id_commands() -> None:
+    paths = {" ".join(p) for p in _id_commands()}
+    assert {"approvals show", "cycle delete", "decision delete", "project delete", "task move"} <= paths
+    assert len(paths) >= 20

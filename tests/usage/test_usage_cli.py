@@ -30,7 +30,7 @@ def test_ingest_then_reingest(run_cli: Any, tree: Tree) -> None:
     again = _ok(run_cli("usage", "ingest", str(tree.projects), str(tree.out), "--quiet"))
     assert again.stdout == "" and again.stderr == ""
     missing = run_cli("usage", "ingest", str(tree.home / "nope"))
-    assert missing.returncode == 3 and "path not found" in missing.stderr
+    assert missing.returncode == 2 and "path not found" in missing.stderr  # a bad value, not an id
 
 
 def test_unknown_model_warns_loudly(run_cli: Any, tmp_path: Path) -> None:

@@ -37,7 +37,7 @@ from nerv.permissions.syntax import (
     tool_key,
     validate_specifier,
 )
-from nerv.permissions.web import WebPattern, compile_glob, rule_host, url_hosts
+from nerv.permissions.web import WebPattern, compile_glob, rule_hosts, url_hosts
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -173,8 +173,9 @@ class CompiledRules:
         elif rule.kind == "path" and rule._path is not None and rule._path.key is not None:
             key = (tool, rule._path.anchor, rule._path.key)
             self._path_index.setdefault(key, []).append(rule)
-        elif rule.kind == "web" and rule_host(rule.spec.pattern or "") is not None:
-            self._host_index.setdefault(rule_host(rule.spec.pattern or "") or "", []).append(rule)
+        elif rule.kind == "web" and rule_hosts(rule.spec.pattern or "", action):
+            for host in rule_hosts(rule.spec.pattern or "", action):
+                self._host_index.setdefault(host, []).append(rule)
         elif tool != "Bash":
             self._by_tool.setdefault(tool_key(tool), []).append(rule)
         elif rule.kind == "whole":

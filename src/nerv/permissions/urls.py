@@ -151,7 +151,9 @@ def parse_host(raw: str) -> tuple[str, bool, tuple[str, ...]] | None:
         domain = decoded.lower()
     else:
         domain = _fixed_mappings(decoded)
-        if not domain.isascii():
+        # A name that only became ASCII through mapping is checked by IDNA as a whole: its
+        # 'xn--' labels must then be valid Punycode, which this module does not verify.
+        if not domain.isascii() or any(label.startswith("xn--") for label in domain.split(".")):
             certain = False
     hosts = [domain]
     if not certain:
@@ -197,17 +199,23 @@ def _fixed_mappings(text: str) -> str:
 
 
 def _approximations(text: str) -> list[str]:
-    """Hosts an international name could map to: NFKC case-folded, with and without IDNA encoding."""
+    """Hosts an international name could map to, for deny and ask rules: NFKC with lower-casing
+    or full case folding, with and without format characters, as written and IDNA-encoded."""
     import unicodedata
 
-    folded = unicodedata.normalize("NFKC", _fixed_mappings(text)).casefold()
-    folded = unicodedata.normalize("NFKC", folded)
-    stripped = _FORMAT.sub("", folded)
-    out = [folded, stripped]
-    for candidate in (folded, stripped):
+    mapped = unicodedata.normalize("NFKC", _fixed_mappings(text))
+    forms = [mapped.lower(), unicodedata.normalize("NFKC", mapped.casefold())]
+    forms += [_FORMAT.sub("", form) for form in forms]
+    out = list(forms)
+    for form in dict.fromkeys(forms):
+        out.append(".".join(_punycode_label(label) for label in form.split(".")))
         with contextlib.suppress(UnicodeError):
-            out.append(".".join(_idna_label(label) for label in candidate.split(".")))
-    return out
+            out.append(".".join(_idna_label(label) for label in form.split(".")))
+    return list(dict.fromkeys(out))
+
+
+def _punycode_label(label: str) -> str:
+    return label if label.isascii() else "xn--" + label.encode("punycode").decode("ascii")
 
 
 def _idna_label(label: str) -> str:

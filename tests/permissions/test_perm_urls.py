@@ -173,7 +173,7 @@ PIECES = [
 urls = st.lists(st.sampled_from(PIECES), min_size=1, max_size=12).map("".join)
 SCHEMES = ["https://", "http://", "https:", "https:/", "HTTPS:\\\\"]
 prefixed = st.tuples(st.sampled_from(SCHEMES), urls).map("".join)
-LAW = settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+LAW = settings(max_examples=800, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @LAW

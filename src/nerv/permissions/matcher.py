@@ -58,6 +58,8 @@ PRIMARY_FIELDS = {
 }
 _VERB = {"deny": "denied by", "ask": "ask:", "allow": "allowed by"}
 _GLOB_CHARS = re.compile(r"[*?\[{]")
+# Ends the reason of a call that can run but whose reach nerv cannot establish (asked about).
+_UNKNOWABLE = "what it reaches cannot be known"
 
 
 class _Rule:
@@ -402,7 +404,7 @@ class CompiledRules:
         if problem:
             # Never allowed.  Input of the wrong shape cannot run (None: no rule decides); a path
             # whose links cannot be followed can, so it is asked about.
-            verdict = "ask" if "symbolic links" in problem else None
+            verdict = "ask" if problem.endswith(_UNKNOWABLE) else None
             return Decision(verdict, (), f"{tool_name} call with {problem}; not allowed")
         allows = [r for r in rules if r.spec.action == "allow" and r.kind != "param"]
         whole = next((r for r in allows if r.kind == "whole"), None)
@@ -514,17 +516,37 @@ def path_views(tool_name: str, tool_input: Mapping[str, Any],
     views: _Views = []
     checked: _Views = []
     problem = ""
+    pattern = tool_input.get("pattern")
+    if tool_name == "Glob" and isinstance(pattern, str) and not _glob_stays_below(pattern):
+        problem = f"a Glob pattern that can climb out of its folder ({pattern[:80]!r}): {_UNKNOWABLE}"
     for lexical, written in targets:
         views.append((lexical, bases))
         checked.append((lexical, bases))
         reached = physical(written)
         if reached is None:
-            problem = f"a path whose symbolic links cannot be followed ({lexical!r})"
+            problem = f"a path whose symbolic links cannot be followed ({lexical!r}): {_UNKNOWABLE}"
             continue
         if reached != lexical or real != bases:
             views += [(reached, real), (reached, bases)]
             checked.append((reached, real))
     return _unique(views), _unique(checked), problem
+
+
+_BRACES = re.compile(r"\{([^{}]*)\}")
+
+
+def _glob_stays_below(pattern: str) -> bool:
+    """Whether a Glob pattern reads only below its literal start: after the first wildcard there is no
+    ``..`` segment, and no ``{a,b}`` alternative holds a ``/`` or ``..`` (``{/etc,src}/*`` reads /etc)."""
+    segments = pattern.split("/")
+    first = next((i for i, seg in enumerate(segments) if _GLOB_CHARS.search(seg)), len(segments))
+    rest = "/".join(segments[first:])
+    if ".." in segments[first:]:
+        return False
+    groups = _BRACES.findall(rest)
+    if any("/" in group or ".." in group for group in groups):
+        return False
+    return rest.count("{") == len(groups)  # nested or unclosed braces: not read here
 
 
 def _unique(views: _Views) -> _Views:

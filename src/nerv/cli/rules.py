@@ -202,7 +202,7 @@ def test(app: AppContext, tool: str, value: str, cwd: str | None, project: str |
     INPUT is a command for Bash, a path for file tools, a URL for WebFetch, or
     the tool input as a JSON object: nerv rules test Bash "npm test && git push".
     """
-    from nerv.hook import DEFAULT_MODE
+    from nerv.hook.run import DEFAULT_MODE
 
     service = app.service()
     where = os.path.abspath(os.path.expanduser(cwd)) if cwd else os.getcwd()

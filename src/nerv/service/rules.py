@@ -2,7 +2,7 @@
 
 The matching itself lives in nerv.permissions (pure, shared with the hook);
 the SQL prefilter (``match_key IN (call keys)``, global plus project scope)
-lives in nerv.service.hookstore, so the CLI, the service and nerv-hook decide alike.
+lives in nerv.store.reads, so the CLI, the service and nerv-hook decide alike.
 """
 
 from __future__ import annotations
@@ -12,17 +12,21 @@ import os
 import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 from nerv.errors import ValidationError
 from nerv.models import Rule
 from nerv.service.base import ServiceBase
 from nerv.service.tables import RULES
 
+if TYPE_CHECKING:
+    from nerv.permissions import Decision
+
 ACTIONS = ("allow", "ask", "deny")
 
 
-def _permissions() -> Any:
+def _permissions() -> ModuleType:
     # Imported on first use: plain CRUD on rules should not pay for the matcher.
     import nerv.permissions as permissions
 
@@ -194,15 +198,15 @@ class RulesMixin(ServiceBase):
         project_id: str | None = None,
         cwd: str | None = None,
         project_root: str | None = None,
-    ) -> Any:
+    ) -> Decision:
         """The matcher's Decision for one call under the enabled rules in force (global + project),
         prefiltered in SQL by the call's index keys; deny > ask > allow."""
-        from nerv.service import hookstore
+        from nerv.permissions import MatchContext
+        from nerv.store import reads
 
-        perms = _permissions()
-        ctx = perms.MatchContext(cwd=cwd, project_root=project_root)
+        ctx = MatchContext(cwd=cwd, project_root=project_root)
         try:
-            decision, _ = hookstore.evaluate(self._conn, tool_name, tool_input, project_id, ctx)
+            decision, _ = reads.evaluate(self._conn, tool_name, tool_input, project_id, ctx)
         except sqlite3.DatabaseError as exc:
             from nerv.errors import DatabaseError
 

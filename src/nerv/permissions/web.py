@@ -30,8 +30,19 @@ __all__ = ["WebPattern", "compile_glob", "rule_hosts", "split_url_glob", "url_ho
 
 
 def compile_glob(pattern: str, *, ignore_case: bool = False) -> re.Pattern[str]:
-    """A glob where ``*`` matches any characters and ``?`` one character."""
-    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    """A glob where ``*`` matches any characters and ``?`` one character (use with ``fullmatch``).
+
+    The pieces between stars are placed at their leftmost position in atomic
+    groups - always a valid placement, as each piece has a fixed length - so
+    matching stays linear: text the agent chose cannot make ``*a*b*c*`` backtrack
+    for ever.
+    """
+    pieces = ["".join("." if c == "?" else re.escape(c) for c in piece) for piece in pattern.split("*")]
+    if len(pieces) == 1:
+        regex = pieces[0]
+    else:
+        middle = "".join(f"(?>.*?{piece})" for piece in pieces[1:-1] if piece)
+        regex = f"{pieces[0]}{middle}.*{pieces[-1]}"
     return re.compile(regex, re.S | (re.I if ignore_case else 0))
 
 

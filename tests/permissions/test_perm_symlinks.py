@@ -15,6 +15,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from nerv import DatabaseService
 from nerv.permissions import CompiledRules, MatchContext, RuleSpec
@@ -185,3 +187,49 @@ def test_the_real_hook_denies_a_link_to_a_key(world: dict[str, Path], tmp_path: 
         assert proc.returncode == 0, proc.stderr
         answers.append(json.loads(proc.stdout)["hookSpecificOutput"]["permissionDecision"])
     assert answers == ["deny", "allow"]
+
+
+# -- a law over random link trees, with the kernel's own answer as the oracle ------------------------
+NAMES = ["a", "b", "c", "d"]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    links=st.lists(st.tuples(st.sampled_from(["p", "p/a", "o"]), st.sampled_from(NAMES),
+                             st.sampled_from(["p", "p/a", "p/b", "o", "o/a", "o/b", "p/c", "o/c", "x"]),
+                             st.booleans()), max_size=6),
+    path=st.lists(st.sampled_from([*NAMES, "..", ".", "p", "o"]), min_size=1, max_size=6),
+)
+def test_law_allowed_paths_really_stay_inside_and_denied_folders_are_never_reached(
+        tmp_path_factory: pytest.TempPathFactory, links: list[tuple[str, str, str, bool]], path: list[str]) -> None:
+    top = tmp_path_factory.mktemp("law")
+    for folder in ("p/a", "p/b", "o/a", "o/b"):
+        (top / folder).mkdir(parents=True, exist_ok=True)
+    (top / "o" / "b" / "key").write_text("KEY")
+    for where, name, target, relative in links:
+        link = top / where / name
+        if link.exists() or link.is_symlink():
+            continue
+        dest = top / target
+        link.symlink_to(os.path.relpath(dest, link.parent) if relative else dest)
+    project, outside = top / "p", top / "o"
+    rules = compiled(("allow", "Read(/**)"), ("deny", f"Read(//{str(outside).lstrip('/')}/**)"))
+    given_path = "/".join(path)
+    decision = rules.evaluate("Read", {"file_path": given_path}, MatchContext(cwd=str(project / "a"),
+                                                                              project_root=str(project)))
+    full = os.path.join(project / "a", given_path)
+    try:
+        real = os.path.realpath(full, strict=False)
+        loop = False
+    except OSError:
+        real, loop = "", True
+    try:
+        os.stat(full)
+    except OSError as exc:
+        loop = loop or exc.errno == 40  # ELOOP: the kernel cannot reach it either
+    if decision.action == "allow":
+        assert not loop
+        assert os.path.normpath(full).startswith(str(project) + "/") or os.path.normpath(full) == str(project)
+        assert real == str(project) or real.startswith(str(project) + "/"), (given_path, real)
+    if not loop and (real == str(outside) or real.startswith(str(outside) + "/")):
+        assert decision.action == "deny", (given_path, real, decision)

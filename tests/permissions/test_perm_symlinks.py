@@ -69,9 +69,9 @@ TO_THE_KEY = ["key", "sshdir/id_rsa", "chain1", "rel", "deep/../id_rsa", "./sshd
 @pytest.mark.parametrize("tool", ["Read", "Edit", "Write"])
 def test_links_into_a_denied_folder_are_denied(world: dict[str, Path], path: str, tool: str) -> None:
     rules = compiled(*PROJECT)
-    for given in (path, str(world["repo"] / path)):
-        decision = rules.evaluate(tool, {"file_path": given}, ctx(world))
-        assert decision.action == "deny", (tool, given, decision)
+    for written in (path, str(world["repo"] / path)):
+        decision = rules.evaluate(tool, {"file_path": written}, ctx(world))
+        assert decision.action == "deny", (tool, written, decision)
         assert decision.rules[0].text == "Read(~/.ssh/**)"
 
 
@@ -201,7 +201,8 @@ NAMES = ["a", "b", "c", "d"]
     path=st.lists(st.sampled_from([*NAMES, "..", ".", "p", "o"]), min_size=1, max_size=6),
 )
 def test_law_allowed_paths_really_stay_inside_and_denied_folders_are_never_reached(
-        tmp_path_factory: pytest.TempPathFactory, links: list[tuple[str, str, str, bool]], path: list[str]) -> None:
+        tmp_path_factory: pytest.TempPathFactory, links: list[tuple[str, str, str, bool]],
+        path: list[str]) -> None:
     top = tmp_path_factory.mktemp("law")
     for folder in ("p/a", "p/b", "o/a", "o/b"):
         (top / folder).mkdir(parents=True, exist_ok=True)

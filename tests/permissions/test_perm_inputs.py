@@ -174,3 +174,21 @@ def test_parameter_rules_are_loaded_for_every_call_of_their_tool() -> None:
     assert "Bash" in call_keys("Bash", {"command": "npm test", "run_in_background": True})
     assert candidate_key("Agent", "model:opus") == "Agent"
     assert "Agent" in call_keys("Task", {"subagent_type": "x"})
+
+
+def test_an_agent_call_without_a_type_is_the_general_purpose_agent() -> None:
+    rules = compiled(("allow", "Agent"), ("deny", "Agent(general-purpose)"))
+    assert decide(rules, "Agent", {"prompt": "p"}) == "deny"
+    assert decide(rules, "Task", {"prompt": "p"}) == "deny"
+    assert decide(rules, "Agent", {"subagent_type": "explore"}) == "allow"
+    specific = compiled(("allow", "Agent(explore)"))
+    assert decide(specific, "Agent", {"prompt": "p"}) is None
+
+
+def test_mcp_specifier_rules_see_nested_strings() -> None:
+    rules = compiled(("allow", "mcp__db__query(SELECT *)"), ("deny", "mcp__db__query(*DROP*)"))
+    assert decide(rules, "mcp__db__query", {"sql": "SELECT 1", "limit": 5, "dry": True}) == "allow"
+    assert decide(rules, "mcp__db__query", {"sql": ["DROP TABLE t"]}) == "deny"
+    assert decide(rules, "mcp__db__query", {"sql": "SELECT 1", "opts": {"then": "DROP TABLE t"}}) == "deny"
+    assert decide(rules, "mcp__db__query", {"sql": "SELECT 1", "opts": {"then": "DELETE FROM t"}}) is None
+    assert decide(rules, "mcp__db__query", {"sql": "SELECT 1", "more": ["SELECT 2", ["SELECT 3"]]}) == "allow"

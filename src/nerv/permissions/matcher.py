@@ -387,9 +387,9 @@ class CompiledRules:
                 for host in url_hosts(text, for_allow=False):
                     rules += self._host_index.get(host, ())
         else:
-            targets, problem = _generic_targets(tool_name, tool_input)
+            targets, allow_targets, problem = _generic_targets(tool_name, tool_input)
             views = [(t, {}) for t in targets]
-            checked = [] if problem else views
+            checked = [] if problem else [(t, {}) for t in allow_targets]
         if not rules:
             return Decision(None, (), f"{tool_name} call with {problem}; not allowed" if problem
                             else f"no rule for {tool_name}")
@@ -565,15 +565,49 @@ def _bad_field(field: str, value: Any) -> str:
     return f"a {field} that is not a string ({type(value).__name__})"
 
 
-def _generic_targets(tool_name: str, tool_input: Mapping[str, Any]) -> tuple[list[str], str]:
-    """``(subjects, problem)``: the primary field of a known tool, else every top-level string."""
+# What a known tool does when its primary field is left out: deny and ask rules see that value.
+_PRIMARY_DEFAULTS = {"Agent": "general-purpose", "Task": "general-purpose"}
+
+
+def _generic_targets(tool_name: str, tool_input: Mapping[str, Any]) -> tuple[list[str], list[str], str]:
+    """``(subjects for deny and ask, subjects an allow must cover, problem)``.
+
+    A known tool: its primary field (``subagent_type``...); left out, deny and
+    ask rules see the tool's default (an Agent call without one runs the
+    general-purpose agent) and only a whole-tool allow covers it.  Any other
+    tool (MCP...): every string in its input, nested ones included; numbers
+    and booleans are inert.
+    """
     field = PRIMARY_FIELDS.get(tool_name)
     if field is not None:
         value = tool_input.get(field)
-        if value is None or isinstance(value, str):
-            return ([value] if value is not None else []), ""
-        return field_texts(value), _bad_field(field, value)
-    return [v for v in tool_input.values() if isinstance(v, str)], ""
+        if isinstance(value, str):
+            return [value], [value], ""
+        if value is None:
+            default = _PRIMARY_DEFAULTS.get(tool_name)
+            return ([default] if default else []), [], ""
+        return field_texts(value), [], _bad_field(field, value)
+    texts: list[str] = []
+    strings: list[str] = []
+    for value in tool_input.values():
+        if isinstance(value, str):
+            texts.append(value)
+            strings.append(value)
+        elif isinstance(value, (list, tuple, Mapping)):
+            texts += field_texts(value)
+            strings += _nested_strings(value)
+    return list(dict.fromkeys(texts)), list(dict.fromkeys(strings)), ""
+
+
+def _nested_strings(value: Any, depth: int = 0) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if depth > 20:
+        return [value_text(value)]  # deeper than any real input: the whole of it must match
+    if isinstance(value, Mapping):
+        value = list(value.values())
+    items = value if isinstance(value, (list, tuple)) else ()
+    return [text for item in items for text in _nested_strings(item, depth + 1)]
 
 
 def input_for(tool: str, value: str) -> dict[str, str]:

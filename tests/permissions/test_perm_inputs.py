@@ -56,6 +56,12 @@ def test_tool_input_that_is_not_an_object_is_never_allowed(tool_input: Any) -> N
     assert call_keys("Read", tool_input) == ["Read", "*"]
 
 
+@pytest.mark.parametrize("tool_name", [None, 3, "", ["Bash"]])
+def test_a_call_without_a_tool_name_is_never_allowed(tool_name: Any) -> None:
+    assert decide(compiled(("allow", "Bash"), ("allow", "Read")), tool_name, {"command": "ls"}) is None
+    assert call_keys(tool_name, {"command": "ls"}) in (["*"], ["", "*"])
+
+
 def test_a_subagent_type_that_is_not_a_string_is_never_allowed() -> None:
     rules = compiled(("allow", "Agent(*)"), ("allow", "Agent(explore)"))
     assert decide(rules, "Agent", {"subagent_type": "explore"}) == "allow"

@@ -61,7 +61,9 @@ def test_report_assign_prices_budget(run_cli: Any, db_path: Path, tree: Tree) ->
         svc.add_repo(project.id, "/home/marco/projects/spotter")
         svc.ingest([tree.projects, tree.out])
 
-    rows = _ok(run_cli("usage", "report", "--by", "session", "--json")).json()
+    report = _ok(run_cli("usage", "report", "--by", "session", "--json")).json()
+    assert sorted(report) == ["by", "rows", "totals"] and report["by"] == "session"
+    rows = report["rows"]
     assert len(rows) == 7
     for row in rows:
         assert {"session_id", "project_id", "models", "tokens", "cost_usd"} <= set(row)
@@ -78,12 +80,14 @@ def test_report_assign_prices_budget(run_cli: Any, db_path: Path, tree: Tree) ->
     assert _ok(run_cli("usage", "report", "--by", "day", "--since", "2030-01-01")).stdout.startswith(
         "no usage"
     )
-    bad = run_cli("usage", "report", "--by", "week")
-    assert bad.returncode == 2
+    bad = run_cli("usage", "report", "--by", "fortnight")
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
 
     assigned = _ok(run_cli("usage", "assign", S_INLINE[:8], project.id[:6], "--json")).json()
     assert assigned["project_id"] == project.id and assigned["claude_session_id"] == S_INLINE
-    mine = _ok(run_cli("usage", "report", "--by", "session", "--project", project.id, "--json")).json()
+    mine = _ok(run_cli("usage", "report", "--by", "session", "--project", project.id, "--json")).json()[
+        "rows"
+    ]
     assert S_INLINE in {r["session_id"] for r in mine} and len(mine) == 4
 
     prices = _ok(run_cli("usage", "prices", "--json")).json()

@@ -164,7 +164,7 @@ def test_every_grouping_has_the_same_total(ingested: DatabaseService) -> None:
         assert sum((r.tokens for r in rows), TokenUsage()) == tokens, by
         assert sum(r.responses for r in rows) == 51, by
     with pytest.raises(ValidationError):
-        ingested.usage_report("week")
+        ingested.usage_report("fortnight")
 
 
 def test_amounts_recorded_on_a_session_directly_are_included(ingested: DatabaseService) -> None:

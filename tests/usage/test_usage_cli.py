@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -142,3 +144,63 @@ def test_status_shows_budget_warnings(invoke: Any, service: DatabaseService) -> 
     )
     summary = service.usage_summary(project.id)
     assert summary.today_usd == summary.month_usd == pytest.approx(0.9)
+
+
+def test_report_tables_and_exact_json(run_cli: Any, db_path: Path, tree: Tree) -> None:
+    with DatabaseService(db_path) as svc:
+        project = svc.create_project("spotter")
+        svc.add_repo(project.id, "/home/marco/projects/spotter")
+        svc.ingest([tree.projects, tree.out])
+
+    text = _ok(run_cli("usage", "report", "--by", "session", "--json")).stdout
+    # Every amount is printed from its integer: no float noise like 0.33115094999999994.
+    assert re.search(r"\d\.\d{10,}", text) is None
+    assert '"cost_usd": 0.33115095' in text and '"cost_nanousd": 331150950' in text
+    report = json.loads(text)
+    assert report["totals"]["cost_nanousd"] == 3_139_583_750 and report["totals"]["cost_usd"] == 3.13958375
+
+    sessions = _ok(run_cli("usage", "report", "--by", "session")).stdout.splitlines()
+    assert sessions[0].split()[:6] == ["SESSION", "PROJECT", "CWD", "FIRST", "LAST", "MODELS"]
+    assert "TOTAL TOKENS" in sessions[0]
+    short = next(line for line in sessions if line.startswith("55604662 "))
+    assert "spotter" in short and "/home/marco/projects/spotter" in short and S_SHORT not in short
+    assert short.split()[-2] == "$0.14"  # $0.1444475
+    assert sessions[-1].split()[0] == "total" and "$3.14" in sessions[-1]
+
+    weeks = _ok(run_cli("usage", "report", "--by", "week", "--breakdown")).stdout.splitlines()
+    assert weeks[0].split()[:2] == ["WEEK", "OF"]
+    feb = weeks.index(next(line for line in weeks if line.split()[0] == "2026-02-09"))
+    # opus-4-6 $0.6797485 then haiku-4-5 $0.0573157 + $0.0381633 = $0.095479 inside that week
+    assert weeks[feb + 1].split()[:2] == ["└", "opus-4-6"] and weeks[feb + 1].split()[-1] == "$0.68"
+    assert weeks[feb + 2].split()[:2] == ["└", "haiku-4-5-20251001"] and weeks[feb + 2].split()[-1] == "$0.10"
+    blocks = _ok(run_cli("usage", "report", "--by", "block", "--json")).json()
+    assert [r["block"][:16] for r in blocks["rows"]][-1].startswith("2026-02-11T")
+    assert not any(r["active"] for r in blocks["rows"])
+    refused = run_cli("usage", "report", "--by", "model", "--breakdown")
+    assert refused.returncode == 2 and "--breakdown" in refused.stderr and "Traceback" not in refused.stderr
+
+
+def test_active_block_line(run_cli: Any, db_path: Path) -> None:
+    # Two responses an hour apart, the last 30 minutes ago: the block they opened is still
+    # open (it started at most 2 h 29 min ago), and $0.60 over one hour is $0.60/h.
+    now = int(time.time() * 1000)
+    with DatabaseService(db_path) as svc:
+        session = svc.create_session(None).id
+        for ago in (90, 30):
+            svc.record_metric(
+                session,
+                cost_usd=0.3,
+                output_tokens=100,
+                model="claude-opus-4-6",
+                recorded_at=now - ago * 60_000,
+            )
+    out = _ok(run_cli("usage", "report", "--by", "block")).stdout
+    assert " active" in out.splitlines()[1]
+    assert "active block ends" in out and "burn rate $0.60/h, 3 tokens/min" in out
+    data = _ok(run_cli("usage", "report", "--by", "block", "--json")).json()
+    [row] = data["rows"]
+    assert row["active"] is True and row["burn_rate"]["cost_nanousd_per_hour"] == 600_000_000
+    left = row["projected"]["remaining_minutes"]
+    assert 150 <= left <= 5 * 60 - 90
+    # projected = $0.60 + $0.60/h over what is left of the block
+    assert row["projected"]["cost_nanousd"] == pytest.approx(600_000_000 + 10_000_000 * left, abs=10_000_000)

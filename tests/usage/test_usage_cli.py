@@ -104,7 +104,7 @@ def test_report_assign_prices_budget(run_cli: Any, db_path: Path, tree: Tree) ->
         svc.record_metric(svc.create_session(project.id).id, cost_usd=1.0, model="claude-opus-4-6")
     _ok(run_cli("settings", "set", "budget.daily_usd", "0.5"))
     warned = _ok(run_cli("usage", "report", "--by", "month"))
-    assert "warning: daily budget: $1.00 of $0.50 (200%), exceeded on" in warned.stderr
+    assert "warning: daily budget (all projects): $1.00 of $0.50 (200%), exceeded on" in warned.stderr
     budget = _ok(run_cli("usage", "budget", "--json")).json()
     assert [(b["period"], b["level"], b["spent_usd"]) for b in budget] == [("daily", "exceeded", 1.0)]
     assert _ok(run_cli("usage", "budget")).stdout.startswith("EXCEEDED daily budget")
@@ -138,7 +138,7 @@ def test_status_shows_budget_warnings(invoke: Any, service: DatabaseService) -> 
     service.set_setting("budget.monthly_usd", 0.5, project_id=project.id)  # exceeded
     warnings = invoke("status", "--json").json()["warnings"]
     assert len(warnings) == 2
-    assert warnings[0].startswith("daily budget: $0.90 of $1.00 (90%)")
+    assert warnings[0].startswith("daily budget (all projects): $0.90 of $1.00 (90%)")
     assert warnings[1].startswith(
         f"monthly budget (project {project.id}): $0.90 of $0.50 (180%), exceeded on"
     )
@@ -204,3 +204,34 @@ def test_active_block_line(run_cli: Any, db_path: Path) -> None:
     assert 150 <= left <= 5 * 60 - 90
     # projected = $0.60 + $0.60/h over what is left of the block
     assert row["projected"]["cost_nanousd"] == pytest.approx(600_000_000 + 10_000_000 * left, abs=10_000_000)
+
+
+def test_status_says_which_figures_are_the_projects_and_which_are_global(
+    invoke: Any, service: DatabaseService
+) -> None:
+    # The case: the project spent nothing today, other work spent $2.03 against a
+    # global $1.00 daily budget. Both figures are shown; each says whose spending it is.
+    project = service.create_project("alpha")
+    service.record_metric(service.create_session(None).id, cost_usd=2.03, model="claude-opus-4-6")
+    service.set_setting("budget.daily_usd", 1.0)
+    service.set_setting("budget.monthly_usd", 50, project_id=project.id)
+    lines = invoke("status", "--project", project.id).stdout.splitlines()
+    cost = next(line for line in lines if line.startswith("cost"))
+    assert cost.split() == [
+        "cost",
+        "(this",
+        "project)",
+        "today",
+        "$0.00,",
+        "this",
+        "month",
+        "$0.00,",
+        "total",
+        "$0.00",
+    ]
+    warnings = [line for line in lines if line.startswith("warning:")]
+    assert len(warnings) == 1  # the project's own monthly budget is fine
+    assert warnings[0].startswith("warning: daily budget (all projects): $2.03 of $1.00 (203%), exceeded on")
+    budgets = invoke("usage", "budget", "--project", project.id).stdout
+    assert "daily budget (all projects): $2.03" in budgets
+    assert f"monthly budget (project {project.id}): $0.00 of $50.00 (0%)" in budgets

@@ -53,8 +53,9 @@ class BudgetStatus:
         }
 
     def describe(self) -> str:
-        """One line for people, e.g. ``monthly budget: $42.00 of $100.00 (42%), runs out 2026-02-25``."""
-        whose = "" if self.scope == "global" else f" (project {self.project_id})"
+        """One line for people, saying whose spending it counts, e.g. ``monthly budget (all
+        projects): $42.00 of $100.00 (42%), at this pace runs out 2026-02-25``."""
+        whose = " (all projects)" if self.scope == "global" else f" (project {self.project_id})"
         text = (
             f"{self.period} budget{whose}: ${self.spent_usd:,.2f} of ${self.limit_usd:,.2f} "
             f"({self.fraction:.0%})"

@@ -390,3 +390,20 @@ def test_short_ids_grow_until_unique() -> None:
         "abcdefghij": "abcdefghij",
         "abcdefghijk": "abcdefghijk",
     }
+
+
+def test_token_columns_include_subagents_like_the_cost(ingested: DatabaseService) -> None:
+    # The 2025 stream-json run: its cost ($1.8977178, the result's) covers its Task subagents,
+    # and so do its tokens: the main loop's 658/444/5285/31989 (in/out/5m/read, from the
+    # result) plus the 16 subagent responses' 112/752/50869/200723.
+    rows = {r.key: r for r in ingested.usage_report("session")}
+    assert rows[S_ARRAY].tokens == TokenUsage(658 + 112, 444 + 752, 5285 + 50869, 0, 31989 + 200723)
+    assert rows[S_ARRAY].cost_nano == 1_897_717_800
+    # agent-progress transcript: the haiku subagent echoed in agent_progress lines is in both
+    # the cost ($0.0381633) and the tokens (24/7/14285 1h/95343) of the parent's row.
+    progress = ingested.usage_report("session", breakdown=True)
+    [share] = [
+        s for r in progress if r.key == S_PROGRESS for s in r.breakdown or () if "haiku" in (s.model or "")
+    ]
+    assert (share.tokens, share.cost_nano) == (TokenUsage(24, 7, 0, 14285, 95343), 38_163_300)
+    assert rows[S_PROGRESS].tokens.total == 1592 + 1119 + 32598 + 275114

@@ -407,3 +407,28 @@ def test_token_columns_include_subagents_like_the_cost(ingested: DatabaseService
     ]
     assert (share.tokens, share.cost_nano) == (TokenUsage(24, 7, 0, 14285, 95343), 38_163_300)
     assert rows[S_PROGRESS].tokens.total == 1592 + 1119 + 32598 + 275114
+
+
+def _keys(value: object) -> set[str]:
+    if isinstance(value, dict):
+        return set(value) | {k for v in value.values() for k in _keys(v)}
+    if isinstance(value, list):
+        return {k for v in value for k in _keys(v)}
+    return set()
+
+
+def test_the_readme_names_every_report_key(ingested: DatabaseService) -> None:
+    from fixture_paths import REPO_ROOT
+
+    readme = (REPO_ROOT / "README.md").read_text()
+    section = readme[readme.index("### Usage and cost") : readme.index("### Backup")]
+    active_now = 1_770_766_200_000  # 2026-02-10 23:30 UTC: a block with a burn rate
+    keys: set[str] = {"by", "rows", "totals"}
+    for by in GROUPINGS:
+        breakdown = by != "model"
+        rows = ingested.usage_report(by, breakdown=breakdown, now_ms=active_now)
+        keys |= _keys(UsageReport(by, rows, ingested.usage_totals()).to_json())
+    assert {"burn_rate", "tokens_per_minute", "remaining_minutes", "short_id", "cost_nanousd"} <= keys
+    forms = ("`{}`", '"{}"', "{{{},", " {},", " {}}}", "({},")  # `key`, "key", or inside {a, b} / (a, b)
+    missing = sorted(k for k in keys if not any(form.format(k) in section for form in forms))
+    assert missing == []

@@ -2,9 +2,10 @@
 
 Costs are stored per API response as REAL dollars (``metrics.cost_usd``); summed as
 floats they drift (``0.33115094999999994``). Every response's cost is a whole number
-of nano-dollars at the rates Claude Code is billed at (USD per million tokens with at
-most three decimals), so reports round each stored cost to nano-dollars once, in SQL,
-and add integers from there on.
+of nano-dollars at the shipped rates (USD per million tokens with at most three
+decimals), so reports round each stored cost to nano-dollars once, in SQL, and add
+integers from there on. (A finer ``usage.prices`` override, or a stream-json result
+split across models, can move a response by at most half a nano-dollar.)
 
 For JSON, ``nano / 1e9`` is printed by Python's shortest round-trip float repr: for any
 amount below $1,000,000 (fewer than 16 significant digits) that is exactly the decimal

@@ -165,3 +165,25 @@ def test_blocks_in_a_half_hour_zone(ingested: DatabaseService, monkeypatch: pyte
     rows = {r.key: r for r in ingested.usage_report("block", now_ms=0)}
     row = rows["2026-02-11T02:30+05:30"]
     assert row.label == "2026-02-11 02:30-07:30" and row.cost_nano == 717_911_800
+
+
+def test_events_summed_per_hour_in_any_order_within_it() -> None:
+    # What the database hands over: one event per session, model and hour, with its first
+    # and last moment; within an hour the order is arbitrary.
+    events = [
+        UsageEvent(T0 + 40 * MIN, "s2", "m", TokenUsage(input=1), 5, 0, 2, T0 + 50 * MIN),
+        UsageEvent(T0 + 10 * MIN, "s1", "m", TokenUsage(input=1), 5, 0, 3, T0 + 20 * MIN),
+        UsageEvent(T0 + 5 * HOUR_MS + 1, "s1", "m", TokenUsage(input=1), 5, 0, 1),
+    ]
+    first, second = build_blocks(events, now_ms=0)
+    assert (first.first_at, first.last_at, first.responses, first.sessions) == (
+        T0 + 10 * MIN,
+        T0 + 50 * MIN,
+        5,
+        2,
+    )
+    assert (second.extra["start_at"], second.first_at, second.last_at) == (
+        T0 + BLOCK_MS,
+        T0 + BLOCK_MS + 1,
+        T0 + BLOCK_MS + 1,
+    )

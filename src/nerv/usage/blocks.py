@@ -29,7 +29,10 @@ BLOCK_MS = 5 * HOUR_MS
 
 @dataclass(frozen=True)
 class UsageEvent:
-    """Usage at one moment: an API response, or an amount recorded on a session directly."""
+    """Usage at one moment (an API response, or an amount recorded on a session directly),
+    or several of one session and model within one clock hour, from ``at`` to ``last``:
+    a block starts and ends on whole hours, so an hour never straddles two blocks and
+    the database can pre-sum each hour."""
 
     at: int  # epoch ms
     session: str
@@ -37,7 +40,8 @@ class UsageEvent:
     tokens: TokenUsage
     cost_nano: int
     unpriced: int
-    responses: int  # 1 for a response, 0 for an amount recorded on a session
+    responses: int  # responses summed here (0: an amount recorded on a session)
+    last: int | None = None  # the latest moment summed here, when several; must be in at's hour
 
 
 def block_start(at_ms: int) -> int:
@@ -66,7 +70,8 @@ class _Block:
         return self.start + BLOCK_MS
 
     def add(self, event: UsageEvent) -> None:
-        self.last = max(self.last, event.at)
+        self.first = min(self.first, event.at)
+        self.last = max(self.last, event.at if event.last is None else event.last)
         self.sessions.add(event.session)
         share = self.shares.setdefault(event.model, _Share())
         share.tokens += event.tokens
@@ -141,7 +146,8 @@ def _row(block: _Block, now_ms: int, breakdown: bool) -> ReportRow:
 
 
 def build_blocks(events: Iterable[UsageEvent], now_ms: int, *, breakdown: bool = False) -> list[ReportRow]:
-    """One row per block, oldest first; ``events`` must come in time order."""
+    """One row per block, oldest first; ``events`` must come in time order (events of one
+    hour in any order among themselves)."""
     blocks: list[_Block] = []
     current: _Block | None = None
     for event in events:

@@ -260,18 +260,25 @@ def _blocks(
     breakdown: bool,
     now_ms: int,
 ) -> list[ReportRow]:
-    from nerv.usage.blocks import UsageEvent, build_blocks
+    from nerv.usage.blocks import HOUR_MS, UsageEvent, build_blocks
 
     cte, cte_params = usage_cte(since, until)
+    # Pre-summed per session, model and clock hour (a block never splits an hour).
     rows = read(
-        f"{cte} SELECT u.t AS t, u.sid AS sid, u.model AS model, u.i AS i, u.o AS o, u.w5 AS w5, "
-        f"u.w1 AS w1, u.r AS r, u.c AS cost, u.unpriced AS unpriced, u.n AS n {_JOINS} "
-        f"WHERE {where} ORDER BY u.t",
+        f"{cte} SELECT u.t - u.t % {HOUR_MS} AS h, min(u.t) AS t, max(u.t) AS last, u.sid AS sid, "
+        f"u.model AS model, {_AGGREGATES} {_JOINS} WHERE {where} GROUP BY h, u.sid, u.model ORDER BY h",
         [*cte_params, *params],
     )
     events = (
         UsageEvent(
-            row["t"], row["sid"], row["model"], _tokens(row), int(row["cost"]), int(row["unpriced"]), row["n"]
+            row["t"],
+            row["sid"],
+            row["model"],
+            _tokens(row),
+            int(row["cost"]),
+            int(row["unpriced"]),
+            int(row["n"]),
+            row["last"],
         )
         for row in rows
     )

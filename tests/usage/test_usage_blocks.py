@@ -187,3 +187,22 @@ def test_events_summed_per_hour_in_any_order_within_it() -> None:
         T0 + BLOCK_MS + 1,
         T0 + BLOCK_MS + 1,
     )
+
+
+def test_since_keeps_whole_blocks(ingested: DatabaseService) -> None:
+    # --since 2026-02-11 (UTC midnight): the block of 2026-02-10 21:00-02:00 ends after it, so
+    # it is kept whole ($0.7179118, though all its usage is from the 10th), as is the
+    # 2026-02-11 22:00 block ($0.0573157); nothing older.
+    from nerv.usage.report import parse_bound
+
+    since = parse_bound("2026-02-11", end=False)
+    rows = ingested.usage_report("block", since=since, now_ms=0)
+    assert [(r.key, r.cost_nano) for r in rows] == [
+        ("2026-02-10T21:00+00:00", 717_911_800),
+        ("2026-02-11T22:00+00:00", 57_315_700),
+    ]
+    # That last block runs to 2026-02-12 03:00: still there --since the 12th, gone from 03:00.
+    assert [r.key for r in ingested.usage_report("block", since=parse_bound("2026-02-12", end=False))] == [
+        "2026-02-11T22:00+00:00"
+    ]
+    assert ingested.usage_report("block", since=parse_bound("2026-02-12T03:00", end=False)) == []

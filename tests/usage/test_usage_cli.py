@@ -235,3 +235,18 @@ def test_status_says_which_figures_are_the_projects_and_which_are_global(
     budgets = invoke("usage", "budget", "--project", project.id).stdout
     assert "daily budget (all projects): $2.03" in budgets
     assert f"monthly budget (project {project.id}): $0.00 of $50.00 (0%)" in budgets
+
+
+def test_block_totals_cover_the_whole_blocks(
+    invoke: Any, ingested: DatabaseService, monkeypatch: Any
+) -> None:
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    try:
+        report = invoke("usage", "report", "--by", "block", "--since", "2026-02-11", "--json").json()
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    # The 2026-02-10 21:00 block ($0.7179118, 3 sessions) and the 02-11 22:00 one ($0.0573157, 1).
+    assert [r["cost_nanousd"] for r in report["rows"]] == [717_911_800, 57_315_700]
+    assert report["totals"]["cost_nanousd"] == 775_227_500 and report["totals"]["sessions"] == 4

@@ -148,6 +148,8 @@ def report(
     rows = service.usage_report(
         by, since=lo, until=hi, project_id=project_id, unassigned=unassigned, breakdown=breakdown
     )
+    if by == "block" and rows and lo is not None:  # whole blocks: the first may start before --since
+        lo = min(lo, rows[0].extra["start_at"])
     totals = service.usage_totals(since=lo, until=hi, project_id=project_id, unassigned=unassigned)
     result = UsageReport(by, rows, totals)
     if as_json:

@@ -262,7 +262,9 @@ def _blocks(
 ) -> list[ReportRow]:
     from nerv.usage.blocks import HOUR_MS, UsageEvent, build_blocks
 
-    cte, cte_params = usage_cte(since, until)
+    # A block's start depends on the blocks before it, so they are built from the start of
+    # the history; --since then keeps, whole, the blocks that end after it.
+    cte, cte_params = usage_cte(None, until)
     # Pre-summed per session, model and clock hour (a block never splits an hour).
     rows = read(
         f"{cte} SELECT u.t - u.t % {HOUR_MS} AS h, min(u.t) AS t, max(u.t) AS last, u.sid AS sid, "
@@ -282,7 +284,8 @@ def _blocks(
         )
         for row in rows
     )
-    return build_blocks(events, now_ms, breakdown=breakdown)
+    blocks = build_blocks(events, now_ms, breakdown=breakdown)
+    return blocks if since is None else [b for b in blocks if b.extra["end_at"] > since]
 
 
 def report_row(by: str, row: sqlite3.Row) -> ReportRow:

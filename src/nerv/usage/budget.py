@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from nerv.usage.money import to_nano
 from nerv.usage.report import day_start, next_month
 
 PERIODS = ("daily", "monthly")
@@ -121,10 +122,10 @@ def evaluate(
     else:
         start = today.replace(day=1)
         if spent >= limit:
-            running = 0.0
+            running = 0  # nano-dollars: a float running sum can stop a hair short of the limit
             for day in sorted(daily_spend or {}):
-                running += (daily_spend or {})[day]
-                if running >= limit:
+                running += to_nano((daily_spend or {})[day])
+                if running >= to_nano(limit):
                     exhausted = day
                     break
             exhausted = exhausted or today

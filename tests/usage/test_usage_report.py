@@ -213,6 +213,7 @@ def test_budget_spend_matches_the_report(ingested: DatabaseService) -> None:
     [everyone, mine] = ingested.budget_status(spotter.id, now=datetime(2026, 2, 20, 12))
     assert everyone.spent_usd == pytest.approx(sum(r.cost_usd for r in ingested.usage_report("month", **feb)))
     assert everyone.spent_usd == pytest.approx(0.7179118 + 0.0573157 + 0.5 + 2.0)
+    assert everyone.to_json()["spent_usd"] == 3.2752275  # exactly: summed in nano-dollars
     project_rows = ingested.usage_report("session", project_id=spotter.id, **feb)
     assert mine.spent_usd == pytest.approx(sum(r.cost_usd for r in project_rows)) == pytest.approx(2.7266455)
     assert mine.level == "warning" and mine.projected_exhaustion == date(2026, 2, 23)  # $0.136/day

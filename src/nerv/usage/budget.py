@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from nerv.usage.money import to_nano
+from nerv.usage.money import fmt_usd, to_nano
 from nerv.usage.report import day_start, next_month
 
 PERIODS = ("daily", "monthly")
@@ -57,10 +57,8 @@ class BudgetStatus:
         """One line for people, saying whose spending it counts, e.g. ``monthly budget (all
         projects): $42.00 of $100.00 (42%), at this pace runs out 2026-02-25``."""
         whose = " (all projects)" if self.scope == "global" else f" (project {self.project_id})"
-        text = (
-            f"{self.period} budget{whose}: ${self.spent_usd:,.2f} of ${self.limit_usd:,.2f} "
-            f"({self.fraction:.0%})"
-        )
+        spent, limit = fmt_usd(to_nano(self.spent_usd)), fmt_usd(to_nano(self.limit_usd))
+        text = f"{self.period} budget{whose}: {spent} of {limit} ({self.fraction:.0%})"
         if self.exhausted_on is not None:
             text += f", exceeded on {self.exhausted_on.isoformat()}"
         elif self.projected_exhaustion is not None:

@@ -9,9 +9,11 @@ their files' mtime, 2026-01-15 12:00.
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Iterator
 from datetime import date, datetime
+from pathlib import Path
 
 import pytest
 from usage_helpers import (
@@ -23,9 +25,12 @@ from usage_helpers import (
     S_SHORT,
     S_SUBAGENT,
     S_TOOL,
+    STREAM_BASIC,
+    STREAM_MTIME,
     Tree,
 )
 
+from fixture_paths import SAMPLES
 from nerv import DatabaseService
 from nerv.errors import ValidationError
 from nerv.usage.money import to_nano, usd
@@ -433,3 +438,26 @@ def test_the_readme_names_every_report_key(ingested: DatabaseService) -> None:
     forms = ("`{}`", '"{}"', "{{{},", " {},", " {}}}", "({},")  # `key`, "key", or inside {a, b} / (a, b)
     missing = sorted(k for k in keys if not any(form.format(k) in section for form in forms))
     assert missing == []
+
+
+def test_stream_json_is_dated_by_its_own_timestamps(service: DatabaseService, tmp_path: Path) -> None:
+    # The real NDJSON run, with the timestamps a dated stream would carry, in a file whose
+    # mtime says 2026-01-15 12:00: the report puts it on 2026-01-10, when it ran.
+    stamps = ["2026-01-10T07:59:58Z", "2026-01-10T08:00:00Z", "2026-01-10T08:00:02.360Z"]
+    lines = []
+    for line, stamp in zip((SAMPLES / STREAM_BASIC).read_text().splitlines(), stamps, strict=True):
+        event = json.loads(line)
+        event["timestamp"] = stamp
+        lines.append(json.dumps(event))
+    dated = tmp_path / "dated.ndjson"
+    dated.write_text("\n".join(lines) + "\n")
+    os.utime(dated, (STREAM_MTIME.timestamp(), STREAM_MTIME.timestamp()))
+    service.ingest([dated])
+    [day] = service.usage_report("day")
+    assert (day.key, day.cost_nano) == ("2026-01-10", 135_487_500)  # the result's $0.1354875
+    # Without timestamps (the real file as it is) the run counts on its file's mtime day.
+    plain = tmp_path / "plain.ndjson"
+    plain.write_text((SAMPLES / STREAM_BASIC).read_text().replace(S_BASIC, "another-session"))
+    os.utime(plain, (STREAM_MTIME.timestamp(), STREAM_MTIME.timestamp()))
+    service.ingest([plain])
+    assert [r.key for r in service.usage_report("day")] == ["2026-01-10", "2026-01-15"]

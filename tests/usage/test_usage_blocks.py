@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
-from usage_helpers import EXPECTED, S_ARRAY, S_BASIC, S_INLINE, S_PROGRESS, S_SHORT, S_SUBAGENT, S_TOOL
+from usage_helpers import EXPECTED, S_ARRAY, S_BASIC, S_INLINE, S_PROGRESS, S_SHORT, S_SUBAGENT, S_TOOL, Tree
 
 from nerv import DatabaseService
 from nerv.usage.blocks import BLOCK_MS, HOUR_MS, UsageEvent, block_start, build_blocks
@@ -17,6 +17,7 @@ from nerv.usage.records import TokenUsage
 
 T0 = int(datetime(2026, 3, 2, 9, 0, tzinfo=UTC).timestamp() * 1000)  # a whole UTC hour
 MIN = 60_000
+T_1930 = int(datetime(2026, 2, 10, 19, 30, tzinfo=UTC).timestamp() * 1000)
 
 
 @pytest.fixture(autouse=True)
@@ -206,3 +207,26 @@ def test_since_keeps_whole_blocks(ingested: DatabaseService) -> None:
         "2026-02-11T22:00+00:00"
     ]
     assert ingested.usage_report("block", since=parse_bound("2026-02-12T03:00", end=False)) == []
+
+
+def test_windows_are_the_accounts_even_for_one_project(service: DatabaseService, tree: Tree) -> None:
+    # Work outside the project at 19:30 UTC opens the account's 19:00-00:00 window; the
+    # project's responses of 21:11-22:59 fall inside it. Narrowed to the project, the block
+    # is still 19:00-00:00 (not 21:00-02:00) and holds only the project's $0.7179118.
+    spotter = service.create_project("spotter")
+    service.add_repo(spotter.id, "/home/marco/projects/spotter")
+    service.ingest([tree.projects, tree.out])
+    other = service.create_session(None, started_at=T_1930)
+    service.record_metric(other.id, cost_usd=1.0, model="claude-opus-4-6", recorded_at=T_1930)
+    mine = {r.key: r for r in service.usage_report("block", project_id=spotter.id, now_ms=0)}
+    assert list(mine) == ["2026-02-10T19:00+00:00"]
+    block = mine["2026-02-10T19:00+00:00"]
+    assert (block.cost_nano, block.sessions, block.responses) == (717_911_800, 3, 16)
+    assert (block.first_at, block.last_at) == (
+        1_770_757_919_186,
+        1_770_764_377_598,
+    )  # 21:11:59.186, 22:59:37.598
+    everyone = {r.key: r.cost_nano for r in service.usage_report("block", now_ms=0)}
+    assert everyone["2026-02-10T19:00+00:00"] == 717_911_800 + 1_000_000_000
+    loose = {r.key for r in service.usage_report("block", unassigned=True, now_ms=0)}
+    assert "2026-02-10T19:00+00:00" in loose and "2026-02-11T22:00+00:00" in loose

@@ -6,6 +6,9 @@ second rule, "a gap of more than 5 hours starts a new block", is implied: with t
 start floored, such a gap always reaches past the end.) Hours are floored in UTC as
 ccusage does; in a zone with a half-hour offset a block starts at :30 local time.
 
+Windows are the account's: with a report narrowed to a project, every session's
+activity still decides where blocks start, and the project's usage is summed inside.
+
 The block still open at ``now`` is *active*. Its burn rate is taken over its span of
 activity (first to last response, as ccusage does; none while that span is zero), and
 the projection adds that pace over the time left until the block ends. Money stays in
@@ -42,6 +45,7 @@ class UsageEvent:
     unpriced: int
     responses: int  # responses summed here (0: an amount recorded on a session)
     last: int | None = None  # the latest moment summed here, when several; must be in at's hour
+    counted: bool = True  # False: outside the report's scope; it only shapes the windows
 
 
 def block_start(at_ms: int) -> int:
@@ -60,8 +64,8 @@ class _Share:
 @dataclass
 class _Block:
     start: int
-    first: int
-    last: int
+    first: int | None = None  # first and last counted activity
+    last: int | None = None
     sessions: set[str] = field(default_factory=set)
     shares: dict[str | None, _Share] = field(default_factory=dict)
 
@@ -70,8 +74,11 @@ class _Block:
         return self.start + BLOCK_MS
 
     def add(self, event: UsageEvent) -> None:
-        self.first = min(self.first, event.at)
-        self.last = max(self.last, event.at if event.last is None else event.last)
+        if not event.counted:
+            return
+        latest = event.at if event.last is None else event.last
+        self.first = event.at if self.first is None else min(self.first, event.at)
+        self.last = latest if self.last is None else max(self.last, latest)
         self.sessions.add(event.session)
         share = self.shares.setdefault(event.model, _Share())
         share.tokens += event.tokens
@@ -94,7 +101,8 @@ def _row(block: _Block, now_ms: int, breakdown: bool) -> ReportRow:
     tokens = sum((s.tokens for s in shares), TokenUsage())
     cost = sum(s.cost_nano for s in shares)
     active = block.start <= now_ms < block.end
-    span = block.last - block.first
+    first, last = block.first or block.start, block.last or block.start
+    span = last - first
     burn: dict[str, Any] | None = None
     projected: dict[str, Any] | None = None
     if active and span > 0:
@@ -125,8 +133,8 @@ def _row(block: _Block, now_ms: int, breakdown: bool) -> ReportRow:
         unpriced=sum(s.unpriced for s in shares),
         responses=sum(s.responses for s in shares),
         sessions=len(block.sessions),
-        first_at=block.first,
-        last_at=block.last,
+        first_at=first,
+        last_at=last,
         extra={
             "start_at": block.start,
             "end_at": block.end,
@@ -146,13 +154,16 @@ def _row(block: _Block, now_ms: int, breakdown: bool) -> ReportRow:
 
 
 def build_blocks(events: Iterable[UsageEvent], now_ms: int, *, breakdown: bool = False) -> list[ReportRow]:
-    """One row per block, oldest first; ``events`` must come in time order (events of one
-    hour in any order among themselves)."""
+    """One row per block holding counted usage, oldest first; ``events`` must come in time
+    order (events of one hour in any order among themselves).
+
+    Every event shapes the windows: they are the account's, whatever the report's
+    scope (--project, --unassigned), so uncounted events open blocks but add nothing."""
     blocks: list[_Block] = []
     current: _Block | None = None
     for event in events:
         if current is None or event.at >= current.end:
-            current = _Block(block_start(event.at), event.at, event.at)
+            current = _Block(block_start(event.at))
             blocks.append(current)
         current.add(event)
-    return [_row(block, now_ms, breakdown) for block in blocks]
+    return [_row(block, now_ms, breakdown) for block in blocks if block.first is not None]

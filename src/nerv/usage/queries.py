@@ -265,10 +265,12 @@ def _blocks(
     # A block's start depends on the blocks before it, so they are built from the start of
     # the history; --since then keeps, whole, the blocks that end after it.
     cte, cte_params = usage_cte(None, until)
-    # Pre-summed per session, model and clock hour (a block never splits an hour).
+    # Pre-summed per session, model and clock hour (a block never splits an hour). Every
+    # session is read: the windows are the account's; the scope only says what is counted.
     rows = read(
         f"{cte} SELECT u.t - u.t % {HOUR_MS} AS h, min(u.t) AS t, max(u.t) AS last, u.sid AS sid, "
-        f"u.model AS model, {_AGGREGATES} {_JOINS} WHERE {where} GROUP BY h, u.sid, u.model ORDER BY h",
+        f"u.model AS model, ({where}) AS counted, {_AGGREGATES} {_JOINS} "
+        "GROUP BY h, u.sid, u.model, counted ORDER BY h",
         [*cte_params, *params],
     )
     events = (
@@ -281,6 +283,7 @@ def _blocks(
             int(row["unpriced"]),
             int(row["n"]),
             row["last"],
+            bool(row["counted"]),
         )
         for row in rows
     )

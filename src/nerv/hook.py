@@ -240,9 +240,8 @@ def pre_tool_use(ctx: Context) -> dict[str, Any] | None:
             return hookio.pretool_answer("ask", reason)
         if mode == "queue":
             return None if tool_name in NEVER_QUEUED else _queue(ctx, conn, tool_name, tool_input)
-        hookio.log(
-            f"approval.mode {mode!r} is not one of {', '.join(APPROVAL_MODES)}", ctx.event, ctx.environ
-        )
+        hookio.log(f"approval.mode {mode!r} is not one of {', '.join(APPROVAL_MODES)}",
+                   ctx.event, ctx.environ)
         return _ask(f"nerv: no rule matches; approval.mode {mode!r} is invalid, so asking")
     finally:
         conn.close()
@@ -260,48 +259,29 @@ def _wait_seconds(ctx: Context, conn: sqlite3.Connection) -> float:
     """approval.timeout_seconds, capped to end KILL_MARGIN_S before Claude Code kills the hook."""
     from nerv.service import hookstore
 
-    value = hookstore.setting(
-        conn, "approval.timeout_seconds", ctx.project_id, ctx.environ, DEFAULT_TIMEOUT_S
-    )
+    value = hookstore.setting(conn, "approval.timeout_seconds", ctx.project_id, ctx.environ,
+                              DEFAULT_TIMEOUT_S)
     if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-        hookio.log(
-            f"approval.timeout_seconds {value!r} is not a positive number; using {DEFAULT_TIMEOUT_S}",
-            ctx.event,
-            ctx.environ,
-        )
+        hookio.log(f"approval.timeout_seconds {value!r} is not a positive number; using {DEFAULT_TIMEOUT_S}",
+                   ctx.event, ctx.environ)
         value = DEFAULT_TIMEOUT_S
     budget = hookio.claude_timeout(ctx.argv) - hookio.KILL_MARGIN_S
     return float(max(0.0, min(float(value), budget)))
 
 
-def _queue(
-    ctx: Context, conn: sqlite3.Connection, tool_name: str, tool_input: dict[str, Any]
-) -> dict[str, Any]:
+def _queue(ctx: Context, conn: sqlite3.Connection, tool_name: str,
+           tool_input: dict[str, Any]) -> dict[str, Any]:
     from nerv.service import hookstore
 
     wait = _wait_seconds(ctx, conn)
     session_id = None
     if ctx.claude_session_id:
         session_id = hookstore.touch_session(
-            conn,
-            ctx.actor,
-            "PreToolUse",
-            ctx.claude_session_id,
-            project_id=ctx.project_id,
-            task_id=ctx.task_id,
-            cwd=ctx.cwd,
-            transcript_path=ctx.transcript_path,
-        )
+            conn, ctx.actor, "PreToolUse", ctx.claude_session_id, project_id=ctx.project_id,
+            task_id=ctx.task_id, cwd=ctx.cwd, transcript_path=ctx.transcript_path)
     request_id = hookstore.create_request(
-        conn,
-        ctx.actor,
-        tool_name,
-        tool_input,
-        project_id=ctx.project_id,
-        session_id=session_id,
-        task_id=ctx.task_id,
-        cwd=ctx.cwd,
-    )
+        conn, ctx.actor, tool_name, tool_input, project_id=ctx.project_id, session_id=session_id,
+        task_id=ctx.task_id, cwd=ctx.cwd)
     deadline = time.monotonic() + wait
     restore = _trap_signals()
     try:
@@ -324,15 +304,11 @@ def _queue(
     if status == "pending":
         why = f"no decision within {wait:g} s"
         return hookio.pretool_answer(
-            "deny",
-            f"nerv: {why}; request {short} expired. Ask the user to approve it "
-            f"(nerv approvals approve {short}) and retry",
-        )
+            "deny", f"nerv: {why}; request {short} expired. Ask the user to approve it "
+                    f"(nerv approvals approve {short}) and retry")
     return hookio.pretool_answer(
-        "deny",
-        f"nerv: request {short} is {status}{': ' + reason if reason else ''}; "
-        "not run. Retry once the user has decided",
-    )
+        "deny", f"nerv: request {short} is {status}{': ' + reason if reason else ''}; "
+                "not run. Retry once the user has decided")
 
 
 def _expire(ctx: Context, conn: sqlite3.Connection, request_id: str, why: str) -> bool:
@@ -397,16 +373,8 @@ def session_event(ctx: Context) -> None:
         return
     conn = _connect(ctx)
     try:
-        hookstore.touch_session(
-            conn,
-            ctx.actor,
-            ctx.event,
-            ctx.claude_session_id,
-            project_id=ctx.project_id,
-            task_id=ctx.task_id,
-            cwd=ctx.cwd,
-            transcript_path=ctx.transcript_path,
-        )
+        hookstore.touch_session(conn, ctx.actor, ctx.event, ctx.claude_session_id, project_id=ctx.project_id,
+                                task_id=ctx.task_id, cwd=ctx.cwd, transcript_path=ctx.transcript_path)
     finally:
         conn.close()
     if ctx.event in ("Stop", "SessionEnd") and ctx.transcript_path:
@@ -420,9 +388,8 @@ def _ingest(ctx: Context) -> None:
     try:
         from nerv.service import DatabaseService
 
-        with DatabaseService(
-            hookio.db_path(ctx.environ), actor=ctx.actor, busy_timeout=hookio.busy_timeout_ms(ctx.environ)
-        ) as service:
+        with DatabaseService(hookio.db_path(ctx.environ), actor=ctx.actor,
+                             busy_timeout=hookio.busy_timeout_ms(ctx.environ)) as service:
             ingest = getattr(service, "ingest_transcript", None)
             if ingest is not None:
                 result = ingest(ctx.transcript_path, claude_session_id=ctx.claude_session_id)

@@ -41,18 +41,10 @@ def _age(ms: int) -> str:
 
 def _request_json(request: Any, patterns: list[str] | None = None) -> dict[str, Any]:
     out = {
-        "id": request.id,
-        "status": request.status,
-        "tool_name": request.tool_name,
-        "tool_input": request.tool_input,
-        "cwd": request.cwd,
-        "project_id": request.project_id,
-        "session_id": request.session_id,
-        "task_id": request.task_id,
-        "reason": request.reason,
-        "decided_by": request.decided_by,
-        "decided_at": request.decided_at,
-        "created_at": request.created_at,
+        "id": request.id, "status": request.status, "tool_name": request.tool_name,
+        "tool_input": request.tool_input, "cwd": request.cwd, "project_id": request.project_id,
+        "session_id": request.session_id, "task_id": request.task_id, "reason": request.reason,
+        "decided_by": request.decided_by, "decided_at": request.decided_at, "created_at": request.created_at,
     }
     if patterns is not None:
         out["proposed_rules"] = patterns
@@ -89,22 +81,10 @@ def list_(app: AppContext, all_: bool, project: str | None, as_json: bool) -> No
     if as_json:
         emit_json([_request_json(r) for r in found])
         return
-    rows = [
-        [
-            r.id[:8],
-            r.status,
-            _age(r.created_at),
-            r.tool_name,
-            truncate(_subject(r.tool_name, r.tool_input), 60),
-            sid(r.project_id),
-        ]
-        for r in found
-    ]
-    table(
-        ["id", "status", "age", "tool", "call", "project"],
-        rows,
-        empty="(no requests)" if all_ else "(no pending requests)",
-    )
+    rows = [[r.id[:8], r.status, _age(r.created_at), r.tool_name,
+             truncate(_subject(r.tool_name, r.tool_input), 60), sid(r.project_id)] for r in found]
+    table(["id", "status", "age", "tool", "call", "project"], rows,
+          empty="(no requests)" if all_ else "(no pending requests)")
 
 
 @approvals.command("show")
@@ -123,24 +103,15 @@ def show(app: AppContext, request_id: str, as_json: bool) -> None:
     if as_json:
         emit_json(_request_json(request, patterns))
         return
-    fields(
-        [
-            ("id", request.id),
-            ("status", request.status),
-            ("tool", request.tool_name),
-            ("call", _subject(request.tool_name, request.tool_input)),
-            ("cwd", request.cwd),
-            ("project", request.project_id),
-            ("session", request.session_id),
-            ("task", request.task_id),
-            ("created", fmt_time(request.created_at)),
-            (
-                "decided",
-                f"{fmt_time(request.decided_at)} by {request.decided_by}" if request.decided_at else None,
-            ),
-            ("reason", request.reason),
-        ]
-    )
+    fields([
+        ("id", request.id), ("status", request.status), ("tool", request.tool_name),
+        ("call", _subject(request.tool_name, request.tool_input)), ("cwd", request.cwd),
+        ("project", request.project_id), ("session", request.session_id), ("task", request.task_id),
+        ("created", fmt_time(request.created_at)),
+        ("decided",
+         f"{fmt_time(request.decided_at)} by {request.decided_by}" if request.decided_at else None),
+        ("reason", request.reason),
+    ])
     echo(style("input", bold=True))
     for line in json.dumps(request.tool_input, indent=2, sort_keys=True, ensure_ascii=False).splitlines():
         echo(f"  {line}")
@@ -149,9 +120,8 @@ def show(app: AppContext, request_id: str, as_json: bool) -> None:
         echo(f"  {pattern}")
 
 
-def _decide(
-    app: AppContext, request_id: str, status: str, reason: str | None, rule: str | None, as_json: bool
-) -> None:
+def _decide(app: AppContext, request_id: str, status: str, reason: str | None, rule: str | None,
+            as_json: bool) -> None:
     service = app.service()
     ident = _resolve(app, request_id)
     service.expire_orphaned_requests()  # approving a call nobody waits for would let nothing through
@@ -190,14 +160,8 @@ def deny(app: AppContext, request_id: str, reason: str | None, rule: str | None,
 
 
 @approvals.command("expire")
-@click.option(
-    "--older-than",
-    "seconds",
-    type=click.FloatRange(min=0),
-    default=600.0,
-    show_default=True,
-    help="Age in seconds of the pending requests to expire.",
-)
+@click.option("--older-than", "seconds", type=click.FloatRange(min=0), default=600.0, show_default=True,
+              help="Age in seconds of the pending requests to expire.")
 @json_option
 @pass_app
 def expire(app: AppContext, seconds: float, as_json: bool) -> None:

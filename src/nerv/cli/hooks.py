@@ -71,13 +71,8 @@ def _is_nerv_handler(handler: Any) -> bool:
 
 
 def claude_timeout(approval_timeout: Any) -> int:
-    seconds = (
-        approval_timeout
-        if isinstance(approval_timeout, int | float)
-        and not isinstance(approval_timeout, bool)
-        and approval_timeout > 0
-        else 50
-    )
+    seconds = approval_timeout if isinstance(approval_timeout, int | float) and not isinstance(
+        approval_timeout, bool) and approval_timeout > 0 else 50
     return max(MIN_TIMEOUT_S, math.ceil(seconds) + TIMEOUT_MARGIN_S)
 
 
@@ -214,15 +209,10 @@ def _target(project: str | None, user: bool) -> Path:
 
 
 target_options = [
-    click.option(
-        "--project",
-        metavar="DIR",
-        type=click.Path(exists=True, file_okay=False),
-        help="The project's .claude/settings.json under DIR.",
-    ),
-    click.option(
-        "--user", is_flag=True, help="~/.claude/settings.json (the default; honours CLAUDE_CONFIG_DIR)."
-    ),
+    click.option("--project", metavar="DIR", type=click.Path(exists=True, file_okay=False),
+                 help="The project's .claude/settings.json under DIR."),
+    click.option("--user", is_flag=True,
+                 help="~/.claude/settings.json (the default; honours CLAUDE_CONFIG_DIR)."),
 ]
 
 
@@ -289,22 +279,14 @@ def inspect_file(path: Path) -> dict[str, Any]:
         for group in groups if isinstance(groups, list) else []:
             for handler in group.get("hooks", []) if isinstance(group, dict) else []:
                 if _is_nerv_handler(handler):
-                    events[event] = {
-                        "matcher": group.get("matcher"),
-                        "command": handler.get("command"),
-                        "timeout": handler.get("timeout"),
-                    }
+                    events[event] = {"matcher": group.get("matcher"), "command": handler.get("command"),
+                                     "timeout": handler.get("timeout")}
     return {"path": str(path), "exists": path.exists(), "events": events}
 
 
 @hooks.command("status")
-@click.option(
-    "--project",
-    metavar="DIR",
-    default=".",
-    show_default=True,
-    help="Project whose .claude/settings.json to check (besides the user's).",
-)
+@click.option("--project", metavar="DIR", default=".", show_default=True,
+              help="Project whose .claude/settings.json to check (besides the user's).")
 @json_option
 @pass_app
 def status(app: AppContext, project: str, as_json: bool) -> None:
@@ -328,10 +310,8 @@ def status(app: AppContext, project: str, as_json: bool) -> None:
             if event == "PreToolUse" and isinstance(approval_timeout, int | float):
                 effective = timeout if isinstance(timeout, int | float) else MIN_TIMEOUT_S
                 if effective < approval_timeout + 10:
-                    problems.append(
-                        f"PreToolUse timeout {effective} s is too short for approval."
-                        f"timeout_seconds {approval_timeout}: run nerv hooks install again"
-                    )
+                    problems.append(f"PreToolUse timeout {effective} s is too short for approval."
+                                    f"timeout_seconds {approval_timeout}: run nerv hooks install again")
         missing = [e for e in EVENTS if e not in info["events"]]
         if info["events"] and missing:
             problems.append(f"not installed for {', '.join(missing)}")

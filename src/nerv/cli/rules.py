@@ -24,9 +24,7 @@ def rules() -> None:
 
 
 project_option = click.option(
-    "--project",
-    metavar="ID",
-    help="Scope the rule to this project (default: global).",
+    "--project", metavar="ID", help="Scope the rule to this project (default: global).",
     shell_complete=complete_id("project"),
 )
 
@@ -44,17 +42,9 @@ def _scope(rule: Any) -> str:
 
 def _rule_json(rule: Any) -> dict[str, Any]:
     return {
-        "id": rule.id,
-        "rule": rule.rule_text,
-        "tool": rule.tool,
-        "pattern": rule.pattern,
-        "action": rule.action,
-        "project_id": rule.project_id,
-        "enabled": rule.enabled,
-        "note": rule.note,
-        "match_key": rule.match_key,
-        "created_at": rule.created_at,
-        "updated_at": rule.updated_at,
+        "id": rule.id, "rule": rule.rule_text, "tool": rule.tool, "pattern": rule.pattern,
+        "action": rule.action, "project_id": rule.project_id, "enabled": rule.enabled, "note": rule.note,
+        "match_key": rule.match_key, "created_at": rule.created_at, "updated_at": rule.updated_at,
     }
 
 
@@ -73,16 +63,8 @@ def _color(action: str | None) -> str:
 @click.option("--note", help="Why the rule exists (shown with a deny or ask).")
 @json_option
 @pass_app
-def add(
-    app: AppContext,
-    rule: str,
-    allow: bool,
-    ask: bool,
-    deny: bool,
-    project: str | None,
-    note: str | None,
-    as_json: bool,
-) -> None:
+def add(app: AppContext, rule: str, allow: bool, ask: bool, deny: bool, project: str | None, note: str | None,
+        as_json: bool) -> None:
     """Add RULE, e.g. "Bash(npm test:*)" --allow."""
     action = _action(allow, ask, deny)
     project_id = app.project_id(project) if project else None
@@ -95,12 +77,8 @@ def add(
 
 @rules.command("list")
 @click.option("--all", "all_", is_flag=True, help="Include disabled rules.")
-@click.option(
-    "--project",
-    metavar="ID",
-    shell_complete=complete_id("project"),
-    help="Only the rules in force for this project (global ones and its own).",
-)
+@click.option("--project", metavar="ID", shell_complete=complete_id("project"),
+              help="Only the rules in force for this project (global ones and its own).")
 @json_option
 @pass_app
 def list_(app: AppContext, all_: bool, project: str | None, as_json: bool) -> None:
@@ -112,16 +90,8 @@ def list_(app: AppContext, all_: bool, project: str | None, as_json: bool) -> No
         return
     rows = []
     for r in found:
-        rows.append(
-            [
-                r.id[:8],
-                _color(r.action),
-                truncate(r.rule_text, 50),
-                _scope(r),
-                "yes" if r.enabled else "no",
-                truncate(r.note or "", 40),
-            ]
-        )
+        rows.append([r.id[:8], _color(r.action), truncate(r.rule_text, 50), _scope(r),
+                     "yes" if r.enabled else "no", truncate(r.note or "", 40)])
     table(["id", "action", "rule", "scope", "enabled", "note"], rows, empty="(no rules)")
 
 
@@ -203,25 +173,17 @@ def project_for_cwd(app: AppContext, cwd: str, given: str | None) -> tuple[str |
 
 
 def _decided_json(spec: Any, rule: Any) -> dict[str, Any]:
-    return {
-        "id": spec.id,
-        "rule": spec.text,
-        "action": spec.action,
-        "note": rule.note if rule is not None else None,
-        "project_id": rule.project_id if rule is not None else None,
-    }
+    return {"id": spec.id, "rule": spec.text, "action": spec.action,
+            "note": rule.note if rule is not None else None,
+            "project_id": rule.project_id if rule is not None else None}
 
 
 @rules.command("test")
 @click.argument("tool")
 @click.argument("value", metavar="INPUT")
 @click.option("--cwd", "cwd", metavar="DIR", help="The agent's working directory (default: here).")
-@click.option(
-    "--project",
-    metavar="ID",
-    shell_complete=complete_id("project"),
-    help="Project whose rules apply (default: the repository enclosing --cwd).",
-)
+@click.option("--project", metavar="ID", shell_complete=complete_id("project"),
+              help="Project whose rules apply (default: the repository enclosing --cwd).")
 @json_option
 @pass_app
 def test(app: AppContext, tool: str, value: str, cwd: str | None, project: str | None, as_json: bool) -> None:
@@ -237,28 +199,19 @@ def test(app: AppContext, tool: str, value: str, cwd: str | None, project: str |
     project_id, repo_path = project_for_cwd(app, where, project)
     tool_input = tool_input_from(tool, value)
     root = os.environ.get(env.CLAUDE_PROJECT_DIR) or repo_path or where
-    decision = service.evaluate_tool_call(
-        tool, tool_input, project_id=project_id, cwd=where, project_root=root
-    )
+    decision = service.evaluate_tool_call(tool, tool_input, project_id=project_id, cwd=where,
+                                          project_root=root)
     stored = {r.id: service.get_rule(r.id) for r in decision.rules}
     mode = service.get_setting("approval.mode", project_id) or DEFAULT_MODE
     outcomes = {"defer": "no decision (Claude Code decides)", "ask": "ask", "queue": "queue for approval"}
     hook = decision.action or outcomes.get(str(mode), f"ask (invalid approval.mode {mode!r})")
     if as_json:
-        emit_json(
-            {
-                "tool": tool,
-                "input": tool_input,
-                "decision": decision.action,
-                "reason": decision.reason,
-                "rules": [_decided_json(r, stored.get(r.id)) for r in decision.rules],
-                "parts": list(decision.parts),
-                "project_id": project_id,
-                "cwd": where,
-                "approval_mode": mode,
-                "hook": hook,
-            }
-        )
+        emit_json({
+            "tool": tool, "input": tool_input, "decision": decision.action, "reason": decision.reason,
+            "rules": [_decided_json(r, stored.get(r.id)) for r in decision.rules],
+            "parts": list(decision.parts), "project_id": project_id, "cwd": where,
+            "approval_mode": mode, "hook": hook,
+        })
         return
     echo(f"{_color(decision.action)}  {decision.reason}")
     for r in decision.rules:
@@ -306,16 +259,13 @@ def import_claude(app: AppContext, path: Path | None, project: str | None, as_js
     if not isinstance(permissions, dict):
         raise ValidationError(f"{source}: 'permissions' is not an object")
     project_id = app.project_id(project) if project else None
-    result = app.service().import_claude_rules(
-        permissions, project_id=project_id, note=f"imported from {source}"
-    )
+    result = app.service().import_claude_rules(permissions, project_id=project_id,
+                                               note=f"imported from {source}")
     if as_json:
         emit_json({"path": str(source), **result.to_json()})
         return
-    echo(
-        f"{source}: {len(result.added)} added, {len(result.skipped)} already present, "
-        f"{len(result.invalid)} invalid"
-    )
+    echo(f"{source}: {len(result.added)} added, {len(result.skipped)} already present, "
+         f"{len(result.invalid)} invalid")
     for rule in result.added:
         echo(f"  + {rule.action:<5} {rule.rule_text}")
     for line in result.invalid:
@@ -323,20 +273,10 @@ def import_claude(app: AppContext, path: Path | None, project: str | None, as_js
 
 
 @rules.command("suggest")
-@click.option(
-    "--min",
-    "min_count",
-    type=click.IntRange(min=1),
-    default=3,
-    show_default=True,
-    help="Decisions needed before a pattern is suggested.",
-)
-@click.option(
-    "--project",
-    metavar="ID",
-    shell_complete=complete_id("project"),
-    help="Only this project's approval history.",
-)
+@click.option("--min", "min_count", type=click.IntRange(min=1), default=3, show_default=True,
+              help="Decisions needed before a pattern is suggested.")
+@click.option("--project", metavar="ID", shell_complete=complete_id("project"),
+              help="Only this project's approval history.")
 @json_option
 @pass_app
 def suggest(app: AppContext, min_count: int, project: str | None, as_json: bool) -> None:
@@ -349,10 +289,6 @@ def suggest(app: AppContext, min_count: int, project: str | None, as_json: bool)
     if not found:
         echo(f"(no suggestions: no pattern was decided the same way {min_count} times or more)")
         return
-    table(
-        ["action", "rule", "approved", "denied", "add with"],
-        [
-            [_color(s.action), s.rule, s.approved, s.denied, f"nerv rules add '{s.rule}' --{s.action}"]
-            for s in found
-        ],
-    )
+    table(["action", "rule", "approved", "denied", "add with"],
+          [[_color(s.action), s.rule, s.approved, s.denied, f"nerv rules add '{s.rule}' --{s.action}"]
+           for s in found])

@@ -30,7 +30,9 @@ DEFAULT_BUSY_TIMEOUT_MS = 30_000
 def synchronous_level() -> str:
     level = os.environ.get(env.NERV_SYNCHRONOUS, DEFAULT_SYNCHRONOUS).strip().upper()
     if level not in SYNCHRONOUS_LEVELS:
-        raise DatabaseError(f"{env.NERV_SYNCHRONOUS}={level!r} is not one of {', '.join(SYNCHRONOUS_LEVELS)}")
+        raise DatabaseError(
+            f"{env.NERV_SYNCHRONOUS}={level!r} is not one of {', '.join(SYNCHRONOUS_LEVELS)}"
+        )
     return level
 
 
@@ -80,7 +82,9 @@ def connect(
             prepare_location(path)
         elif not path.exists():
             raise DatabaseError(f"database not found: {path}")
-        conn = sqlite3.connect(path, timeout=timeout_ms / 1000, isolation_level=None, check_same_thread=False)
+        conn = sqlite3.connect(
+            path, timeout=timeout_ms / 1000, isolation_level=None, check_same_thread=False
+        )
     except OSError as exc:
         raise DatabaseError(f"cannot open database {path}: {exc.strerror or exc}") from None
     except sqlite3.Error as exc:

@@ -87,13 +87,8 @@ def default_rules(conn: sqlite3.Connection) -> None:
         default_home = os.path.join(os.path.expanduser("~"), ".nerv")
         if os.path.realpath(home) != os.path.realpath(default_home):
             escaped = "".join("\\" + c if c in "*?[]\\" else c for c in home)
-            rules.append(
-                (
-                    f"Edit(/{escaped}/**)",
-                    "deny",
-                    "nerv's database, backups and logs (this NERV_HOME): change them through nerv",
-                )
-            )
+            rules.append((f"Edit(/{escaped}/**)", "deny",
+                          "nerv's database, backups and logs (this NERV_HOME): change them through nerv"))
     now = now_ms()
     for text, action, note in rules:
         tool, pattern = parse_rule(text)

@@ -16,29 +16,16 @@ from nerv.permissions.shell import Part
 
 CHECKS: dict[str, str] = {
     "pipe-to-shell": "downloaded code run by a shell or interpreter "
-    '(curl ... | sh, bash <(curl ...), sh -c "$(curl ...)", eval "$(wget ...)")',
+                     "(curl ... | sh, bash <(curl ...), sh -c \"$(curl ...)\", eval \"$(wget ...)\")",
     "rm-root": "recursive rm of /, ~ or $HOME, or of everything directly inside them (/*, ~/*), "
-    "whatever the flag spelling",
+               "whatever the flag spelling",
 }
 # rm targets that wipe the system or the home directory.  A pattern rule cannot
 # express these: '*' in 'Bash(rm -rf /*)' is a wildcard, so it would deny every
 # recursive rm of an absolute path.
-_ROOT_TARGETS = frozenset(
-    {
-        "/",
-        "/*",
-        "/.",
-        "~",
-        "~/",
-        "~/*",
-        "$HOME",
-        "$HOME/",
-        "$HOME/*",
-        "${HOME}",
-        "${HOME}/",
-        "${HOME}/*",
-    }
-)
+_ROOT_TARGETS = frozenset({
+    "/", "/*", "/.", "~", "~/", "~/*", "$HOME", "$HOME/", "$HOME/*", "${HOME}", "${HOME}/", "${HOME}/*",
+})
 
 
 def run_checks(parts: list[Part]) -> dict[str, str]:

@@ -38,9 +38,8 @@ _MAX_SCRIPT_DEPTH = 4
 class CommandPart:
     __slots__ = ("allow_forms", "deny_forms", "needs_allow", "text")
 
-    def __init__(
-        self, text: str, allow_forms: tuple[str, ...], deny_forms: tuple[str, ...], needs_allow: bool
-    ) -> None:
+    def __init__(self, text: str, allow_forms: tuple[str, ...], deny_forms: tuple[str, ...],
+                 needs_allow: bool) -> None:
         self.text = text
         self.allow_forms = allow_forms
         self.deny_forms = deny_forms
@@ -77,7 +76,7 @@ def analyze(command: str, *, lenient: bool = False, _depth: int = 0) -> Analysis
             deny[values] = None
             program = inner[0].value
             if "/" in program and not inner[0].op:
-                deny[basename(program) + values[len(program) :]] = None
+                deny[basename(program) + values[len(program):]] = None
             nested.extend(_scripts(inner, part, parts))
         result.parts.append(CommandPart(part.text, allow, tuple(deny), True))
         for script in nested:
@@ -134,11 +133,11 @@ def _position(part: Part, words: list[Token], index: int) -> int:
 def _env_split_string(args: list[str]) -> list[str]:
     for pos, arg in enumerate(args):
         if arg in ("-S", "--split-string"):
-            return [" ".join(args[pos + 1 :])]
+            return [" ".join(args[pos + 1:])]
         if arg.startswith("--split-string="):
-            return [" ".join([arg.partition("=")[2], *args[pos + 1 :]])]
+            return [" ".join([arg.partition("=")[2], *args[pos + 1:]])]
         if arg.startswith("-S"):
-            return [" ".join([arg[2:], *args[pos + 1 :]])]
+            return [" ".join([arg[2:], *args[pos + 1:]])]
     return []
 
 
@@ -168,7 +167,7 @@ def _find_exec(args: list[str]) -> list[str]:
             while end < len(args) and args[end] not in (";", "+"):
                 end += 1
             if end > pos + 1:
-                out.append(" ".join(_quote(a) for a in args[pos + 1 : end]))
+                out.append(" ".join(_quote(a) for a in args[pos + 1:end]))
             pos = end
         pos += 1
     return out
@@ -186,7 +185,7 @@ def _fed_text(words: list[Token]) -> list[str]:
 
 
 def _echo_text(words: list[Token]) -> str | None:
-    inner = words[stages(words, for_allow=False)[-1] :]
+    inner = words[stages(words, for_allow=False)[-1]:]
     name = basename(inner[0].value)
     if name not in ("echo", "printf"):
         return None

@@ -66,6 +66,5 @@ DEFAULT_RULES: tuple[tuple[str, str, str], ...] = (
 
 def default_rules() -> list[RuleSpec]:
     """DEFAULT_RULES as RuleSpecs with ids ``default-1``, ``default-2``..."""
-    return [
-        RuleSpec.parse(f"default-{n}", text, action) for n, (text, action, _) in enumerate(DEFAULT_RULES, 1)
-    ]
+    return [RuleSpec.parse(f"default-{n}", text, action)
+            for n, (text, action, _) in enumerate(DEFAULT_RULES, 1)]

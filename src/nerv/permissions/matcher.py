@@ -41,26 +41,17 @@ if TYPE_CHECKING:
 
 # Input field holding the path, per file tool.
 PATH_FIELDS = {
-    "Read": "file_path",
-    "Edit": "file_path",
-    "Write": "file_path",
-    "MultiEdit": "file_path",
-    "NotebookEdit": "notebook_path",
-    "NotebookRead": "notebook_path",
-    "Glob": "path",
-    "Grep": "path",
-    "LS": "path",
+    "Read": "file_path", "Edit": "file_path", "Write": "file_path", "MultiEdit": "file_path",
+    "NotebookEdit": "notebook_path", "NotebookRead": "notebook_path",
+    "Glob": "path", "Grep": "path", "LS": "path",
 }
 # Tools that search a directory and default to the working directory.
 _DIR_TOOLS = frozenset({"Glob", "Grep"})
 # For other tools, ``Tool(spec)`` is a glob over this field when the tool is
 # known; otherwise over every top-level string value of the input.
 PRIMARY_FIELDS = {
-    "Task": "subagent_type",
-    "Agent": "subagent_type",
-    "WebSearch": "query",
-    "Skill": "skill",
-    "SlashCommand": "command",
+    "Task": "subagent_type", "Agent": "subagent_type", "WebSearch": "query",
+    "Skill": "skill", "SlashCommand": "command",
 }
 _VERB = {"deny": "denied by", "ask": "ask:", "allow": "allowed by"}
 _GLOB_CHARS = re.compile(r"[*?\[{]")
@@ -180,9 +171,8 @@ class CompiledRules:
                 self._bash_loose[action].append(rule)
 
     # -- public -------------------------------------------------------------
-    def evaluate(
-        self, tool_name: str, tool_input: Mapping[str, Any], ctx: MatchContext | None = None
-    ) -> Decision:
+    def evaluate(self, tool_name: str, tool_input: Mapping[str, Any],
+                 ctx: MatchContext | None = None) -> Decision:
         """Decide a tool call: deny > ask > allow, or None when no rule decides."""
         if tool_name == "Bash":
             command = tool_input.get("command")
@@ -254,9 +244,8 @@ class CompiledRules:
             words = form.split()
             if not words:
                 continue
-            candidates = chain(
-                index.get(words[0], ()), loose, *(by_word[w] for w in set(words) if w in by_word)
-            )
+            candidates = chain(index.get(words[0], ()), loose,
+                               *(by_word[w] for w in set(words) if w in by_word))
             for rule in candidates:
                 if (best is None or rule.order < best.order) and rule.bash(form):
                     best = rule
@@ -318,9 +307,8 @@ class CompiledRules:
         shown = f" for {targets[0]!r}" if len(targets) == 1 else ""
         for action in ("deny", "ask"):
             for rule in rules:
-                if rule.spec.action == action and (
-                    rule.kind == "whole" or any(rule.test(t, bases) for t in targets)
-                ):
+                if rule.spec.action == action and (rule.kind == "whole"
+                                                   or any(rule.test(t, bases) for t in targets)):
                     return Decision(action, (rule.spec,), f"{_VERB[action]} {rule.spec.text}{shown}")
         allows = [r for r in rules if r.spec.action == "allow"]
         whole = next((r for r in allows if r.kind == "whole"), None)
@@ -342,13 +330,12 @@ def _exact_host(spec: str) -> str | None:
     """``domain:example.com`` -> ``example.com``; None for wildcards and URL globs."""
     if not spec.startswith("domain:"):
         return None
-    host = spec[len("domain:") :].strip().lower().rstrip(".")
+    host = spec[len("domain:"):].strip().lower().rstrip(".")
     return None if "*" in host or "?" in host else host
 
 
-def _hit_decision(
-    action: str, hits: list[tuple[_Rule, str]], parts: tuple[str, ...], compound: bool, note: str
-) -> Decision:
+def _hit_decision(action: str, hits: list[tuple[_Rule, str]], parts: tuple[str, ...],
+                  compound: bool, note: str) -> Decision:
     hits.sort(key=lambda h: h[0].order)
     rules = tuple(dict.fromkeys(rule.spec for rule, _ in hits))
     rule, what = hits[0]

@@ -79,9 +79,8 @@ class MatchContext(_Frozen):
     project_root: str | None  # root for "/path" rules (default: cwd)
     home: str | None  # for "~/path" rules (default: os.path.expanduser("~"))
 
-    def __init__(
-        self, cwd: str | None = None, project_root: str | None = None, home: str | None = None
-    ) -> None:
+    def __init__(self, cwd: str | None = None, project_root: str | None = None,
+                 home: str | None = None) -> None:
         self._set(cwd=cwd, project_root=project_root, home=home)
 
 
@@ -93,7 +92,6 @@ class Decision(_Frozen):
     reason: str  # one line for a human
     parts: tuple[str, ...]  # for Bash: the commands considered
 
-    def __init__(
-        self, action: str | None, rules: tuple[RuleSpec, ...], reason: str, parts: tuple[str, ...] = ()
-    ) -> None:
+    def __init__(self, action: str | None, rules: tuple[RuleSpec, ...], reason: str,
+                 parts: tuple[str, ...] = ()) -> None:
         self._set(action=action, rules=rules, reason=reason, parts=parts)

@@ -182,7 +182,7 @@ def relative_to(path: str, base: str) -> str | None:
     if p == b:
         return ""
     if p.startswith(b + "/"):
-        return path[len(base) + 1 :]
+        return path[len(base) + 1:]
     return None
 
 

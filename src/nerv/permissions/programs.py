@@ -17,24 +17,10 @@ from nerv.permissions.shell import Token
 # ``Bash(npm test:*)`` allows ``NODE_ENV=test npm test``).  They change output
 # formatting or test modes, not which code runs; variables such as PATH,
 # LD_PRELOAD or NODE_OPTIONS can load arbitrary code and are not on the list.
-HARMLESS_ENV = frozenset(
-    {
-        "CI",
-        "COLUMNS",
-        "DEBUG",
-        "FORCE_COLOR",
-        "LANG",
-        "LC_ALL",
-        "NODE_ENV",
-        "NO_COLOR",
-        "PYTHONDONTWRITEBYTECODE",
-        "PYTHONUNBUFFERED",
-        "RUST_BACKTRACE",
-        "RUST_LOG",
-        "TERM",
-        "TZ",
-    }
-)
+HARMLESS_ENV = frozenset({
+    "CI", "COLUMNS", "DEBUG", "FORCE_COLOR", "LANG", "LC_ALL", "NODE_ENV", "NO_COLOR",
+    "PYTHONDONTWRITEBYTECODE", "PYTHONUNBUFFERED", "RUST_BACKTRACE", "RUST_LOG", "TERM", "TZ",
+})
 
 ASSIGNMENT = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\+?=")
 
@@ -44,9 +30,8 @@ class Wrapper:
 
     __slots__ = ("flags", "numeric", "positional", "stop", "with_arg")
 
-    def __init__(
-        self, with_arg: str = "", flags: str = "", positional: int = 0, stop: str = "", numeric: bool = False
-    ) -> None:
+    def __init__(self, with_arg: str = "", flags: str = "", positional: int = 0,
+                 stop: str = "", numeric: bool = False) -> None:
         self.with_arg = frozenset(with_arg.split())  # options that take a value
         self.flags = frozenset(flags.split())  # options that take none
         self.positional = positional  # arguments before the command (timeout's duration)
@@ -62,50 +47,38 @@ ALLOW_WRAPPERS: dict[str, Wrapper] = {
     "nice": Wrapper("-n --adjustment", "", numeric=True),
     "nohup": Wrapper(),
     "stdbuf": Wrapper("-i -o -e --input --output --error"),
-    "env": Wrapper("-u --unset -C --chdir", "-i --ignore-environment -0 --null -", stop="-S --split-string"),
+    "env": Wrapper("-u --unset -C --chdir", "-i --ignore-environment -0 --null -",
+                   stop="-S --split-string"),
 }
 # Wrappers only deny and ask rules look through.
 DENY_WRAPPERS: dict[str, Wrapper] = {
     **ALLOW_WRAPPERS,
-    "sudo": Wrapper(
-        "-u --user -g --group -C --close-from -D --chdir -h --host -p --prompt -r --role "
-        "-t --type -T --command-timeout -U --other-user",
-        "-A -b -E -H -i -k -K -n -P -S -s --askpass --background --preserve-env "
-        "--set-home --login --reset-timestamp --non-interactive --stdin --shell",
-        stop="-l --list -v --validate -e --edit",
-    ),
+    "sudo": Wrapper("-u --user -g --group -C --close-from -D --chdir -h --host -p --prompt -r --role "
+                    "-t --type -T --command-timeout -U --other-user",
+                    "-A -b -E -H -i -k -K -n -P -S -s --askpass --background --preserve-env "
+                    "--set-home --login --reset-timestamp --non-interactive --stdin --shell",
+                    stop="-l --list -v --validate -e --edit"),
     "doas": Wrapper("-u -C", "-n -s"),
     "command": Wrapper("", "-p", stop="-v -V"),
     "builtin": Wrapper(),
     "exec": Wrapper("-a", "-c -l"),
-    "xargs": Wrapper(
-        "-a --arg-file -d --delimiter -E -e --eof -I -i --replace -L -l --max-lines "
-        "-n --max-args -P --max-procs -s --max-chars --process-slot-var",
-        "-0 --null -o --open-tty -p --interactive -r --no-run-if-empty -t --verbose -x --exit",
-    ),
+    "xargs": Wrapper("-a --arg-file -d --delimiter -E -e --eof -I -i --replace -L -l --max-lines "
+                     "-n --max-args -P --max-procs -s --max-chars --process-slot-var",
+                     "-0 --null -o --open-tty -p --interactive -r --no-run-if-empty -t --verbose "
+                     "-x --exit"),
     "ionice": Wrapper("-c --class -n --classdata", "-t --ignore"),
-    "chrt": Wrapper(
-        "",
-        "-a -b -d -f -i -o -r -R -v --all-tasks --batch --deadline --fifo --idle "
-        "--other --rr --reset-on-fork --verbose",
-        1,
-    ),
-    "watch": Wrapper(
-        "-n --interval -d --differences",
-        "-t --no-title -b --beep -e --errexit -g --chgexit -x --exec -p --precise",
-    ),
+    "chrt": Wrapper("", "-a -b -d -f -i -o -r -R -v --all-tasks --batch --deadline --fifo --idle "
+                    "--other --rr --reset-on-fork --verbose", 1),
+    "watch": Wrapper("-n --interval -d --differences", "-t --no-title -b --beep -e --errexit -g "
+                     "--chgexit -x --exec -p --precise"),
 }
 
 SHELLS = frozenset({"sh", "bash", "zsh", "dash", "ksh", "mksh", "ash", "fish", "busybox"})
 # Program-text options of interpreters other than shells ('-m' names a module,
 # which is not program text but does mean stdin is not the program).
 _CODE_OPTIONS = {
-    "python": ("-c", "-m"),
-    "perl": ("-e", "-E"),
-    "ruby": ("-e",),
-    "node": ("-e", "-p", "--eval", "--print"),
-    "php": ("-r",),
-    "bun": ("-e", "--eval"),
+    "python": ("-c", "-m"), "perl": ("-e", "-E"), "ruby": ("-e",), "node": ("-e", "-p", "--eval", "--print"),
+    "php": ("-r",), "bun": ("-e", "--eval"),
 }
 _OPTION_ARGS = frozenset({"-o", "+o", "-O", "+O", "-W", "-X", "-r", "--rcfile", "--init-file", "-I"})
 FETCHERS = frozenset({"curl", "wget", "fetch", "http", "https", "xh", "aria2c"})

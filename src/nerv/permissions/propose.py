@@ -22,9 +22,8 @@ _NO_PREFIX = frozenset({"eval", "exec", "su", "ssh", "source", ".", *DENY_WRAPPE
 _PATH_SPECIAL = re.compile(r"([*?\[\]\\])")
 
 
-def propose_patterns(
-    tool_name: str, tool_input: Mapping[str, Any], ctx: MatchContext | None = None
-) -> list[str]:
+def propose_patterns(tool_name: str, tool_input: Mapping[str, Any],
+                     ctx: MatchContext | None = None) -> list[str]:
     """Rule texts that would allow this call, e.g. ``Bash(git push origin main)``, ``Bash(git push:*)``.
 
     Bash: the exact text of each command (unless it contains ``*``, which a rule
@@ -67,7 +66,7 @@ def _bash(command: str) -> list[str]:
         if "*" not in part.text:
             exact.append(format_rule("Bash", part.text))
         words = part.words
-        inner = words[stages(words, for_allow=True)[-1] :]
+        inner = words[stages(words, for_allow=True)[-1]:]
         head = inner[0]
         name = basename(head.value)
         if head.op or "*" in head.raw or name in _NO_PREFIX or ASSIGNMENT.match(head.raw):

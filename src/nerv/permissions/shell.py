@@ -25,21 +25,8 @@ _MAX_DEPTH = 40
 _OPENERS = frozenset({"!", "{", "if", "then", "else", "elif", "do", "while", "until"})
 _CLOSERS = frozenset({"}", "fi", "done", "esac"})
 _UNSUPPORTED = frozenset({"case", "function", "coproc", "select"})
-_ANSI_ESCAPES = {
-    "n": "\n",
-    "t": "\t",
-    "r": "\r",
-    "a": "\a",
-    "b": "\b",
-    "e": "\x1b",
-    "E": "\x1b",
-    "f": "\f",
-    "v": "\v",
-    "\\": "\\",
-    "'": "'",
-    '"': '"',
-    "?": "?",
-}
+_ANSI_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "a": "\a", "b": "\b", "e": "\x1b",
+                 "E": "\x1b", "f": "\f", "v": "\v", "\\": "\\", "'": "'", '"': '"', "?": "?"}
 _ANSI_NUMERIC = re.compile(r"\\(?:x([0-9A-Fa-f]{1,2})|u([0-9A-Fa-f]{1,4})|U([0-9A-Fa-f]{1,8})|([0-7]{1,3}))")
 _FD_PREFIX = re.compile(r"\d+|\{[A-Za-z_][A-Za-z0-9_]*\}")
 _PLAIN_RUN = re.compile(r"[^ \t\n;&|()<>\\'\"`$]+")
@@ -71,16 +58,8 @@ class Part:
 
     __slots__ = ("id", "parent", "parent_token", "pipeline", "stage", "start", "tokens", "via")
 
-    def __init__(
-        self,
-        tokens: list[Token],
-        start: int,
-        ident: int,
-        parent: tuple[int, int] | None,
-        via: str,
-        pipeline: int,
-        stage: int,
-    ) -> None:
+    def __init__(self, tokens: list[Token], start: int, ident: int, parent: tuple[int, int] | None,
+                 via: str, pipeline: int, stage: int) -> None:
         self.tokens = tokens  # every token, including leading reserved words
         self.start = start  # index of the first token that belongs to the command
         self.id = ident  # allocated when the command starts, so ids follow source order
@@ -93,7 +72,7 @@ class Part:
 
     @property
     def words(self) -> list[Token]:
-        return self.tokens[self.start :]
+        return self.tokens[self.start:]
 
     @property
     def text(self) -> str:
@@ -239,15 +218,8 @@ class _Parser:
             if tok.op and (k + 1 >= len(tokens) or tokens[k + 1].op):
                 self.error(f"missing target after redirection {tok.raw!r}")
 
-    def emit(
-        self,
-        tokens: list[Token],
-        ident: int,
-        parent: tuple[int, int] | None,
-        via: str,
-        pipeline: int,
-        stage: int,
-    ) -> None:
+    def emit(self, tokens: list[Token], ident: int, parent: tuple[int, int] | None,
+             via: str, pipeline: int, stage: int) -> None:
         start = 0
         while start < len(tokens) and _is_word(tokens[start], _OPENERS):
             start += 1
@@ -256,7 +228,7 @@ class _Parser:
         first = tokens[start]
         if _is_word(first, _CLOSERS):
             # 'done < file' or '} > out': only redirections may follow a closer.
-            if any(not t.op for t in words_only(tokens[start + 1 :])):
+            if any(not t.op for t in words_only(tokens[start + 1:])):
                 self.error(f"unexpected word after {first.raw!r}")
             return
         if _is_word(first, _UNSUPPORTED):
@@ -324,7 +296,7 @@ class _Parser:
                 start = self.i
                 self.i += 2
                 self.command_list(")", c + "(")
-                raw = self.s[start : self.i]
+                raw = self.s[start:self.i]
                 tokens.append(Token(raw, raw, space, plain=False))
                 continue
             if c in "<>":
@@ -337,7 +309,7 @@ class _Parser:
         if self.peek(1) == "(":
             end = self.arith_end(self.i + 2)
             if end is not None:
-                self.sub(self.s[self.i + 2 : end - 2], "expand")
+                self.sub(self.s[self.i + 2:end - 2], "expand")
                 self.i = end
                 return
         self.i += 1
@@ -379,7 +351,7 @@ class _Parser:
                     break
                 end = self.s.find("\n", self.i)
                 end = self.n if end < 0 else end
-                line = self.s[self.i : end]
+                line = self.s[self.i:end]
                 self.i = min(end + 1, self.n)
                 if (line.lstrip("\t") if strip_tabs else line) == delim:
                     break
@@ -422,7 +394,7 @@ class _Parser:
                 if end < 0:
                     self.error("unterminated single quote")
                     end = self.n
-                out.append(s[self.i + 1 : end])
+                out.append(s[self.i + 1:end])
                 self.i = end + 1
             elif c == '"':
                 plain = False
@@ -448,9 +420,9 @@ class _Parser:
             else:
                 run = _PLAIN_RUN.match(s, self.i)  # fast path: a stretch of ordinary characters
                 end = run.end() if run else self.i + 1
-                out.append(s[self.i : end])
+                out.append(s[self.i:end])
                 self.i = end
-        raw = s[start : self.i].replace("\\\n", "")
+        raw = s[start:self.i].replace("\\\n", "")
         return Token(raw, "".join(out), space, plain=plain)
 
     def double_quoted(self, *, closing: bool) -> str:
@@ -492,7 +464,7 @@ class _Parser:
             j += 2 if self.s[j] == "\\" else 1
         if j >= self.n:
             self.error("unterminated $'...' string")
-        body = self.s[self.i + 2 : min(j, self.n)]
+        body = self.s[self.i + 2:min(j, self.n)]
         self.i = min(j + 1, self.n)
         return _ansi_c(body)
 
@@ -505,7 +477,7 @@ class _Parser:
             if c == "\\" and j + 1 < self.n:
                 nxt = self.s[j + 1]
                 # Inside backticks a backslash only escapes $, ` and \ (and " in quotes).
-                inner.append(nxt if nxt in '$`\\"' else c + nxt)
+                inner.append(nxt if nxt in "$`\\\"" else c + nxt)
                 j += 2
                 continue
             inner.append(c)
@@ -520,20 +492,20 @@ class _Parser:
             self.sub("".join(inner), "list")
         finally:
             self.depth -= 1
-        return self.s[start : self.i]
+        return self.s[start:self.i]
 
     def dollar_paren(self) -> str:
         start = self.i
         if self.s.startswith("$((", self.i):
             end = self.arith_end(self.i + 3)
             if end is not None:
-                self.sub(self.s[self.i + 3 : end - 2], "expand")
+                self.sub(self.s[self.i + 3:end - 2], "expand")
                 self.i = end
                 return self.s[start:end]
         # '$( (' without a closing '))' is a command substitution holding a subshell.
         self.i += 2
         self.command_list(")", "$(")
-        return self.s[start : self.i]
+        return self.s[start:self.i]
 
     def arith_end(self, j: int) -> int | None:
         """End of an arithmetic '$(( ))' body starting at ``j``, or None if it is not one."""
@@ -561,7 +533,7 @@ class _Parser:
                 depth -= 1
                 self.i += 1
                 if depth == 0:
-                    return self.s[start : self.i]
+                    return self.s[start:self.i]
             elif c == "\\":
                 self.i += 2
             elif c in "'\"":
@@ -579,7 +551,7 @@ class _Parser:
             else:
                 self.i += 1
         self.error("unterminated '${'")
-        return self.s[start : self.i]
+        return self.s[start:self.i]
 
 
 def _is_word(tok: Token, words: frozenset[str] | set[str]) -> bool:

@@ -47,7 +47,7 @@ def parse_rule(text: str) -> tuple[str, str | None]:
             if ")" in s[open_at:]:
                 raise RuleSyntaxError(f"unexpected text after ')' in rule {text!r}")
             raise RuleSyntaxError(f"rule {text!r} is missing its closing ')'")
-        spec = s[open_at + 1 : -1].strip()
+        spec = s[open_at + 1:-1].strip()
         if not spec:
             # Refuse rather than widen: an emptied command must not become "all of Bash".
             raise RuleSyntaxError(f"empty specifier in rule {text!r}; write {tool!r} to match every use")
@@ -64,7 +64,7 @@ def validate_specifier(tool: str, spec: str | None) -> None:
     if spec is None or is_whole(spec):
         return
     if tool == "WebFetch" and spec.startswith("domain:"):
-        domain = spec[len("domain:") :].strip()
+        domain = spec[len("domain:"):].strip()
         if not domain:
             raise RuleSyntaxError("WebFetch rule 'domain:' needs a host name, e.g. domain:example.com")
         if not _DOMAIN.fullmatch(domain):
@@ -88,7 +88,7 @@ def check_name(tool: str, spec: str | None) -> str | None:
     """The built-in check a rule names (``Bash(check:pipe-to-shell)``), if any."""
     spec = spec.strip() if spec else ""
     if tool == "Bash" and spec.startswith(CHECK_PREFIX):
-        name = spec[len(CHECK_PREFIX) :]
+        name = spec[len(CHECK_PREFIX):]
         if _CHECK_NAME.fullmatch(name):
             return name
     return None
@@ -98,7 +98,7 @@ def mcp_server(tool: str) -> str | None:
     """``mcp__github__create_issue`` -> ``mcp__github``; None for non-MCP names."""
     if not tool.startswith("mcp__"):
         return None
-    server = tool[len("mcp__") :].split("__", 1)[0]
+    server = tool[len("mcp__"):].split("__", 1)[0]
     return "mcp__" + server if server else None
 
 

@@ -30,7 +30,7 @@ def url_host(url: str) -> str | None:
     """The lower-case host of ``url``, or None when it has none."""
     u = re.sub(r"[\t\n\r]", "", url).strip(_C0_AND_SPACE)
     m = _SCHEME.match(u)
-    rest = u[m.end() :] if m else u
+    rest = u[m.end():] if m else u
     if m:
         if not rest.startswith(("//", "\\\\", "/\\", "\\/")):
             return None  # mailto:, data:... have no host
@@ -57,7 +57,7 @@ class WebPattern:
 
     def __init__(self, spec: str) -> None:
         self.domain = spec.startswith("domain:")
-        text = spec[len("domain:") :].strip().lower().rstrip(".") if self.domain else spec
+        text = spec[len("domain:"):].strip().lower().rstrip(".") if self.domain else spec
         self.regex = compile_glob(text, ignore_case=self.domain)
 
     def matches(self, url: str) -> bool:

@@ -126,24 +126,15 @@ class ApprovalsMixin(ServiceBase):
             decided = self._update(
                 REQUESTS,
                 id,
-                {
-                    "status": status,
-                    "reason": reason,
-                    "decided_by": decided_by or self.actor,
-                    "decided_at": now_ms(),
-                },
+                {"status": status, "reason": reason, "decided_by": decided_by or self.actor,
+                 "decided_at": now_ms()},
                 action=_DECISION_ACTIONS[status],
             )
             if rule is not None:
                 action, tool, pattern = rule
                 if self.find_rule(tool, pattern, action, rule_project_id) is None:
-                    self.create_rule(
-                        pattern,
-                        action,
-                        tool,
-                        project_id=rule_project_id,
-                        note=f"from approval request {id[:8]}",
-                    )
+                    self.create_rule(pattern, action, tool, project_id=rule_project_id,
+                                     note=f"from approval request {id[:8]}")
             return decided
 
     def expire_orphaned_requests(self) -> list[ApprovalRequest]:

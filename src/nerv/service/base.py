@@ -88,7 +88,6 @@ class ServiceBase:
         def get_setting(
             self, key: str, project_id: str | None = None, environ: Mapping[str, str] | None = None
         ) -> Any: ...
-
     path: Path | None
     actor: str
 
@@ -174,24 +173,17 @@ class ServiceBase:
                     (ident, project_id, key, encoded, now, now),
                 )
                 self._audit(
-                    "setting",
-                    ident,
-                    "create",
-                    None,
-                    {"key": key, "project_id": project_id, "value": value},
-                    at=now,
+                    "setting", ident, "create", None,
+                    {"key": key, "project_id": project_id, "value": value}, at=now,
                 )
             elif row["value"] != encoded:
                 conn.execute(
                     "UPDATE settings SET value = ?, updated_at = ? WHERE id = ?", (encoded, now, row["id"])
                 )
                 self._audit(
-                    "setting",
-                    row["id"],
-                    "update",
+                    "setting", row["id"], "update",
                     {"key": key, "value": json.loads(row["value"])},
-                    {"key": key, "value": value},
-                    at=now,
+                    {"key": key, "value": value}, at=now,
                 )
 
     # -- ids -----------------------------------------------------------------------
@@ -254,10 +246,9 @@ class ServiceBase:
         """
         for column, (table, entity) in spec.references.items():
             value = values.get(column)
-            if (
-                value is not None
-                and self._conn.execute(f"SELECT 1 FROM {table} WHERE id = ?", (value,)).fetchone() is None
-            ):
+            if value is not None and self._conn.execute(
+                f"SELECT 1 FROM {table} WHERE id = ?", (value,)
+            ).fetchone() is None:
                 return NotFoundError(entity, str(value))
         return None
 

@@ -48,9 +48,8 @@ def open_db(path: str, busy_timeout_ms: int) -> sqlite3.Connection:
     try:
         if not os.path.exists(path) or os.path.getsize(path) == 0:
             return _open_migrated(path, busy_timeout_ms)
-        conn = sqlite3.connect(
-            path, timeout=busy_timeout_ms / 1000, isolation_level=None, check_same_thread=False
-        )
+        conn = sqlite3.connect(path, timeout=busy_timeout_ms / 1000, isolation_level=None,
+                               check_same_thread=False)
     except HookDatabaseError:
         raise
     except (sqlite3.Error, OSError) as exc:
@@ -63,8 +62,7 @@ def open_db(path: str, busy_timeout_ms: int) -> sqlite3.Connection:
             latest = latest_version()
             if version > latest:
                 raise HookDatabaseError(
-                    f"{path} has schema version {version}, newer than this nerv understands ({latest})"
-                )
+                    f"{path} has schema version {version}, newer than this nerv understands ({latest})")
             if version < latest:
                 conn.close()
                 return _open_migrated(path, busy_timeout_ms)
@@ -131,30 +129,15 @@ class _Write:
             self.conn.execute("ROLLBACK")
 
 
-def audit(
-    conn: sqlite3.Connection,
-    actor: str,
-    entity_type: str,
-    entity_id: str,
-    action: str,
-    before: Mapping[str, Any] | None,
-    after: Mapping[str, Any] | None,
-    at: int | None = None,
-) -> None:
+def audit(conn: sqlite3.Connection, actor: str, entity_type: str, entity_id: str, action: str,
+          before: Mapping[str, Any] | None, after: Mapping[str, Any] | None, at: int | None = None) -> None:
     """One audit_log row, in the same shape as ServiceBase._audit."""
     conn.execute(
         "INSERT INTO audit_log (id, at, actor, entity_type, entity_id, action, before, after) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            new_id(),
-            now_ms() if at is None else at,
-            actor,
-            entity_type,
-            entity_id,
-            action,
-            None if before is None else json.dumps(before, sort_keys=True, default=str),
-            None if after is None else json.dumps(after, sort_keys=True, default=str),
-        ),
+        (new_id(), now_ms() if at is None else at, actor, entity_type, entity_id, action,
+         None if before is None else json.dumps(before, sort_keys=True, default=str),
+         None if after is None else json.dumps(after, sort_keys=True, default=str)),
     )
 
 
@@ -184,9 +167,7 @@ def repo_for_path(conn: sqlite3.Connection, path: str) -> tuple[str, str] | None
     marks = ", ".join("?" * len(candidates))
     row = conn.execute(
         f"SELECT project_id, path FROM project_repos WHERE path IN ({marks}) "
-        "ORDER BY length(path) DESC, created_at LIMIT 1",
-        candidates,
-    ).fetchone()
+        "ORDER BY length(path) DESC, created_at LIMIT 1", candidates).fetchone()
     return None if row is None else (row[0], row[1])
 
 
@@ -194,9 +175,8 @@ def exists(conn: sqlite3.Connection, table: str, ident: str) -> bool:
     return conn.execute(f"SELECT 1 FROM {table} WHERE id = ?", (ident,)).fetchone() is not None
 
 
-def setting(
-    conn: sqlite3.Connection, key: str, project_id: str | None, environ: Mapping[str, str], default: Any
-) -> Any:
+def setting(conn: sqlite3.Connection, key: str, project_id: str | None, environ: Mapping[str, str],
+            default: Any) -> Any:
     """A setting by the service's lookup order: NERV_<KEY>, the project's, the global one, default."""
     override = environ.get(env.setting_env_name(key))
     if override is not None:
@@ -205,9 +185,8 @@ def setting(
         except ValueError:
             return override
     if project_id is not None:
-        row = conn.execute(
-            "SELECT value FROM settings WHERE key = ? AND project_id = ?", (key, project_id)
-        ).fetchone()
+        row = conn.execute("SELECT value FROM settings WHERE key = ? AND project_id = ?",
+                           (key, project_id)).fetchone()
         if row is not None:
             return json.loads(row[0])
     row = conn.execute("SELECT value FROM settings WHERE key = ? AND project_id IS NULL", (key,)).fetchone()
@@ -237,13 +216,8 @@ def rule_rows(conn: sqlite3.Connection, keys: Iterable[str], project_id: str | N
     ).fetchall()
 
 
-def evaluate(
-    conn: sqlite3.Connection,
-    tool_name: str,
-    tool_input: Mapping[str, Any],
-    project_id: str | None,
-    ctx: MatchContext | None = None,
-) -> tuple[Decision, dict[str, str]]:
+def evaluate(conn: sqlite3.Connection, tool_name: str, tool_input: Mapping[str, Any],
+             project_id: str | None, ctx: MatchContext | None = None) -> tuple[Decision, dict[str, str]]:
     """The matcher's decision for one call under the rules in force (deny > ask > allow),
     and the notes of the rules it names (id -> note).
 
@@ -282,47 +256,20 @@ def _rule_text(spec: RuleSpec) -> str:
 # -- sessions -----------------------------------------------------------------------
 
 _SESSION_COLUMNS = (
-    "id",
-    "project_id",
-    "task_id",
-    "status",
-    "started_at",
-    "ended_at",
-    "tokens_input",
-    "tokens_output",
-    "cost_usd",
-    "claude_session_id",
-    "tokens_cache_read",
-    "tokens_cache_write_5m",
-    "tokens_cache_write_1h",
-    "model",
-    "cwd",
-    "transcript_path",
-    "updated_at",
+    "id", "project_id", "task_id", "status", "started_at", "ended_at", "tokens_input", "tokens_output",
+    "cost_usd", "claude_session_id", "tokens_cache_read", "tokens_cache_write_5m", "tokens_cache_write_1h",
+    "model", "cwd", "transcript_path", "updated_at",
 )
 # The status a session takes on each event (Stop: the agent finished its turn and waits).
 SESSION_STATUS = {
-    "SessionStart": "active",
-    "UserPromptSubmit": "active",
-    "PreToolUse": "active",
-    "PostToolUse": "active",
-    "PermissionRequest": "active",
-    "Stop": "idle",
-    "SessionEnd": "completed",
+    "SessionStart": "active", "UserPromptSubmit": "active", "PreToolUse": "active",
+    "PostToolUse": "active", "PermissionRequest": "active", "Stop": "idle", "SessionEnd": "completed",
 }
 
 
-def touch_session(
-    conn: sqlite3.Connection,
-    actor: str,
-    event: str,
-    claude_session_id: str,
-    *,
-    project_id: str | None,
-    task_id: str | None,
-    cwd: str | None,
-    transcript_path: str | None,
-) -> str:
+def touch_session(conn: sqlite3.Connection, actor: str, event: str, claude_session_id: str, *,
+                  project_id: str | None, task_id: str | None, cwd: str | None,
+                  transcript_path: str | None) -> str:
     """Create or update the claude_sessions row for ``claude_session_id``; returns its id.
 
     Writes (and audits) only when something changes, so the per-tool-call events
@@ -331,8 +278,7 @@ def touch_session(
     status = SESSION_STATUS.get(event, "active")
     row = conn.execute(
         f"SELECT {', '.join(_SESSION_COLUMNS)} FROM claude_sessions WHERE claude_session_id = ?",
-        (claude_session_id,),
-    ).fetchone()
+        (claude_session_id,)).fetchone()
     if row is not None:
         current = dict(zip(_SESSION_COLUMNS, row, strict=True))
         changes = _session_changes(current, event, status, project_id, task_id, cwd, transcript_path)
@@ -342,30 +288,17 @@ def touch_session(
         now = now_ms()
         row = conn.execute(  # again, under the write lock: another hook may have been first
             f"SELECT {', '.join(_SESSION_COLUMNS)} FROM claude_sessions WHERE claude_session_id = ?",
-            (claude_session_id,),
-        ).fetchone()
+            (claude_session_id,)).fetchone()
         if row is None:
             values: dict[str, Any] = dict.fromkeys(_SESSION_COLUMNS, 0)
-            values.update(
-                {
-                    "id": new_id(),
-                    "project_id": project_id,
-                    "task_id": task_id,
-                    "status": status,
-                    "started_at": now,
-                    "ended_at": now if status == "completed" else None,
-                    "cost_usd": 0.0,
-                    "claude_session_id": claude_session_id,
-                    "model": None,
-                    "cwd": cwd,
-                    "transcript_path": transcript_path,
-                    "updated_at": now,
-                }
-            )
-            conn.execute(
-                f"INSERT INTO claude_sessions ({', '.join(values)}) VALUES ({', '.join('?' * len(values))})",
-                tuple(values.values()),
-            )
+            values.update({
+                "id": new_id(), "project_id": project_id, "task_id": task_id, "status": status,
+                "started_at": now, "ended_at": now if status == "completed" else None, "cost_usd": 0.0,
+                "claude_session_id": claude_session_id, "model": None, "cwd": cwd,
+                "transcript_path": transcript_path, "updated_at": now,
+            })
+            conn.execute(f"INSERT INTO claude_sessions ({', '.join(values)}) "
+                         f"VALUES ({', '.join('?' * len(values))})", tuple(values.values()))
             audit(conn, actor, "session", values["id"], "create", None, values, at=now)
             return str(values["id"])
         current = dict(zip(_SESSION_COLUMNS, row, strict=True))
@@ -374,33 +307,16 @@ def touch_session(
             if "ended_at" in changes and changes["ended_at"] == -1:
                 changes["ended_at"] = now
             assignments = ", ".join(f"{k} = ?" for k in changes)
-            conn.execute(
-                f"UPDATE claude_sessions SET {assignments}, updated_at = ? WHERE id = ?",
-                (*changes.values(), now, current["id"]),
-            )
+            conn.execute(f"UPDATE claude_sessions SET {assignments}, updated_at = ? WHERE id = ?",
+                         (*changes.values(), now, current["id"]))
             action = "end" if status == "completed" else "update"
-            audit(
-                conn,
-                actor,
-                "session",
-                current["id"],
-                action,
-                {k: current[k] for k in changes},
-                changes,
-                at=now,
-            )
+            audit(conn, actor, "session", current["id"], action, {k: current[k] for k in changes},
+                  changes, at=now)
         return str(current["id"])
 
 
-def _session_changes(
-    current: dict[str, Any],
-    event: str,
-    status: str,
-    project_id: str | None,
-    task_id: str | None,
-    cwd: str | None,
-    transcript_path: str | None,
-) -> dict[str, Any]:
+def _session_changes(current: dict[str, Any], event: str, status: str, project_id: str | None,
+                     task_id: str | None, cwd: str | None, transcript_path: str | None) -> dict[str, Any]:
     changes: dict[str, Any] = {}
     if current["status"] != status and not (status == "idle" and current["status"] == "completed"):
         changes["status"] = status
@@ -409,93 +325,56 @@ def _session_changes(
             changes["ended_at"] = -1  # placeholder for "now", filled in under the lock
     elif current["ended_at"] is not None and status == "active":
         changes["ended_at"] = None  # a resumed session is open again
-    for column, value in (
-        ("project_id", project_id),
-        ("task_id", task_id),
-        ("cwd", cwd),
-        ("transcript_path", transcript_path),
-    ):
+    for column, value in (("project_id", project_id), ("task_id", task_id), ("cwd", cwd),
+                          ("transcript_path", transcript_path)):
         if value is not None and current[column] is None:
             changes[column] = value
     return changes
 
 
 def session_id_for(conn: sqlite3.Connection, claude_session_id: str) -> str | None:
-    row = conn.execute(
-        "SELECT id FROM claude_sessions WHERE claude_session_id = ?", (claude_session_id,)
-    ).fetchone()
+    row = conn.execute("SELECT id FROM claude_sessions WHERE claude_session_id = ?",
+                       (claude_session_id,)).fetchone()
     return None if row is None else str(row[0])
 
 
 # -- approval requests --------------------------------------------------------------
 
 _REQUEST_COLUMNS = (
-    "id",
-    "project_id",
-    "session_id",
-    "task_id",
-    "tool_name",
-    "tool_input",
-    "cwd",
-    "status",
-    "reason",
-    "decided_by",
-    "decided_at",
-    "created_at",
-    "updated_at",
+    "id", "project_id", "session_id", "task_id", "tool_name", "tool_input", "cwd", "status", "reason",
+    "decided_by", "decided_at", "created_at", "updated_at",
 )
 
 
-def create_request(
-    conn: sqlite3.Connection,
-    actor: str,
-    tool_name: str,
-    tool_input: Mapping[str, Any],
-    *,
-    project_id: str | None,
-    session_id: str | None,
-    task_id: str | None,
-    cwd: str | None,
-) -> str:
+def create_request(conn: sqlite3.Connection, actor: str, tool_name: str, tool_input: Mapping[str, Any], *,
+                   project_id: str | None, session_id: str | None, task_id: str | None,
+                   cwd: str | None) -> str:
     """A pending approval_requests row (and its audit row), as ApprovalsMixin.create_request writes it."""
     now = now_ms()
     values: dict[str, Any] = {
-        "id": new_id(),
-        "project_id": project_id,
-        "session_id": session_id,
-        "task_id": task_id,
-        "tool_name": tool_name,
-        "tool_input": json.dumps(dict(tool_input), sort_keys=True),
-        "cwd": cwd,
-        "status": "pending",
-        "reason": None,
-        "decided_by": None,
-        "decided_at": None,
-        "created_at": now,
-        "updated_at": now,
+        "id": new_id(), "project_id": project_id, "session_id": session_id, "task_id": task_id,
+        "tool_name": tool_name, "tool_input": json.dumps(dict(tool_input), sort_keys=True), "cwd": cwd,
+        "status": "pending", "reason": None, "decided_by": None, "decided_at": None,
+        "created_at": now, "updated_at": now,
     }
     with _Write(conn):
-        conn.execute(
-            f"INSERT INTO approval_requests ({', '.join(_REQUEST_COLUMNS)}) "
-            f"VALUES ({', '.join('?' * len(_REQUEST_COLUMNS))})",
-            tuple(values[c] for c in _REQUEST_COLUMNS),
-        )
+        conn.execute(f"INSERT INTO approval_requests ({', '.join(_REQUEST_COLUMNS)}) "
+                     f"VALUES ({', '.join('?' * len(_REQUEST_COLUMNS))})",
+                     tuple(values[c] for c in _REQUEST_COLUMNS))
         audit(conn, actor, "approval_request", values["id"], "create", None, values, at=now)
     return str(values["id"])
 
 
 def request_state(conn: sqlite3.Connection, request_id: str) -> tuple[str, str | None, str | None]:
-    row = conn.execute(
-        "SELECT status, reason, decided_by FROM approval_requests WHERE id = ?", (request_id,)
-    ).fetchone()
+    row = conn.execute("SELECT status, reason, decided_by FROM approval_requests WHERE id = ?",
+                       (request_id,)).fetchone()
     if row is None:
         return ("missing", None, None)
     return (row[0], row[1], row[2])
 
 
-def wait_for_decision(
-    conn: sqlite3.Connection, request_id: str, deadline: float, poll_s: float = 0.1, recheck_s: float = 2.0
-) -> tuple[str, str | None, str | None]:
+def wait_for_decision(conn: sqlite3.Connection, request_id: str, deadline: float,
+                      poll_s: float = 0.1, recheck_s: float = 2.0) -> tuple[str, str | None, str | None]:
     """Wait until the request leaves ``pending`` or ``deadline`` (time.monotonic) passes.
 
     Sleeps ``poll_s`` between checks of ``PRAGMA data_version`` (which changes
@@ -525,17 +404,9 @@ def expire_request(conn: sqlite3.Connection, actor: str, request_id: str, reason
         changed = conn.execute(
             "UPDATE approval_requests SET status = 'expired', reason = ?, decided_by = ?, decided_at = ?, "
             "updated_at = ? WHERE id = ? AND status = 'pending'",
-            (reason, actor, now, now, request_id),
-        ).rowcount
+            (reason, actor, now, now, request_id)).rowcount
         if changed:
-            audit(
-                conn,
-                actor,
-                "approval_request",
-                request_id,
-                "expire",
-                {"status": "pending", "reason": None, "decided_by": None, "decided_at": None},
-                {"status": "expired", "reason": reason, "decided_by": actor, "decided_at": now},
-                at=now,
-            )
+            audit(conn, actor, "approval_request", request_id, "expire",
+                  {"status": "pending", "reason": None, "decided_by": None, "decided_at": None},
+                  {"status": "expired", "reason": reason, "decided_by": actor, "decided_at": now}, at=now)
     return bool(changed)

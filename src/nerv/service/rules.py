@@ -56,13 +56,8 @@ class Suggestion:
     examples: list[str]  # request ids (newest first, at most 3)
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "action": self.action,
-            "rule": self.rule,
-            "approved": self.approved,
-            "denied": self.denied,
-            "examples": self.examples,
-        }
+        return {"action": self.action, "rule": self.rule, "approved": self.approved, "denied": self.denied,
+                "examples": self.examples}
 
 
 class RulesMixin(ServiceBase):

@@ -157,13 +157,8 @@ class SettingsMixin(ServiceBase):
                 scope = f"project {project_id}" if project_id else "global scope"
                 raise NotFoundError("setting", f"{key} ({scope})")
             conn.execute("DELETE FROM settings WHERE id = ?", (row["id"],))
-            self._audit(
-                "setting",
-                row["id"],
-                "delete",
-                {"key": key, "project_id": project_id, "value": json.loads(row["value"])},
-                None,
-            )
+            self._audit("setting", row["id"], "delete", {"key": key, "project_id": project_id,
+                                                          "value": json.loads(row["value"])}, None)
 
     def list_settings(self, project_id: str | None = None) -> list[Setting]:
         """Stored settings of one scope (global when ``project_id`` is None)."""

@@ -133,16 +133,8 @@ DECISIONS: TableSpec[Decision] = TableSpec(
     model=Decision,
     columns=_columns(Decision),
     updatable=frozenset(
-        {
-            "title",
-            "context",
-            "decision",
-            "alternatives",
-            "consequences",
-            "status",
-            "superseded_by",
-            "cycle_id",
-        }
+        {"title", "context", "decision", "alternatives", "consequences", "status", "superseded_by",
+         "cycle_id"}
     ),
     enums={"status": schema.DECISION_STATUSES},
     references={

@@ -451,8 +451,7 @@ class Api:
                 raise NotFoundError("task", task_id)
             if expected is not None and current.status != expected:
                 raise ApiError(
-                    409,
-                    "conflict",
+                    409, "conflict",
                     f"task {short_id(task_id)} was moved meanwhile: it is {current.status}, not {expected}",
                 )
             moved = svc.move_task(task_id, str(status))
@@ -570,8 +569,7 @@ def change_summary(entry: AuditEntry, max_fields: int = 6) -> str:
         if key in data:
             return f"{key}: {_value(data[key], 120)}"
     fields = [
-        (k, v)
-        for k, v in sorted(data.items())
+        (k, v) for k, v in sorted(data.items())
         if k != "id" and not k.endswith(("_at", "_id")) and v not in (None, "", 0)
     ]
     text = ", ".join(f"{k}: {_value(v)}" for k, v in fields[:max_fields])

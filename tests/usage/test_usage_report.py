@@ -461,3 +461,19 @@ def test_stream_json_is_dated_by_its_own_timestamps(service: DatabaseService, tm
     os.utime(plain, (STREAM_MTIME.timestamp(), STREAM_MTIME.timestamp()))
     service.ingest([plain])
     assert [r.key for r in service.usage_report("day")] == ["2026-01-10", "2026-01-15"]
+
+
+def test_absurd_costs_do_not_break_the_report(service: DatabaseService) -> None:
+    # 2**53 - 1 input tokens at Opus 4's $75/MTok output rate price one response at ~$6.8e11:
+    # 6.8e20 nano-dollars, past what an SQLite INTEGER holds. The report still answers
+    # (approximately, beyond 2**53 nano-dollars) instead of failing with "integer overflow".
+    session = service.create_session(None, started_at=to_ms(datetime(2026, 2, 10, 12)))
+    huge = (2**53 - 1) * 75 / 1e6
+    for n in range(3):
+        service.record_metric(
+            session.id, cost_usd=huge, model="claude-opus-4", recorded_at=to_ms(datetime(2026, 2, 10, 12, n))
+        )
+    for by in GROUPINGS:
+        [row] = service.usage_report(by, now_ms=0)
+        assert row.cost_usd == pytest.approx(3 * huge, rel=1e-12), by
+    assert service.usage_totals().cost_usd == pytest.approx(3 * huge, rel=1e-12)

@@ -4,8 +4,13 @@ Costs are stored per API response as REAL dollars (``metrics.cost_usd``); summed
 floats they drift (``0.33115094999999994``). Every response's cost is a whole number
 of nano-dollars at the shipped rates (USD per million tokens with at most three
 decimals), so reports round each stored cost to nano-dollars once, in SQL, and add
-integers from there on. (A finer ``usage.prices`` override, or a stream-json result
-split across models, can move a response by at most half a nano-dollar.)
+whole numbers from there on. (A finer ``usage.prices`` override, or a stream-json
+result split across models, can move a response by at most half a nano-dollar.)
+
+SQLite adds them as integer-valued doubles, not as INTEGERs: exact while a sum stays
+under 2**53 nano-dollars ($9,007,199.25), and beyond that an approximation rather than
+an "integer overflow" error (a poisoned token count can price one response at
+billions of dollars; an INTEGER sum of nano-dollars would then fail the whole report).
 
 For JSON, ``nano / 1e9`` is printed by Python's shortest round-trip float repr: for any
 amount below $1,000,000 (fewer than 16 significant digits) that is exactly the decimal
@@ -17,8 +22,8 @@ from __future__ import annotations
 
 NANO_PER_USD = 1_000_000_000
 
-# SQL turning one stored REAL cost into whole nano-dollars; sum() over it is exact.
-NANO_SQL = "CAST(round({} * 1e9) AS INTEGER)"
+# SQL turning one stored REAL cost into whole nano-dollars (an integer-valued REAL; see above).
+NANO_SQL = "round({} * 1e9)"
 
 
 def to_nano(usd: float) -> int:

@@ -156,7 +156,7 @@ def render_status(data: dict[str, Any]) -> None:
                 ("tasks", f"{data['tasks_total']} total: " + ", ".join(f"{k} {v}" for k, v in tasks.items())),
                 ("active sessions", data["active_sessions"]),
                 (
-                    "cost",
+                    "cost (this project)",
                     f"today {fmt_cost(cost['today'])}, this month {fmt_cost(cost['month'])}, "
                     f"total {fmt_cost(cost['total'])}",
                 ),

@@ -19,8 +19,13 @@ DEFAULT_LIMIT = 50
 def summarize(entry: AuditEntry) -> str:
     """The change in one line: ``field: old → new`` for updates, key fields otherwise."""
     before, after = entry.before or {}, entry.after or {}
+    if "key" in (after or before) and "value" in (after or before):  # a setting: its key and value
+        key = (after or before)["key"]
+        if before and after:
+            return f"{key}: {_short(before.get('value'))} → {_short(after.get('value'))}"
+        return f"{key} = {_short((after or before)['value'])}"
     if before and after:
-        keys = sorted(set(before) | set(after))
+        keys = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
         return ", ".join(f"{k}: {_short(before.get(k))} → {_short(after.get(k))}" for k in keys)
     data = after or before
     for key in ("title", "name", "key", "path", "tool_name", "pattern"):

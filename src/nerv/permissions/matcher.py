@@ -238,11 +238,12 @@ class CompiledRules:
         """A Bash call whose ``command`` is missing or not a string: deny and ask rules see its text."""
         value = tool_input.get("command")
         shown = "no command" if value is None else f"a command that is not a string ({type(value).__name__})"
-        for text in field_texts(value):
-            decision = self._bash(text)
-            if decision.action in ("deny", "ask"):
-                reason = f"{decision.reason} (Bash call with {shown})"
-                return Decision(decision.action, decision.rules, reason, decision.parts)
+        decisions = [self._bash(text) for text in field_texts(value)]
+        for action in ("deny", "ask"):
+            for decision in decisions:
+                if decision.action == action and decision.rules:
+                    reason = f"{decision.reason} (Bash call with {shown})"
+                    return Decision(action, decision.rules, reason, decision.parts)
         for action in ("deny", "ask"):
             whole = self._bash_whole.get(action)
             if whole is not None:

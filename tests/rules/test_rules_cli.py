@@ -193,7 +193,7 @@ def test_import_claude_explicit_path_and_errors(
     invoke: Any, service: DatabaseService, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    one_error(invoke("rules", "import-claude"), 3, "settings file not found", str(tmp_path / "home"))
+    one_error(invoke("rules", "import-claude"), 2, "settings file not found", str(tmp_path / "home"))
     bad = tmp_path / "bad.json"
     bad.write_text("{nope")
     one_error(invoke("rules", "import-claude", str(bad)), 2, "not valid JSON")

@@ -240,3 +240,23 @@ def test_law_linear_globs_match_exactly_what_naive_globs_match(pattern: str, tex
 def test_many_star_globs_stay_fast_on_long_text() -> None:
     """No timing: a backtracking glob would not finish this in the test's lifetime."""
     assert compile_glob("*a*a*a*a*a*a*b").fullmatch("a" * 200_000) is None
+
+
+def test_every_fixed_mapping_agrees_with_the_whatwg_parser() -> None:
+    """The code points this module maps with certainty, one by one against the oracle."""
+    from nerv.permissions.urls import _IGNORED, _STOPS
+
+    for code in sorted(_IGNORED):
+        url = f"https://ev{chr(code)}il.com/"
+        assert oracle(url) == ("https", "evil.com"), hex(code)
+        parsed = parse_url(url)
+        assert parsed is not None and parsed.certain and parsed.host == "evil.com", hex(code)
+    for stop in _STOPS:
+        assert oracle(f"https://evil{stop}com") == ("https", "evil.com")
+    for code in range(0xFF01, 0xFF5F):  # fullwidth ASCII: certain only where the oracle agrees
+        url = f"https://a{chr(code)}b.com/"
+        parsed = parse_url(url)
+        if parsed is not None and parsed.certain:
+            assert oracle(url) == ("https", parsed.host), hex(code)
+        elif chr(code - 0xFEE0).isalnum() or chr(code - 0xFEE0) in "-_.":
+            raise AssertionError(f"fullwidth {chr(code)!r} should map with certainty")

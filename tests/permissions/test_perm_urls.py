@@ -66,6 +66,15 @@ def test_every_spelling_of_a_denied_host_is_denied(url: str) -> None:
     assert fetch(allow_example, url) is None, url
 
 
+def test_ipv4_mapped_ipv6_meets_deny_rules_on_the_ipv4_address() -> None:
+    rules = compiled(("allow", "WebFetch"), ("deny", "WebFetch(domain:127.0.0.1)"))
+    for url in ("http://[::ffff:127.0.0.1]/", "http://[::FFFF:7f00:1]:8080/x", "http://[0:0:0:0:0:ffff:7f00:1]"):
+        assert oracle(url) is not None and oracle(url)[1] == "[::ffff:7f00:1]"  # type: ignore[index]
+        assert fetch(rules, url) == "deny", url
+    assert fetch(rules, "http://[::1]/") == "allow"
+    assert fetch(compiled(("allow", "WebFetch(domain:127.0.0.1)")), "http://[::ffff:127.0.0.1]/") is None
+
+
 @pytest.mark.parametrize("url", LOOPBACK_FORMS)
 def test_ipv4_number_forms_are_the_address(url: str) -> None:
     assert oracle(url) == ("http", "127.0.0.1")

@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         cli.main(args=argv, prog_name="nerv", standalone_mode=False)
     except NervError as exc:
-        click.echo(f"nerv: error: {exc}", err=True)
+        echo(f"nerv: error: {exc}", err=True)
         sys.exit(exc.exit_code)
     except click.exceptions.Abort:
         click.echo("nerv: aborted", err=True)
@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> None:
         hint = ""
         if isinstance(exc, click.UsageError) and exc.ctx is not None:
             hint = f" (see '{exc.ctx.command_path} --help')"
-        click.echo(f"nerv: error: {message}{hint}", err=True)
+        echo(f"nerv: error: {message}{hint}", err=True)
         sys.exit(exc.exit_code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
@@ -118,11 +118,18 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(1)
 
 
+def echo(text: str, *, err: bool) -> None:
+    """Error lines, with control characters shown (the printing module is imported only then)."""
+    from nerv.cli.output import echo as echo_escaped
+
+    echo_escaped(text, err=err)
+
+
 def _report_unexpected(exc: Exception) -> None:
     import os
 
     message: Any = str(exc) or exc.__class__.__name__
-    click.echo(f"nerv: internal error: {exc.__class__.__name__}: {message}", err=True)
+    echo(f"nerv: internal error: {exc.__class__.__name__}: {message}", err=True)
     if os.environ.get(env.NERV_DEBUG):
         import traceback
 

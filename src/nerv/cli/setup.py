@@ -11,7 +11,7 @@ import click
 
 from nerv import env
 from nerv.cli.context import AppContext, complete_id, pass_app
-from nerv.cli.output import echo, emit_json, fields, fmt_cost, json_option, sid, style
+from nerv.cli.output import echo, emit_json, fields, fmt_cost, json_option, sid, style, visible
 
 if TYPE_CHECKING:
     from nerv.service import DatabaseService
@@ -154,7 +154,7 @@ def render_status(data: dict[str, Any]) -> None:
     else:
         echo(
             style(f"{project['name']} ({sid(project['id'])})", bold=True)
-            + (f": {project['goal']}" if project["goal"] else "")
+            + (f": {visible(project['goal'])}" if project["goal"] else "")
         )
         tasks = data["tasks"]
         cost = data["cost_usd"]

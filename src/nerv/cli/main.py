@@ -114,8 +114,7 @@ def main(argv: list[str] | None = None) -> None:
         click.echo("nerv: interrupted", err=True)
         sys.exit(130)
     except Exception as exc:
-        _report_unexpected(exc)
-        sys.exit(1)
+        sys.exit(_report_unexpected(exc))
 
 
 def echo(text: str, *, err: bool) -> None:
@@ -125,12 +124,24 @@ def echo(text: str, *, err: bool) -> None:
     echo_escaped(text, err=err)
 
 
-def _report_unexpected(exc: Exception) -> None:
+def _report_unexpected(exc: Exception) -> int:
+    """One line for what escaped the commands; the exit code. Known system failures are named."""
     import os
+    import sqlite3
 
+    from nerv.db.connection import explain
+
+    if isinstance(exc, sqlite3.Error):  # read-only file, full disk, failing disk...
+        echo(f"nerv: error: {explain(exc, None)}", err=True)
+        return 5
+    if isinstance(exc, OSError) and exc.strerror:  # e.g. writing into a read-only folder
+        where = f": {exc.filename}" if exc.filename else ""
+        echo(f"nerv: error: {exc.strerror}{where}", err=True)
+        return 1
     message: Any = str(exc) or exc.__class__.__name__
     echo(f"nerv: internal error: {exc.__class__.__name__}: {message}", err=True)
     if os.environ.get(env.NERV_DEBUG):
         import traceback
 
         traceback.print_exc()
+    return 1

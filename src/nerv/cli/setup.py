@@ -197,6 +197,7 @@ def status_project(app: AppContext, given: str | None) -> str | None:
 def status(app: AppContext, project: str | None, as_json: bool) -> None:
     """Summary of the current project: tasks, sessions, cost, pending approvals."""
     data = build_status(app.service(), status_project(app, project))
+    data["db"] = str(app.path)  # the file asked for, even before it exists
     if as_json:
         emit_json(data)
     else:

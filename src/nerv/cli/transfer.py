@@ -148,11 +148,16 @@ def export(
     output = output.expanduser()
     if service.path is not None and output.resolve() == service.path.resolve():
         raise click.UsageError("the export file cannot be the database itself")
-    with (
-        atomic_path(output) as temp,
-        temp.open("w", encoding="utf-8", newline="\n", buffering=1 << 20) as out,
-    ):
-        summary = run_export(service.connection, out, fmt=fmt, project_id=project_id, progress=progress)
+    try:
+        with (
+            atomic_path(output) as temp,
+            temp.open("w", encoding="utf-8", newline="\n", buffering=1 << 20) as out,
+        ):
+            summary = run_export(service.connection, out, fmt=fmt, project_id=project_id, progress=progress)
+    except OSError as exc:  # a read-only folder, a full disk: no partial file is left behind
+        from nerv.errors import NervError
+
+        raise NervError(f"cannot write {output}: {exc.strerror or exc}; nothing was written") from None
     size = output.stat().st_size
     if as_json:
         emit_json(

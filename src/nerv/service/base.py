@@ -20,6 +20,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from nerv import env
+from nerv.db.connection import explain
 from nerv.errors import (
     AmbiguousIdError,
     ConflictError,
@@ -364,9 +365,7 @@ class _Transaction:
             else:
                 conn.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
-            raise DatabaseError(
-                f"database is busy: {exc} (another nerv process holds the write lock)"
-            ) from None
+            raise DatabaseError(explain(exc, None, conn=conn)) from None
         except sqlite3.DatabaseError as exc:
             raise DatabaseError(f"database error: {exc}") from None
         return conn
@@ -393,7 +392,9 @@ class _Transaction:
                 exc = failure
         if isinstance(exc, sqlite3.IntegrityError):
             raise _integrity_error(exc) from None
-        if isinstance(exc, sqlite3.DatabaseError):  # OperationalError, or a corrupt file
+        if isinstance(exc, sqlite3.OperationalError):  # read-only, disk full, busy...
+            raise DatabaseError(explain(exc, None, conn=conn)) from None
+        if isinstance(exc, sqlite3.DatabaseError):  # a corrupt file
             raise DatabaseError(f"database error: {exc}") from None
         # Anything else (a nerv error, KeyboardInterrupt...) propagates unchanged.
 

@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from nerv.db.connection import explain
 from nerv.errors import DatabaseError
 from nerv.ids import new_id
 from nerv.transfer.errors import ExportFileError, ImportConflictError, ImportRefusedError
@@ -561,7 +562,7 @@ def _import(
     try:
         conn.execute("BEGIN IMMEDIATE")
     except sqlite3.OperationalError as exc:
-        raise DatabaseError(f"cannot import: database is busy ({exc})") from None
+        raise DatabaseError(explain(exc, None, "cannot import", conn)) from None
     try:
         conn.execute("PRAGMA defer_foreign_keys = ON")
         applier = _Applier(conn, source, tables, result)
@@ -586,6 +587,10 @@ def _import(
                 result.audit_id = new_id()
                 service._audit("import", result.audit_id, "import", None, _audit_details(result, header))
             _commit(conn, source, tables)
+    except sqlite3.OperationalError as exc:  # a full disk, an I/O error: all of it rolls back
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise DatabaseError(explain(exc, None, "import failed, nothing was imported", conn)) from None
     except BaseException:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
@@ -651,7 +656,7 @@ def _commit(conn: sqlite3.Connection, source: ExportFile, tables: dict[str, Tabl
             f"{source.path.name}: a record refers to a missing record; nothing was imported"
         ) from None
     except sqlite3.OperationalError as exc:
-        raise DatabaseError(f"import failed, nothing was imported: {exc}") from None
+        raise DatabaseError(explain(exc, None, "import failed, nothing was imported", conn)) from None
 
 
 def _check_references(conn: sqlite3.Connection, source: ExportFile, tables: dict[str, TableInfo]) -> None:

@@ -218,6 +218,8 @@ def import_(app: AppContext, file: Path, dry_run: bool, on_conflict: str, quiet:
     result = import_file(
         app.service(), file, on_conflict=on_conflict, dry_run=dry_run, progress=progress_for(quiet, as_json)
     )
+    for warning in result.warnings:  # even with --quiet / --json: they are about what agents may do
+        echo(f"nerv: warning: {warning}", err=True)
     if as_json:
         emit_json(result.as_dict())
         return

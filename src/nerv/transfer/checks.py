@@ -136,8 +136,8 @@ def _check(conn: sqlite3.Connection, report: CheckReport, quick: bool) -> None:
         )
 
 
-# A session's totals are what was recorded on it directly plus the sum of its metrics (kept by
-# triggers), so none can be negative or below its metrics' sum: such a session contradicts them.
+# A session's totals are what was recorded on it directly (never negative) plus the sum of its
+# metrics (kept by triggers), so none can be below its metrics' sum: such a session contradicts them.
 _TOTALS = (
     ("tokens_input", "input_tokens"),
     ("tokens_output", "output_tokens"),
@@ -146,20 +146,26 @@ _TOTALS = (
     ("tokens_cache_write_1h", "cache_write_1h_tokens"),
     ("cost_usd", "cost_usd"),
 )
-COST_TOLERANCE = 1e-6
+# Sums of floats depend on their order: a cost may sit this far below its metrics' sum.
+COST_TOLERANCE = "(1e-6 + 1e-9 * abs(coalesce(a.cost_usd, 0)))"
 
 
-def totals_sql() -> str:
-    """Sessions whose totals disagree with their metrics: (id, column, total, metrics' sum)."""
+def totals_sql(sessions: str | None = None) -> str:
+    """Sessions whose totals disagree with their metrics: (id, column, total, metrics' sum).
+
+    ``sessions``: a SELECT of the session ids to look at (default: every session).
+    """
     sums = ", ".join(f"sum({metric}) AS {total}" for total, metric in _TOTALS)
+    only = f" AND s.id IN ({sessions})" if sessions else ""
+    scope = f" WHERE session_id IN ({sessions})" if sessions else ""
     checks = " UNION ALL ".join(
         f"SELECT s.id, '{total}', s.{total}, coalesce(a.{total}, 0) FROM claude_sessions s "
-        f"LEFT JOIN a ON a.sid = s.id WHERE s.{total} < 0 OR s.{total} < coalesce(a.{total}, 0)"
-        + (f" - {COST_TOLERANCE}" if total == "cost_usd" else "")
-        + (f" OR s.{total} != s.{total} OR abs(s.{total}) > 1e300" if total == "cost_usd" else "")
+        f"LEFT JOIN a ON a.sid = s.id WHERE (s.{total} < coalesce(a.{total}, 0)"
+        + (f" - {COST_TOLERANCE} OR abs(s.{total}) > 1e300" if total == "cost_usd" else "")
+        + f"){only}"
         for total, _ in _TOTALS
     )
-    return f"WITH a AS (SELECT session_id AS sid, {sums} FROM metrics GROUP BY session_id) {checks}"
+    return f"WITH a AS (SELECT session_id AS sid, {sums} FROM metrics{scope} GROUP BY session_id) {checks}"
 
 
 def _check_totals(conn: sqlite3.Connection, report: CheckReport) -> None:

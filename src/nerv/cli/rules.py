@@ -82,7 +82,8 @@ def add(app: AppContext, rule: str, allow: bool, ask: bool, deny: bool, project:
         echo(f"added {stored.id[:8]}: {action} {visible(stored.rule_text)} ({_scope(stored)})")
     else:
         state = "" if stored.enabled else ", disabled: nerv rules enable " + stored.id[:8]
-        echo(f"already exists {stored.id[:8]}: {action} {visible(stored.rule_text)} ({_scope(stored)}{state})")
+        shown = visible(stored.rule_text)
+        echo(f"already exists {stored.id[:8]}: {action} {shown} ({_scope(stored)}{state})")
 
 
 @rules.command("list")

@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, Any
 from nerv.db.connection import explain
 from nerv.errors import DatabaseError
 from nerv.ids import new_id
+from nerv.store import audit, verbatim
 from nerv.transfer.checks import totals_sql
 from nerv.transfer.derived import (
     AllowRule,
@@ -271,7 +272,6 @@ class _Applier:
         self.result = result
         self.mode = result.on_conflict
         self.first_conflict: str | None = None
-        self._insert_sql: dict[tuple[str, tuple[str, ...]], str] = {}
         self._batch: list[tuple[Record, dict[str, Any]]] = []
         self._batch_info: TableInfo | None = None
         self._batch_columns: tuple[str, ...] = ()
@@ -286,18 +286,8 @@ class _Applier:
 
     # -- SQL helpers
 
-    def _sql(self, info: TableInfo, columns: tuple[str, ...]) -> str:
-        sql = self._insert_sql.get((info.name, columns))
-        if sql is None:
-            sql = (
-                f"INSERT INTO {info.q} ({', '.join(quote(c) for c in columns)}) "
-                f"VALUES ({', '.join('?' for _ in columns)})"
-            )
-            self._insert_sql[(info.name, columns)] = sql
-        return sql
-
     def _insert(self, info: TableInfo, row: dict[str, Any]) -> None:
-        self.conn.execute(self._sql(info, tuple(row)), tuple(row.values()))
+        verbatim.insert(self.conn, info.name, tuple(row), tuple(row.values()))
 
     def _key_clause(self, info: TableInfo) -> str:
         return " AND ".join(f"{quote(c)} IS ?" for c in info.identity)
@@ -309,12 +299,7 @@ class _Applier:
         return row
 
     def _update(self, info: TableInfo, key: tuple[Any, ...], values: dict[str, Any]) -> None:
-        if not values:
-            return
-        assignments = ", ".join(f"{quote(c)} = ?" for c in values)
-        self.conn.execute(
-            f"UPDATE {info.q} SET {assignments} WHERE {self._key_clause(info)}", (*values.values(), *key)
-        )
+        verbatim.update(self.conn, info.name, info.identity, key, values)
 
     def _refused(self, record: Record, exc: sqlite3.Error) -> ImportRefusedError:
         return ImportRefusedError(
@@ -361,8 +346,8 @@ class _Applier:
         if len(new) > 1:
             self.conn.execute("SAVEPOINT nerv_import_batch")
             try:
-                self.conn.executemany(
-                    self._sql(info, self._batch_columns), [tuple(r.values()) for _, r in new]
+                verbatim.insert_many(
+                    self.conn, info.name, self._batch_columns, [tuple(r.values()) for _, r in new]
                 )
             except sqlite3.IntegrityError:
                 # A clash on another unique key, or a record twice: undo, take them one by one.
@@ -468,7 +453,7 @@ class _Applier:
         if other is None or info.append_only:
             raise ImportConflictError(f"{self.path.name}: {record.where}: {what}; cannot overwrite it")
         try:
-            self.conn.execute(f"DELETE FROM {info.q} WHERE {self._key_clause(info)}", other)
+            verbatim.delete(self.conn, info.name, info.identity, other)
             self._insert(info, row)
         except sqlite3.IntegrityError as again:
             raise self._refused(record, again) from None
@@ -647,7 +632,8 @@ def _import(
         else:
             if result.changed:
                 result.audit_id = new_id()
-                service._audit("import", result.audit_id, "import", None, _audit_details(result, header))
+                details = _audit_details(result, header)
+                audit.write(conn, service.actor, "import", result.audit_id, "import", None, details)
             _commit(conn, source, tables)
     except sqlite3.OperationalError as exc:  # a full disk, an I/O error: all of it rolls back
         if conn.in_transaction:

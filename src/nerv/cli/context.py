@@ -36,6 +36,28 @@ def current_command() -> str:
     return " ".join(ctx.command_path.split()[1:]) if ctx is not None else ""
 
 
+def wait_for_long_writers(path: Path) -> None:
+    """A CLI write that finds the lock held by a long writer (an import) waits for it, saying so
+    once on stderr, instead of failing with "database is locked" after the busy timeout."""
+    from nerv.db.tempfiles import long_writer
+    from nerv.store import tx
+
+    told: list[bool] = []
+
+    def wait(_conn: object) -> bool:
+        writer = long_writer(path)
+        if writer is None:
+            return False
+        if not told:
+            told.append(True)
+            from nerv.cli.output import echo
+
+            echo(f"nerv: waiting for `{writer.get('what')}` (pid {writer.get('pid')}) to finish...", err=True)
+        return True
+
+    tx.on_busy = wait
+
+
 class AppContext:
     def __init__(self, db_path: str | None) -> None:
         self.db_path = db_path
@@ -56,6 +78,7 @@ class AppContext:
                 self._service = DatabaseService(IN_MEMORY)
             else:
                 self._service = DatabaseService(path)
+                wait_for_long_writers(path)
         return self._service
 
     def resolve(self, spec: TableSpec[Any], ident: str) -> str:

@@ -158,7 +158,14 @@ def explain(
         on = f" on {path}" if path else ""
         return f"{prefix}disk I/O error{on} (is the disk full or failing?); nothing was changed"
     if "locked" in text or "busy" in text:
-        return f"{prefix}database is busy: {exc} (another nerv process holds the write lock)"
+        from nerv.db.tempfiles import long_writer
+
+        writer = long_writer(located) if located else None
+        holder = "another nerv process holds the write lock"
+        if writer:
+            what, pid = writer.get("what"), writer.get("pid")
+            holder = f"`{what}` (pid {pid}) holds the write lock; retry when it is done"
+        return f"{prefix}database is busy: {exc} ({holder})"
     return f"{prefix}{exc}"
 
 

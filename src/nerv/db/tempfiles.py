@@ -16,13 +16,18 @@ still running, and every other file, are left alone.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import secrets
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 # purpose-pid-random, then SQLite's companions of a temporary database
-_TEMP = re.compile(r"^\..+\.(tmp|restore|partial)-(\d+)-[0-9a-f]{8}(-journal|-wal|-shm)?$")
+_TEMP = re.compile(r"^\..+\.(tmp|restore|partial|busy)-(\d+)-[0-9a-f]{8}(-journal|-wal|-shm)?$")
+# ".state.db.busy-PID-RANDOM": a long writer (an import) says who holds the write lock.
+_BUSY = re.compile(r"^\.(.+)\.busy-(\d+)-[0-9a-f]{8}$")
 
 
 def temp_name(final: Path, purpose: str = "tmp") -> Path:
@@ -64,3 +69,46 @@ def remove_stale(folder: Path) -> list[Path]:
             path.unlink()
             removed.append(path)
     return removed
+
+
+@contextlib.contextmanager
+def announce_writer(db_path: Path, what: str) -> Iterator[None]:
+    """While the block runs, other nerv processes can tell who holds the write lock, and why.
+
+    A long writer (``nerv import``) holds the lock for its whole, all-or-nothing run; a
+    CLI write that times out waiting for it then says so, or waits politely (see
+    ``nerv.store.tx.on_busy``) instead of failing with "database is locked".
+    """
+    note = temp_name(db_path, "busy")
+    try:
+        fd = os.open(note, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump({"pid": os.getpid(), "what": what}, f)
+    except OSError:  # a read-only folder: nothing to announce with, nothing else changes
+        yield
+        return
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            note.unlink()
+
+
+def long_writer(db_path: Path | str) -> dict[str, Any] | None:
+    """The running process that announced it holds ``db_path``'s write lock, if any."""
+    path = Path(db_path)
+    try:
+        names = os.listdir(path.parent)
+    except OSError:
+        return None
+    for name in names:
+        match = _BUSY.match(name)
+        if match is None or match.group(1) != path.name or not _alive(int(match.group(2))):
+            continue
+        try:
+            note = json.loads((path.parent / name).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(note, dict):
+            return note
+    return None

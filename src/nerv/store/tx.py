@@ -10,9 +10,14 @@ one-line messages.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from types import TracebackType
 
 from nerv.errors import ConflictError, ConstraintError, DatabaseError
+
+# A face that can wait (the CLI) sets this: called when BEGIN IMMEDIATE gave up after the
+# busy timeout; True means "wait again". The hook leaves it unset: it answers "ask" instead.
+on_busy: Callable[[sqlite3.Connection], bool] | None = None
 
 
 class Transaction:
@@ -35,7 +40,7 @@ class Transaction:
                 self.savepoint = f"sp_{id(self):x}"
                 conn.execute(f"SAVEPOINT {self.savepoint}")
             else:
-                conn.execute("BEGIN IMMEDIATE")
+                _begin(conn)
         except sqlite3.OperationalError as exc:
             raise DatabaseError(_explain(exc, conn)) from None
         except sqlite3.DatabaseError as exc:
@@ -69,6 +74,17 @@ class Transaction:
         if isinstance(exc, sqlite3.DatabaseError):  # a corrupt file
             raise DatabaseError(f"database error: {exc}") from None
         # Anything else (a nerv error, KeyboardInterrupt...) propagates unchanged.
+
+
+def _begin(conn: sqlite3.Connection) -> None:
+    while True:
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            return
+        except sqlite3.OperationalError as exc:
+            text = str(exc)
+            if on_busy is None or ("locked" not in text and "busy" not in text) or not on_busy(conn):
+                raise
 
 
 def _explain(exc: sqlite3.OperationalError, conn: sqlite3.Connection) -> str:

@@ -34,6 +34,7 @@ leaves the database as it was.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import time
@@ -42,6 +43,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nerv.db.connection import explain
+from nerv.db.tempfiles import announce_writer
 from nerv.errors import DatabaseError
 from nerv.ids import new_id
 from nerv.store import audit, verbatim
@@ -584,8 +586,14 @@ def import_file(
     )
     cache = int(conn.execute("PRAGMA cache_size").fetchone()[0])
     conn.execute(f"PRAGMA cache_size = {-IMPORT_CACHE_KIB}")
+    announced = (
+        announce_writer(service.path, f"nerv import {path.name}")
+        if service.path is not None and str(service.path) != ":memory:"
+        else contextlib.nullcontext()
+    )
     try:
-        return _import(service, conn, source, tables, kinds, result, header, dry_run, progress, started)
+        with announced:
+            return _import(service, conn, source, tables, kinds, result, header, dry_run, progress, started)
     finally:
         conn.execute(f"PRAGMA cache_size = {cache}")
 

@@ -22,21 +22,24 @@ run code from their own options (``git -c core.pager=...``, ``ssh host cmd``).
 
 from __future__ import annotations
 
-from nerv.permissions.checks import run_checks
+from nerv.permissions.checks import STDIN_FILES, run_checks
+from nerv.permissions.files import FileRef, cd_target, command_files, read_only, redirect_files, runs_other
 from nerv.permissions.programs import (
     argument_values,
     basename,
     interpreter_kind,
     interpreter_mode,
+    skip_assignments,
     stages,
 )
-from nerv.permissions.shell import ParseError, Part, Token, join_raw, join_values, parse
+from nerv.permissions.shell import ParseError, Part, Token, join_raw, join_values, parse_with_redirects
 
 _MAX_SCRIPT_DEPTH = 4
 
 
 class CommandPart:
-    __slots__ = ("allow_forms", "deny_forms", "needs_allow", "text")
+    __slots__ = ("allow_forms", "cd", "deny_forms", "exact_only", "needs_allow", "read_only", "reads", "text",
+                 "writes")
 
     def __init__(self, text: str, allow_forms: tuple[str, ...], deny_forms: tuple[str, ...],
                  needs_allow: bool) -> None:
@@ -44,31 +47,52 @@ class CommandPart:
         self.allow_forms = allow_forms
         self.deny_forms = deny_forms
         self.needs_allow = needs_allow
+        self.read_only = False  # a built-in read-only command: needs no rule (files still checked)
+        self.exact_only = False  # runs other commands (find -exec...): no prefix rule allows it
+        self.reads: list[FileRef] = []  # files of a recognised file command
+        self.writes: list[FileRef] = []
+        self.cd: FileRef | None = None  # the directory a cd / pushd moves to
 
     def __repr__(self) -> str:
         return f"CommandPart({self.text!r}, needs_allow={self.needs_allow})"
 
 
 class Analysis:
-    __slots__ = ("findings", "parts")
+    __slots__ = ("cd_dirs", "findings", "parts", "reads", "writes")
 
     def __init__(self) -> None:
         self.parts: list[CommandPart] = []
         self.findings: dict[str, str] = {}  # check name -> what it found
+        self.reads: list[FileRef] = []  # input redirection targets
+        self.writes: list[FileRef] = []  # output redirection targets
+        self.cd_dirs: list[FileRef] = []  # where 'cd' may move later commands, in order
+
+    def files(self) -> tuple[list[FileRef], list[FileRef]]:
+        """Every file read and written: redirections and the files of file commands."""
+        reads = self.reads + [r for p in self.parts for r in p.reads]
+        writes = self.writes + [w for p in self.parts for w in p.writes]
+        return reads, writes
 
 
-def analyze(command: str, *, lenient: bool = False, _depth: int = 0) -> Analysis:
-    """Parse ``command`` and compute match forms; raises ParseError unless ``lenient``."""
+def analyze(command: str, *, lenient: bool = False, home: str | None = None, _depth: int = 0) -> Analysis:
+    """Parse ``command`` and compute match forms; raises ParseError unless ``lenient``.
+
+    ``home`` is the literal home directory, for checks that recognise it written out.
+    """
     if _depth > _MAX_SCRIPT_DEPTH:
         raise ParseError("shell code nested in shell code too deeply")
-    parts = parse(command, lenient=lenient)
+    parts, redirects = parse_with_redirects(command, lenient=lenient)
     result = Analysis()
-    result.findings.update(run_checks(parts))
+    result.reads, result.writes = redirect_files(redirects)
+    result.findings.update(run_checks(parts, home))
+    index = PartIndex(parts)
     for part in parts:
         words = part.words
-        allow = tuple(dict.fromkeys(join_raw(words[k:]) for k in stages(words, for_allow=True)))
+        allow_stages = stages(words, for_allow=True)
+        allow = tuple(dict.fromkeys(join_raw(words[k:]) for k in allow_stages))
         deny: dict[str, None] = dict.fromkeys(allow)
         nested: list[str] = []
+        item = CommandPart(part.text, allow, (), True)
         for k in stages(words, for_allow=False):
             inner = words[k:]
             deny[join_raw(inner)] = None
@@ -77,11 +101,22 @@ def analyze(command: str, *, lenient: bool = False, _depth: int = 0) -> Analysis
             program = inner[0].value
             if "/" in program and not inner[0].op:
                 deny[basename(program) + values[len(program):]] = None
-            nested.extend(_scripts(inner, part, parts))
-        result.parts.append(CommandPart(part.text, allow, tuple(deny), True))
+            nested.extend(_scripts(inner, part, index))
+            reads, writes = command_files(inner)
+            item.reads += reads
+            item.writes += writes
+            target = cd_target(inner)
+            if target is not None:
+                result.cd_dirs.append(target)
+                item.cd = item.cd or target
+        item.deny_forms = tuple(deny)
+        item.read_only = read_only(words[allow_stages[-1]:]) and all(
+            skip_assignments(words, k)[0] == k for k in allow_stages)
+        item.exact_only = any(runs_other(words[k:]) for k in allow_stages)
+        result.parts.append(item)
         for script in nested:
             try:
-                inner_analysis = analyze(script, lenient=lenient, _depth=_depth + 1)
+                inner_analysis = analyze(script, lenient=lenient, home=home, _depth=_depth + 1)
             except ParseError:
                 if not lenient:
                     raise
@@ -90,10 +125,26 @@ def analyze(command: str, *, lenient: bool = False, _depth: int = 0) -> Analysis
                 sub.needs_allow = False
                 result.parts.append(sub)
             result.findings.update(inner_analysis.findings)
+            result.reads += inner_analysis.reads
+            result.writes += inner_analysis.writes
+            result.cd_dirs += inner_analysis.cd_dirs
     return result
 
 
-def _scripts(words: list[Token], part: Part, parts: list[Part]) -> list[str]:
+class PartIndex:
+    """Parts by id of the command holding them and by pipeline stage, so that
+    looking up a neighbour costs O(1): 'sh|sh|sh|...' must stay linear."""
+
+    def __init__(self, parts: list[Part]) -> None:
+        self.children: dict[int, list[Part]] = {}
+        self.by_stage: dict[tuple[int, int], Part] = {}
+        for part in parts:
+            if part.parent is not None:
+                self.children.setdefault(part.parent, []).append(part)
+            self.by_stage.setdefault((part.pipeline, part.stage), part)
+
+
+def _scripts(words: list[Token], part: Part, parts: PartIndex) -> list[str]:
     """Shell code that ``words`` hands to a shell (or runs as an argument vector)."""
     name = basename(words[0].value) if not words[0].op else ""
     if name == "eval":
@@ -105,6 +156,10 @@ def _scripts(words: list[Token], part: Part, parts: list[Part]) -> list[str]:
     if name == "find":
         return _find_exec(argument_values(words))
     if name in ("source", "."):
+        args = argument_values(words)
+        if args and args[0] in STDIN_FILES:
+            upstream = _piped_text(part, parts)
+            return [upstream] if upstream is not None else []
         return _substituted_echo(part, parts, {_position(part, words, 1)})
     if interpreter_kind(name) != "shell":
         return []
@@ -113,6 +168,8 @@ def _scripts(words: list[Token], part: Part, parts: list[Part]) -> list[str]:
         return []
     if mode[0] == "inline":
         return [words[mode[1]].value]
+    if mode[0] == "file" and words[mode[1]].value in STDIN_FILES:
+        mode = ("stdin", -1)  # 'echo ... | bash /dev/stdin'
     if mode[0] == "file":
         # 'bash <(echo ...)': the script is the output of a process substitution.
         return _substituted_echo(part, parts, {_position(part, words, mode[1])})
@@ -195,23 +252,23 @@ def _echo_text(words: list[Token]) -> str | None:
     return " ".join(args)
 
 
-def _piped_text(part: Part, parts: list[Part]) -> str | None:
+def _piped_text(part: Part, parts: PartIndex) -> str | None:
     """What the previous pipeline stage writes, when it is plain text: echo, printf, cat <<EOF."""
     if part.stage == 0:
         return None
-    for prev in parts:
-        if prev.pipeline == part.pipeline and prev.stage == part.stage - 1:
-            text = _echo_text(prev.words)
-            fed = _fed_text(prev.words)
-            return text if text is not None else "\n".join(fed) if fed else None
-    return None
+    prev = parts.by_stage.get((part.pipeline, part.stage - 1))
+    if prev is None:
+        return None
+    text = _echo_text(prev.words)
+    fed = _fed_text(prev.words)
+    return text if text is not None else "\n".join(fed) if fed else None
 
 
-def _substituted_echo(part: Part, parts: list[Part], positions: set[int]) -> list[str]:
+def _substituted_echo(part: Part, parts: PartIndex, positions: set[int]) -> list[str]:
     """echo/printf text inside process substitutions at token ``positions`` of ``part``."""
     out: list[str] = []
-    for child in parts:
-        if child.parent == part.id and child.parent_token in positions and child.via in ("<(", "$("):
+    for child in parts.children.get(part.id, ()):
+        if child.parent_token in positions and child.via in ("<(", "$("):
             text = _echo_text(child.words)
             if text is not None:
                 out.append(text)

@@ -176,7 +176,7 @@ class CompiledRules:
         """Decide a tool call: deny > ask > allow, or None when no rule decides."""
         if tool_name == "Bash":
             command = tool_input.get("command")
-            return self._bash(command if isinstance(command, str) else None)
+            return self._bash(command if isinstance(command, str) else None, ctx or MatchContext())
         return self._other(tool_name, tool_input, ctx or MatchContext())
 
     def match_command(self, tool: str, command: str) -> RuleSpec | None:
@@ -185,59 +185,76 @@ class CompiledRules:
         return decision.rules[0] if decision.action and decision.rules else None
 
     # -- Bash ---------------------------------------------------------------
-    def _bash(self, command: str | None) -> Decision:
+    def _bash(self, command: str | None, ctx: MatchContext) -> Decision:
         if command is None:
             for action in ACTIONS:
                 if action in self._bash_whole:
                     rule = self._bash_whole[action].spec
                     return Decision(action, (rule,), f"{_VERB[action]} {rule.text}")
             return Decision(None, (), "Bash call without a command")
+        bases = context_bases(ctx)
+        if len(command) > MAX_COMMAND:
+            return self._bash_unparsable(command, f"longer than {MAX_COMMAND:,} characters", bases)
         try:
-            analysis = analyze(command)
+            analysis = analyze(command, home=bases["home"])
         except ParseError as exc:
-            return self._bash_unparsable(command, str(exc))
+            return self._bash_unparsable(command, str(exc), bases)
         parts = tuple(dict.fromkeys(p.text for p in analysis.parts))
         compound = len(analysis.parts) > 1
+        files = _BashFiles(self, analysis, bases)
         for action in ("deny", "ask"):
-            hits = self._bash_hits(action, analysis)
+            hits = self._bash_hits(action, analysis) + files.hits(action)
             if hits:
                 return _hit_decision(action, hits, parts, compound, "")
         deciding: list[RuleSpec] = []
+        built_in = False
         whole = self._bash_whole.get("allow")
         for part in analysis.parts:
             if not part.needs_allow:
                 continue
-            found = self._match_forms("allow", part.allow_forms)
+            found = self._match_forms("allow", part.allow_forms, exact_only=part.exact_only)
             if whole is not None and (found is None or whole.order < found.order):
                 found = whole
+            if found is None and part.read_only and files.read_only_ok(part):
+                built_in = True
+                continue
             if found is None:
                 what = "part " if compound else ""
-                return Decision(None, (), f"no rule allows {what}{part.text!r}", parts)
+                why = " (it runs other commands: only an exact rule allows it)" if part.exact_only else ""
+                return Decision(None, (), f"no rule allows {what}{part.text!r}{why}", parts)
             deciding.append(found.spec)
-        if not deciding:
+        # Allowing the whole tool allows anything a command could do, writes included.
+        refused = files.unallowed_write() if whole is None else None
+        if refused is not None:
+            return Decision(None, (), refused, parts)
+        deciding += files.write_rules
+        if not deciding and not built_in:
             return Decision(None, (), "empty command", parts)
-        if len(set(deciding)) == 1:
+        if not deciding:
+            return Decision("allow", (), "allowed: built-in read-only command(s), no rule needed", parts)
+        extra = " and built-in read-only command(s)" if built_in else ""
+        if len(set(deciding)) == 1 and not built_in:
             return Decision("allow", tuple(deciding), f"allowed by {deciding[0].text}", parts)
         texts = ", ".join(dict.fromkeys(r.text for r in deciding))
-        reason = f"allowed: every part matches an allow rule ({texts})"
-        return Decision("allow", tuple(deciding), reason, parts)
+        reason = f"allowed: every part matches an allow rule ({texts}){extra}"
+        return Decision("allow", tuple(dict.fromkeys(deciding)), reason, parts)
 
-    def _bash_hits(self, action: str, analysis: Analysis) -> list[tuple[_Rule, str]]:
-        hits: list[tuple[_Rule, str]] = []
+    def _bash_hits(self, action: str, analysis: Analysis) -> list[_Hit]:
+        hits: list[_Hit] = []
         whole = self._bash_whole.get(action)
         if whole is not None:
-            hits.append((whole, ""))
+            hits.append((whole.order, whole.spec, ""))
         for rule in self._bash_checks[action]:
             if rule.check in analysis.findings:
-                hits.append((rule, analysis.findings[rule.check or ""]))
+                hits.append((rule.order, rule.spec, f" ({analysis.findings[rule.check or '']})"))
         for part in analysis.parts:
             found = self._match_forms(action, part.deny_forms)
             if found is not None:
-                hits.append((found, part.text))
+                hits.append((found.order, found.spec, f" for part {part.text!r}"))
         return hits
 
-    def _match_forms(self, action: str, forms: tuple[str, ...]) -> _Rule | None:
-        """The earliest rule of ``action`` matching any of ``forms``."""
+    def _match_forms(self, action: str, forms: tuple[str, ...], *, exact_only: bool = False) -> _Rule | None:
+        """The earliest rule of ``action`` matching any of ``forms`` (with no ``*`` if ``exact_only``)."""
         index, by_word, loose = self._bash_index[action], self._bash_words[action], self._bash_loose[action]
         best: _Rule | None = None
         for form in forms:
@@ -247,21 +264,24 @@ class CompiledRules:
             candidates = chain(index.get(words[0], ()), loose,
                                *(by_word[w] for w in set(words) if w in by_word))
             for rule in candidates:
+                if exact_only and "*" in (rule.spec.pattern or "*"):
+                    continue
                 if (best is None or rule.order < best.order) and rule.bash(form):
                     best = rule
         return best
 
-    def _bash_unparsable(self, command: str, error: str) -> Decision:
+    def _bash_unparsable(self, command: str, error: str, bases: dict[str, str]) -> Decision:
         try:
-            analysis = analyze(command, lenient=True)
+            analysis = analyze(command[:MAX_LENIENT], lenient=True, home=bases["home"])
         except ParseError:
             analysis = Analysis()
-        whole_text = command.strip()
-        analysis.parts.append(CommandPart(whole_text, (), (whole_text, " ".join(command.split())), False))
+        whole_text = command.strip()[:MAX_LENIENT]
+        analysis.parts.append(CommandPart(whole_text, (), (whole_text, " ".join(whole_text.split())), False))
         parts = tuple(dict.fromkeys(p.text for p in analysis.parts))
         note = f" (command could not be parsed: {error})"
+        files = _BashFiles(self, analysis, bases)
         for action in ("deny", "ask"):
-            hits = self._bash_hits(action, analysis)
+            hits = self._bash_hits(action, analysis) + files.hits(action)
             if hits:
                 return _hit_decision(action, hits, parts, True, note)
         return Decision("ask", (), f"command could not be parsed ({error}); no rule can allow it", parts)
@@ -334,14 +354,95 @@ def _exact_host(spec: str) -> str | None:
     return None if "*" in host or "?" in host else host
 
 
-def _hit_decision(action: str, hits: list[tuple[_Rule, str]], parts: tuple[str, ...],
-                  compound: bool, note: str) -> Decision:
-    hits.sort(key=lambda h: h[0].order)
-    rules = tuple(dict.fromkeys(rule.spec for rule, _ in hits))
-    rule, what = hits[0]
-    where = f" ({what})" if rule.kind == "check" else f" for part {what!r}" if compound and what else ""
+# A deny or ask found in a Bash command: (rule order, rule, where it hit, e.g. " for part 'x'").
+_Hit = tuple[int, RuleSpec, str]
+# Longer commands are never allowed (as in Claude Code); deny and ask rules are
+# still looked for in the first MAX_LENIENT characters, which bounds the work.
+MAX_COMMAND = 10_000
+MAX_LENIENT = 100_000
+
+
+def _hit_decision(action: str, hits: list[_Hit], parts: tuple[str, ...], compound: bool,
+                  note: str) -> Decision:
+    hits.sort(key=lambda h: h[0])
+    rules = tuple(dict.fromkeys(spec for _, spec, _ in hits))
+    _, spec, where = hits[0]
+    if not compound and where.startswith(" for part "):
+        where = ""
     more = f" (+{len(rules) - 1} more)" if len(rules) > 1 else ""
-    return Decision(action, rules, f"{_VERB[action]} {rule.spec.text}{where}{more}{note}", parts)
+    return Decision(action, rules, f"{_VERB[action]} {spec.text}{where}{more}{note}", parts)
+
+
+class _BashFiles:
+    """The files a Bash command reads and writes, checked as Read and Edit calls.
+
+    Relative paths are checked from the working directory and from every
+    directory a ``cd`` in the command may have moved to.  Deny and ask rules hit
+    on any of them; a write is allowed only when an Edit rule allows it from
+    every one of them and its path is known (no expansion or glob).
+    """
+
+    def __init__(self, rules: CompiledRules, analysis: Analysis, bases: dict[str, str]) -> None:
+        self.rules = rules
+        self.bases = bases
+        self.reads, self.writes = analysis.files()
+        self.redirected = analysis.writes  # need an Edit allow; a file command's files only deny/ask
+        self.write_rules: list[RuleSpec] = []
+        cwds = [bases["cwd"]]
+        self.cwd_known = True
+        for ref in analysis.cd_dirs:
+            if not ref.literal:
+                self.cwd_known = False
+                continue
+            cwds += [resolve(ref.path, c, bases["home"]) for c in cwds]
+        self.cwds = list(dict.fromkeys(cwds))[:16]
+        self._cache: dict[tuple[str, str], Decision] = {}
+
+    def _decide(self, tool: str, path: str) -> list[Decision]:
+        out: list[Decision] = []
+        for cwd in (self.cwds if not path.startswith(("/", "~")) else self.cwds[:1]):
+            key = (tool, resolve(path, cwd, self.bases["home"]))
+            if key not in self._cache:
+                ctx = MatchContext(cwd=cwd, project_root=self.bases["root"], home=self.bases["home"])
+                self._cache[key] = self.rules._other(tool, {"file_path": key[1]}, ctx)
+            out.append(self._cache[key])
+        return out
+
+    def hits(self, action: str) -> list[_Hit]:
+        found: list[_Hit] = []
+        for tool, refs, verb in (("Read", self.reads, "read of"), ("Edit", self.writes, "write to")):
+            for ref in refs:
+                for decision in self._decide(tool, ref.path):
+                    if decision.action == action and decision.rules:
+                        found.append((1 << 40, decision.rules[0], f" for {verb} {ref.path!r}"))
+        return found
+
+    def unallowed_write(self) -> str | None:
+        """Why a redirection's write is not allowed, or None when Edit rules allow every one."""
+        for ref in self.redirected:
+            if not ref.literal or (not self.cwd_known and not ref.path.startswith(("/", "~"))):
+                return f"write to {ref.path!r}: the file cannot be known before the command runs"
+            for decision in self._decide("Edit", ref.path):
+                if decision.action != "allow":
+                    return f"no Edit rule allows the write to {ref.path!r}"
+                self.write_rules += decision.rules
+        return None
+
+    def read_only_ok(self, part: CommandPart) -> bool:
+        """A read-only built-in needs no rule when it stays in the project: its
+        files (and a cd's directory) are inside the project or working directory,
+        or Read rules allow them."""
+        refs = list(part.reads) + ([part.cd] if part.cd is not None else [])
+        for ref in refs:
+            if not ref.literal or (not self.cwd_known and not ref.path.startswith(("/", "~"))):
+                return False
+            for cwd in (self.cwds if not ref.path.startswith(("/", "~")) else self.cwds[:1]):
+                path = resolve(ref.path, cwd, self.bases["home"])
+                inside = any(path == b or path.startswith(b.rstrip("/") + "/")
+                             for b in (self.bases["root"], self.bases["cwd"]) if b != "/")
+                if not inside and self._decide("Read", path)[0].action != "allow":
+                    return False
+        return True
 
 
 def context_bases(ctx: MatchContext) -> dict[str, str]:

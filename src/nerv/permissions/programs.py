@@ -43,12 +43,14 @@ class Wrapper:
 # time limits, priority, buffering or environment (checked separately).
 ALLOW_WRAPPERS: dict[str, Wrapper] = {
     "timeout": Wrapper("-s --signal -k --kill-after", "--preserve-status --foreground -v --verbose", 1),
-    "time": Wrapper("-f --format -o --output", "-p -v --verbose -a --append -q --quiet --portability"),
+    # '-o FILE' writes a file: an allow never looks through it (nor through 'env -C DIR').
+    "time": Wrapper("-f --format", "-p -v --verbose -q --quiet --portability"),
     "nice": Wrapper("-n --adjustment", "", numeric=True),
     "nohup": Wrapper(),
+    # 'command git status' skips shell functions; '-v' / '-V' only look the name up.
+    "command": Wrapper("", "-p", stop="-v -V"),
     "stdbuf": Wrapper("-i -o -e --input --output --error"),
-    "env": Wrapper("-u --unset -C --chdir", "-i --ignore-environment -0 --null -",
-                   stop="-S --split-string"),
+    "env": Wrapper("-u --unset", "-i --ignore-environment -0 --null -", stop="-S --split-string"),
 }
 # Wrappers only deny and ask rules look through.
 DENY_WRAPPERS: dict[str, Wrapper] = {
@@ -59,7 +61,8 @@ DENY_WRAPPERS: dict[str, Wrapper] = {
                     "--set-home --login --reset-timestamp --non-interactive --stdin --shell",
                     stop="-l --list -v --validate -e --edit"),
     "doas": Wrapper("-u -C", "-n -s"),
-    "command": Wrapper("", "-p", stop="-v -V"),
+    "time": Wrapper("-f --format -o --output", "-p -v --verbose -a --append -q --quiet --portability"),
+    "env": Wrapper("-u --unset -C --chdir", "-i --ignore-environment -0 --null -", stop="-S --split-string"),
     "builtin": Wrapper(),
     "exec": Wrapper("-a", "-c -l"),
     "xargs": Wrapper("-a --arg-file -d --delimiter -E -e --eof -I -i --replace -L -l --max-lines "

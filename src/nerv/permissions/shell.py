@@ -147,6 +147,8 @@ class _Parser:
         self.i = 0
         self.lenient = lenient
         self.parts: list[Part] = []
+        # Every redirection (operator, target), also those on subshells, groups and loops.
+        self.redirects: list[tuple[Token, Token]] = []
         self.frames: list[_Frame] = []
         # pending here-documents: (operator token, delimiter, strip tabs, expands, owner)
         self.heredocs: list[tuple[Token, str, bool, bool, tuple[int, int]]] = []
@@ -240,6 +242,8 @@ class _Parser:
         for k, tok in enumerate(tokens):
             if tok.op and (k + 1 >= len(tokens) or tokens[k + 1].op):
                 self.error(f"missing target after redirection {tok.raw!r}")
+            elif tok.op:
+                self.redirects.append((tok, tokens[k + 1]))
 
     def emit(self, tokens: list[Token], ident: int, parent: tuple[int, int] | None,
              via: str, pipeline: int, stage: int) -> None:
@@ -275,7 +279,8 @@ class _Parser:
             assigned = _ASSIGNED.match(tok.raw)
             if assigned is None:
                 break
-            if "[" in assigned.group() or (assigned.group(1) in SENSITIVE_NAMES and _only_assignments(tokens, start)):
+            sensitive = assigned.group(1) in SENSITIVE_NAMES and _only_assignments(tokens, start)
+            if "[" in assigned.group() or sensitive:
                 self.error(f"assignment to {assigned.group(1)!r} is not supported")
         self.parts.append(Part(tokens, start, ident, parent, via, pipeline, stage))
 
@@ -680,12 +685,19 @@ def parse(command: str, *, lenient: bool = False) -> list[Part]:
     Raises :class:`ParseError` for syntax this reader does not handle, unless
     ``lenient`` (which still raises for absurd nesting).
     """
+    return parse_with_redirects(command, lenient=lenient)[0]
+
+
+def parse_with_redirects(command: str, *,
+                         lenient: bool = False) -> tuple[list[Part], list[tuple[Token, Token]]]:
+    """:func:`parse`, plus every (operator, target) redirection in the command,
+    including those on subshells, ``{ }`` groups and loops, which no part holds."""
     parser = _Parser(command, lenient)
     parser.command_list(None, "")
     if parser.heredocs:
         parser.error(f"unterminated here-document (missing {parser.heredocs[0][1]!r})")
     parser.parts.sort(key=lambda p: p.id)
-    return parser.parts
+    return parser.parts, parser.redirects
 
 
 def split_command(command: str) -> list[str] | None:

@@ -151,7 +151,8 @@ def _scripts(words: list[Token], part: Part, parts: PartIndex) -> list[str]:
         return [" ".join(argument_values(words))]  # eval re-reads its words as code
     if name == "env":
         return _env_split_string(argument_values(words))
-    if name == "su":
+    if name in ("su", "script", "flock", "runuser"):
+        # 'su -c CODE', 'script -c CODE', 'flock FILE -c CODE': the code runs in a shell.
         return _option_value(argument_values(words), ("-c", "--command"))
     if name == "find":
         return _find_exec(argument_values(words))

@@ -36,6 +36,10 @@ def command_keys(command: str) -> list[str]:
             word = first_word(form)
             if word:
                 keys[f"Bash:{word}"] = None
+    reads, writes = analysis.files()
+    if reads or writes or analysis.cd_dirs or any(part.read_only for part in analysis.parts):
+        # Files the command reads or writes are checked against Read and Edit rules.
+        keys.update(dict.fromkeys(("Read", "Edit")))
     for form in extra:
         word = first_word(form)
         if word:

@@ -83,10 +83,12 @@ DENY_WRAPPERS: dict[str, Wrapper] = {
     "busybox": Wrapper(),
     "strace": Wrapper("-o --output -e -p --attach -s --string-limit -u --user -E --env -P --trace-path "
                       "-a --columns -b --detach-on -I --interruptible -O -S --summary-sort-by -X "
-                      "--const-print-style -U --summary-columns --trace --signal --status --quiet --decode-fds",
+                      "--const-print-style -U --summary-columns --trace --signal --status --quiet "
+                      "--decode-fds",
                       "-f -ff -c -C -d -D -DD -DDD -h -i -k -q -qq -r -t -tt -ttt -T -v -V -w -x -xx -y -yy "
                       "-z -Z --follow-forks --output-separately --summary-only --summary"),
-    "ltrace": Wrapper("-o --output -e -p -s -u -a -n -l --library", "-f -c -C -d -h -i -r -S -t -tt -ttt -T -V"),
+    "ltrace": Wrapper("-o --output -e -p -s -u -a -n -l --library",
+                      "-f -c -C -d -h -i -r -S -t -tt -ttt -T -V"),
     "pkexec": Wrapper("-u --user", "--keep-cwd --disable-internal-agent"),
     "runuser": Wrapper("-u --user -g --group -G --supp-group -s --shell -w --whitelist-environment",
                        "-l --login -m -p --preserve-environment", stop="-c --command"),

@@ -33,7 +33,7 @@ CHECKS: dict[str, str] = {
 # Spellings of the home directory in an rm target; the literal path is added per call.
 _HOME_WORDS = ("~", "$HOME", "${HOME}")
 # A last path segment made only of glob characters and dots: '*', '.*', '.??*', '.[!.]*'.
-_GLOB_ONLY = re.compile(r"[*?.\[\]!^]+")
+_GLOB_ONLY = re.compile(r"[.\[\]!^]*[*?][*?.\[\]!^]*")
 # Files that are the standard input: 'bash /dev/stdin' reads its script from the pipe.
 STDIN_FILES = frozenset({"/dev/stdin", "/dev/fd/0", "/proc/self/fd/0", "-"})
 # nerv subcommands an agent must not run: they approve its own requests, change
@@ -74,10 +74,10 @@ def _wipes(target: str, home: str | None) -> bool:
             path = "/__home__" + path[len(clean):]
     if not path.startswith("/"):
         return False
-    head, _, last = path.rstrip("/").rpartition("/")
+    path = posixpath.normpath(path)  # '/./', '~/.', '~/x/..'
+    head, _, last = path.rpartition("/")
     if last and _GLOB_ONLY.fullmatch(last):
         path = head or "/"  # '~/.*', '/*': everything inside the folder
-    path = posixpath.normpath(path)
     return path in ("/", "//", "/__home__") or path.startswith("/__home__/..") or path == "/.."
 
 

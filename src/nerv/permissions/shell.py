@@ -187,7 +187,9 @@ class _Parser:
             if run == "list":
                 self.command_list(None, "`")
             else:
-                self.double_quoted(closing=False)
+                # A here-document body is not in double quotes: '\"' inside its
+                # backticks stays a backslash and a quote, as outside quotes.
+                self.double_quoted(closing=False, quoted=run != "heredoc")
             if self.heredocs:
                 self.error(f"unterminated here-document (missing {self.heredocs[0][1]!r})")
         finally:
@@ -428,7 +430,7 @@ class _Parser:
                 # Unquoted delimiter: $( ) and backticks in the body run.
                 self.frames.append(_Frame(owner[0], [], owner[1]))
                 try:
-                    self.sub(tok.heredoc, "expand")
+                    self.sub(tok.heredoc, "heredoc")
                 finally:
                     self.frames.pop()
 
@@ -490,7 +492,7 @@ class _Parser:
         raw = s[start:self.i].replace("\\\n", "")
         return Token(raw, "".join(out), space, plain=plain)
 
-    def double_quoted(self, *, closing: bool) -> str:
+    def double_quoted(self, *, closing: bool, quoted: bool = True) -> str:
         """Read up to the closing '"' (or the end, for here-document bodies)."""
         out: list[str] = []
         s = self.s
@@ -511,7 +513,7 @@ class _Parser:
                 out.append("\\")
                 self.i += 1
             elif c == "`":
-                out.append(self.backtick(in_quotes=True))
+                out.append(self.backtick(in_quotes=quoted))
             elif c == "$":
                 out.append(self.dollar())
             else:

@@ -35,6 +35,9 @@ from nerv.permissions.programs import (
 from nerv.permissions.shell import ParseError, Part, Token, join_raw, join_values, parse_with_redirects
 
 _MAX_SCRIPT_DEPTH = 4
+# Longer commands are never allowed, as in Claude Code; lenient analysis (for
+# deny and ask rules) reads only this much of them, which bounds the work.
+MAX_COMMAND = 10_000
 
 
 class CommandPart:
@@ -81,6 +84,10 @@ def analyze(command: str, *, lenient: bool = False, home: str | None = None, _de
     """
     if _depth > _MAX_SCRIPT_DEPTH:
         raise ParseError("shell code nested in shell code too deeply")
+    if len(command) > MAX_COMMAND:
+        if not lenient:
+            raise ParseError(f"longer than {MAX_COMMAND:,} characters")
+        command = command[:MAX_COMMAND]
     parts, redirects = parse_with_redirects(command, lenient=lenient)
     result = Analysis()
     result.reads, result.writes = redirect_files(redirects)

@@ -19,7 +19,7 @@ from itertools import chain
 from typing import TYPE_CHECKING, Any
 
 from nerv.permissions.bashpatterns import compile_bash, literal_head, required_words
-from nerv.permissions.commands import Analysis, CommandPart, analyze
+from nerv.permissions.commands import MAX_COMMAND, Analysis, CommandPart, analyze
 from nerv.permissions.model import Decision, MatchContext, RuleSpec
 from nerv.permissions.paths import PathPattern, first_segment, resolve
 from nerv.permissions.shell import ParseError
@@ -193,8 +193,6 @@ class CompiledRules:
                     return Decision(action, (rule,), f"{_VERB[action]} {rule.text}")
             return Decision(None, (), "Bash call without a command")
         bases = context_bases(ctx)
-        if len(command) > MAX_COMMAND:
-            return self._bash_unparsable(command, f"longer than {MAX_COMMAND:,} characters", bases)
         try:
             analysis = analyze(command, home=bases["home"])
         except ParseError as exc:
@@ -272,10 +270,10 @@ class CompiledRules:
 
     def _bash_unparsable(self, command: str, error: str, bases: dict[str, str]) -> Decision:
         try:
-            analysis = analyze(command[:MAX_LENIENT], lenient=True, home=bases["home"])
+            analysis = analyze(command, lenient=True, home=bases["home"])
         except ParseError:
             analysis = Analysis()
-        whole_text = command.strip()[:MAX_LENIENT]
+        whole_text = command[:MAX_COMMAND].strip()
         analysis.parts.append(CommandPart(whole_text, (), (whole_text, " ".join(whole_text.split())), False))
         parts = tuple(dict.fromkeys(p.text for p in analysis.parts))
         note = f" (command could not be parsed: {error})"
@@ -356,10 +354,8 @@ def _exact_host(spec: str) -> str | None:
 
 # A deny or ask found in a Bash command: (rule order, rule, where it hit, e.g. " for part 'x'").
 _Hit = tuple[int, RuleSpec, str]
-# Longer commands are never allowed (as in Claude Code); deny and ask rules are
-# still looked for in the first MAX_LENIENT characters, which bounds the work.
-MAX_COMMAND = 10_000
-MAX_LENIENT = 100_000
+# Working directories followed through 'cd a && cd b ...' before relative paths count as unknown.
+_MAX_CWDS = 16
 
 
 def _hit_decision(action: str, hits: list[_Hit], parts: tuple[str, ...], compound: bool,
@@ -391,11 +387,11 @@ class _BashFiles:
         cwds = [bases["cwd"]]
         self.cwd_known = True
         for ref in analysis.cd_dirs:
-            if not ref.literal:
-                self.cwd_known = False
+            if not ref.literal or len(cwds) > _MAX_CWDS:
+                self.cwd_known = False  # too many places to follow: relative paths are unknown
                 continue
-            cwds += [resolve(ref.path, c, bases["home"]) for c in cwds]
-        self.cwds = list(dict.fromkeys(cwds))[:16]
+            cwds = list(dict.fromkeys(cwds + [resolve(ref.path, c, bases["home"]) for c in cwds]))
+        self.cwds = cwds
         self._cache: dict[tuple[str, str], Decision] = {}
 
     def _decide(self, tool: str, path: str) -> list[Decision]:

@@ -21,6 +21,9 @@ _REDIRECTS = ("&>>", "&>", "<<<", "<<-", "<<", "<>", "<&", ">>", ">|", ">&", "<"
 # Nesting of $( ), subshells and backticks; deeper input is rejected rather than
 # risking Python's recursion limit.
 _MAX_DEPTH = 40
+# Simple commands read before giving up: bounds the work on hostile input (a
+# line of 'sh|sh|sh|...') while leaving far more than any real command needs.
+MAX_COMMANDS = 1000
 # Reserved words that may open a command and are not themselves a program.
 _OPENERS = frozenset({"!", "{", "if", "then", "else", "elif", "do", "while", "until"})
 _CLOSERS = frozenset({"}", "fi", "done", "esac"})
@@ -57,6 +60,10 @@ SENSITIVE_NAMES = frozenset({
 
 class ParseError(ValueError):
     """The command uses syntax this reader does not handle, or is malformed."""
+
+
+class TooManyCommands(ParseError):
+    """More than MAX_COMMANDS simple commands: lenient mode keeps those read so far."""
 
 
 class Token:
@@ -209,6 +216,8 @@ class _Parser:
                 tokens: list[Token] = []
                 ident = self.ids
                 self.ids += 1
+                if ident >= MAX_COMMANDS:
+                    raise TooManyCommands(f"more than {MAX_COMMANDS} commands")
                 self.frames.append(_Frame(ident, tokens))
                 try:
                     term, grouped = self.command(tokens, closer)
@@ -695,9 +704,13 @@ def parse_with_redirects(command: str, *,
     """:func:`parse`, plus every (operator, target) redirection in the command,
     including those on subshells, ``{ }`` groups and loops, which no part holds."""
     parser = _Parser(command, lenient)
-    parser.command_list(None, "")
-    if parser.heredocs:
-        parser.error(f"unterminated here-document (missing {parser.heredocs[0][1]!r})")
+    try:
+        parser.command_list(None, "")
+        if parser.heredocs:
+            parser.error(f"unterminated here-document (missing {parser.heredocs[0][1]!r})")
+    except TooManyCommands:
+        if not lenient:
+            raise
     parser.parts.sort(key=lambda p: p.id)
     return parser.parts, parser.redirects
 

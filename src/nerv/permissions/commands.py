@@ -32,7 +32,15 @@ from nerv.permissions.programs import (
     skip_assignments,
     stages,
 )
-from nerv.permissions.shell import ParseError, Part, Token, join_raw, join_values, parse_with_redirects
+from nerv.permissions.shell import (
+    ParseError,
+    Part,
+    Token,
+    TooManyCommands,
+    join_raw,
+    join_values,
+    parse_with_redirects,
+)
 
 _MAX_SCRIPT_DEPTH = 4
 # Longer commands are never allowed, as in Claude Code; lenient analysis (for
@@ -61,9 +69,10 @@ class CommandPart:
 
 
 class Analysis:
-    __slots__ = ("cd_dirs", "findings", "parts", "reads", "writes")
+    __slots__ = ("cd_dirs", "error", "findings", "parts", "reads", "writes")
 
     def __init__(self) -> None:
+        self.error: str | None = None  # set when only part of the command was read
         self.parts: list[CommandPart] = []
         self.findings: dict[str, str] = {}  # check name -> what it found
         self.reads: list[FileRef] = []  # input redirection targets
@@ -77,7 +86,37 @@ class Analysis:
         return reads, writes
 
 
-def analyze(command: str, *, lenient: bool = False, home: str | None = None, _depth: int = 0) -> Analysis:
+_last_call: tuple[tuple[str, str | None], tuple[Analysis, str | None]] | None = None
+
+
+def analyze_call(command: str, home: str | None) -> tuple[Analysis, str | None]:
+    """The analysis of a Bash call and why it could not be parsed strictly (None if it could).
+
+    Unparsable commands get the lenient analysis, for deny and ask rules.  The
+    last answer is kept: the hook computes the index keys and then the decision
+    for the same command, and must not parse a hostile one four times.
+    The result is shared: callers must not change it.
+    """
+    global _last_call
+    key = (command, home)
+    if _last_call is not None and _last_call[0] == key:
+        return _last_call[1]
+    error: str | None = None
+    try:
+        analysis = analyze(command, home=home, _keep_partial=True)
+    except ParseError as exc:
+        error = str(exc)
+        try:
+            analysis = analyze(command, lenient=True, home=home)
+        except ParseError:
+            analysis = Analysis()
+    error = error or analysis.error
+    _last_call = (key, (analysis, error))
+    return analysis, error
+
+
+def analyze(command: str, *, lenient: bool = False, home: str | None = None, _depth: int = 0,
+            _keep_partial: bool = False) -> Analysis:
     """Parse ``command`` and compute match forms; raises ParseError unless ``lenient``.
 
     ``home`` is the literal home directory, for checks that recognise it written out.
@@ -88,8 +127,15 @@ def analyze(command: str, *, lenient: bool = False, home: str | None = None, _de
         if not lenient:
             raise ParseError(f"longer than {MAX_COMMAND:,} characters")
         command = command[:MAX_COMMAND]
-    parts, redirects = parse_with_redirects(command, lenient=lenient)
     result = Analysis()
+    try:
+        parts, redirects = parse_with_redirects(command, lenient=lenient)
+    except TooManyCommands as exc:
+        if not _keep_partial or exc.partial is None:
+            raise
+        parts, redirects = exc.partial  # what a lenient reading gives; the caller sees .error
+        result.error = str(exc)
+        lenient = True
     result.reads, result.writes = redirect_files(redirects)
     result.findings.update(run_checks(parts, home))
     index = PartIndex(parts)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any
 
 from nerv.permissions.bashpatterns import first_word
-from nerv.permissions.commands import Analysis, analyze
-from nerv.permissions.shell import ParseError
+from nerv.permissions.commands import MAX_COMMAND, analyze_call
+from nerv.permissions.paths import resolve
 from nerv.permissions.syntax import FAMILY, mcp_server
 
 if TYPE_CHECKING:
@@ -22,15 +23,10 @@ def command_keys(command: str) -> list[str]:
     cannot be parsed also get the first word of the raw text.
     """
     keys = dict.fromkeys(["Bash", "*"])
-    try:
-        analysis = analyze(command)
-        extra: list[str] = []
-    except ParseError:
-        try:
-            analysis = analyze(command, lenient=True)
-        except ParseError:
-            analysis = Analysis()
-        extra = [command]
+    # The home directory as the matcher computes it by default, so that its
+    # analysis of the same command is the one kept by analyze_call.
+    analysis, error = analyze_call(command, resolve(os.path.expanduser("~"), "/", "/"))
+    extra = [command[:MAX_COMMAND]] if error is not None else []
     for part in analysis.parts:
         for form in (*part.deny_forms, *part.allow_forms):
             word = first_word(form)

@@ -19,10 +19,9 @@ from itertools import chain
 from typing import TYPE_CHECKING, Any
 
 from nerv.permissions.bashpatterns import compile_bash, literal_head, required_words
-from nerv.permissions.commands import MAX_COMMAND, Analysis, CommandPart, analyze
+from nerv.permissions.commands import MAX_COMMAND, Analysis, CommandPart, analyze_call
 from nerv.permissions.model import Decision, MatchContext, RuleSpec
 from nerv.permissions.paths import PathPattern, first_segment, resolve
-from nerv.permissions.shell import ParseError
 from nerv.permissions.syntax import (
     ACTIONS,
     FAMILY,
@@ -193,10 +192,9 @@ class CompiledRules:
                     return Decision(action, (rule,), f"{_VERB[action]} {rule.text}")
             return Decision(None, (), "Bash call without a command")
         bases = context_bases(ctx)
-        try:
-            analysis = analyze(command, home=bases["home"])
-        except ParseError as exc:
-            return self._bash_unparsable(command, str(exc), bases)
+        analysis, error = analyze_call(command, bases["home"])
+        if error is not None:
+            return self._bash_unparsable(command, analysis, error, bases)
         parts = tuple(dict.fromkeys(p.text for p in analysis.parts))
         compound = len(analysis.parts) > 1
         files = _BashFiles(self, analysis, bases)
@@ -237,6 +235,54 @@ class CompiledRules:
         reason = f"allowed: every part matches an allow rule ({texts}){extra}"
         return Decision("allow", tuple(dict.fromkeys(deciding)), reason, parts)
 
+    def explain_bash(self, command: str,
+                     ctx: MatchContext | None = None) -> list[tuple[str, str | None, str]]:
+        """What decided each part of ``command``: ``(what, action, by)`` rows for every
+        simple command, check, file read and file write (``nerv rules test``)."""
+        bases = context_bases(ctx or MatchContext())
+        rows: list[tuple[str, str | None, str]] = []
+        analysis, error = analyze_call(command, bases["home"])
+        if error is not None:
+            rows.append(("(the whole command)", "ask", f"could not be parsed ({error}): never allowed"))
+        for action in ("deny", "ask"):
+            for rule in self._bash_checks[action]:
+                if rule.check in analysis.findings:
+                    found = analysis.findings[rule.check or ""]
+                    rows.append((f"check:{rule.check}", action, f"{rule.spec.text}: {found}"))
+        whole = self._bash_whole
+        files = _BashFiles(self, analysis, bases)
+        for part in analysis.parts:
+            rows.append((part.text, *self._bash_explain_part(part, whole, files)))
+        for tool, refs, verb in (("Read", files.reads, "read"), ("Edit", files.writes, "write")):
+            for ref in refs:
+                decisions = files._decide(tool, ref.path)
+                decided = next((d for a in ACTIONS for d in decisions if d.action == a), decisions[0])
+                shown = decided.rules[0].text if decided.rules else decided.reason
+                if not ref.literal:
+                    shown += " (path only known at run time: never allowed)"
+                rows.append((f"{verb} {ref.path}", decided.action, shown))
+        return rows
+
+    def _bash_explain_part(self, part: CommandPart, whole: dict[str, _Rule],
+                           files: _BashFiles) -> tuple[str | None, str]:
+        for action in ("deny", "ask"):
+            found = self._match_forms(action, part.deny_forms)
+            if action in whole and (found is None or whole[action].order < found.order):
+                found = whole[action]
+            if found is not None:
+                return action, found.spec.text
+        if not part.needs_allow:
+            return None, "code run by another command: needs no allow of its own"
+        found = self._match_forms("allow", part.allow_forms, exact_only=part.exact_only)
+        if "allow" in whole and (found is None or whole["allow"].order < found.order):
+            found = whole["allow"]
+        if found is not None:
+            return "allow", found.spec.text
+        if part.read_only and files.read_only_ok(part):
+            return "allow", "built-in read-only command (no rule needed)"
+        why = " (runs other commands: only an exact rule allows it)" if part.exact_only else ""
+        return None, f"no rule{why}"
+
     def _bash_hits(self, action: str, analysis: Analysis) -> list[_Hit]:
         hits: list[_Hit] = []
         whole = self._bash_whole.get(action)
@@ -268,18 +314,19 @@ class CompiledRules:
                     best = rule
         return best
 
-    def _bash_unparsable(self, command: str, error: str, bases: dict[str, str]) -> Decision:
-        try:
-            analysis = analyze(command, lenient=True, home=bases["home"])
-        except ParseError:
-            analysis = Analysis()
+    def _bash_unparsable(self, command: str, analysis: Analysis, error: str,
+                         bases: dict[str, str]) -> Decision:
+        """Never allowed; deny and ask rules are tried on what a lenient reading found and on the raw text."""
         whole_text = command[:MAX_COMMAND].strip()
-        analysis.parts.append(CommandPart(whole_text, (), (whole_text, " ".join(whole_text.split())), False))
-        parts = tuple(dict.fromkeys(p.text for p in analysis.parts))
+        raw = CommandPart(whole_text, (), (whole_text, " ".join(whole_text.split())), False)
+        parts = tuple(dict.fromkeys([*(p.text for p in analysis.parts), whole_text]))
         note = f" (command could not be parsed: {error})"
         files = _BashFiles(self, analysis, bases)
         for action in ("deny", "ask"):
             hits = self._bash_hits(action, analysis) + files.hits(action)
+            found = self._match_forms(action, raw.deny_forms)
+            if found is not None:
+                hits.append((found.order, found.spec, f" for part {whole_text!r}"))
             if hits:
                 return _hit_decision(action, hits, parts, True, note)
         return Decision("ask", (), f"command could not be parsed ({error}); no rule can allow it", parts)

@@ -63,7 +63,13 @@ class ParseError(ValueError):
 
 
 class TooManyCommands(ParseError):
-    """More than MAX_COMMANDS simple commands: lenient mode keeps those read so far."""
+    """More than MAX_COMMANDS simple commands: lenient mode keeps those read so far.
+
+    ``partial`` holds them in strict mode too: up to that point the text parsed
+    strictly, so they are exactly what a lenient reading would give.
+    """
+
+    partial: tuple[list[Part], list[tuple[Token, Token]]] | None = None
 
 
 class Token:
@@ -708,8 +714,10 @@ def parse_with_redirects(command: str, *,
         parser.command_list(None, "")
         if parser.heredocs:
             parser.error(f"unterminated here-document (missing {parser.heredocs[0][1]!r})")
-    except TooManyCommands:
+    except TooManyCommands as exc:
         if not lenient:
+            parser.parts.sort(key=lambda p: p.id)
+            exc.partial = (parser.parts, parser.redirects)
             raise
     parser.parts.sort(key=lambda p: p.id)
     return parser.parts, parser.redirects

@@ -21,7 +21,8 @@ def compiled(*rules: tuple[str, str], defaults: bool = False) -> CompiledRules:
 
 
 def decide(command: str, *rules: tuple[str, str], defaults: bool = True) -> str | None:
-    return compiled(*(rules or HARMLESS), defaults=defaults).evaluate("Bash", {"command": command}, CTX).action
+    rules_in_force = compiled(*(rules or HARMLESS), defaults=defaults)
+    return rules_in_force.evaluate("Bash", {"command": command}, CTX).action
 
 
 # -- class 1: the splitter reads the command as bash does -------------------------------
@@ -116,8 +117,9 @@ def test_code_hidden_in_data_is_never_allowed(command: str) -> None:
 
 
 @pytest.mark.parametrize("command", [
-    "git status $((16#1))", "git status $((0x10 + 2**3))", "git status $((1 << 2))", "((1 + 1)) && git status",
-    "for f in a b; do git status $f; done", "git status ${x:-default}", "git status ${#x}", "git status $$ $?",
+    "git status $((16#1))", "git status $((0x10 + 2**3))", "git status $((1 << 2))",
+    "((1 + 1)) && git status", "for f in a b; do git status $f; done", "git status ${x:-default}",
+    "git status ${#x}", "git status $$ $?",
     "git status ${x%.txt}", "git status $HOME",
 ])
 def test_plain_expansions_and_literal_arithmetic_stay_allowed(command: str) -> None:
@@ -209,7 +211,8 @@ def test_exact_rule_still_allows_a_find_exec() -> None:
     "nerv approvals approve abc", "nerv rules add 'Bash' allow", "nerv --db /tmp/x settings set a b",
     "/usr/local/bin/nerv hooks uninstall", "python -m nerv approvals approve x", "python3 -m nerv rules list",
     "python3.11 -I -m nerv import x.json", "uv run nerv restore backup.db", "env nerv approvals approve x",
-    "timeout 5 nerv approvals approve x", "bash -c 'nerv approvals approve x'", "\"nerv\" approvals approve x",
+    "timeout 5 nerv approvals approve x", "bash -c 'nerv approvals approve x'",
+    "\"nerv\" approvals approve x",
     "echo x > ~/.nerv/state.db", "cp x ~/.nerv/state.db",
 ])
 def test_default_rules_deny_every_spelling(command: str) -> None:
@@ -217,7 +220,8 @@ def test_default_rules_deny_every_spelling(command: str) -> None:
 
 
 @pytest.mark.parametrize("command", [
-    "nerv tasks list", "nerv status", "python -m nerv usage report", "rm -rf ./build", "rm -rf ~/project/build",
+    "nerv tasks list", "nerv status", "python -m nerv usage report", "rm -rf ./build",
+    "rm -rf ~/project/build",
     "rm -rf /tmp/x/.cache", "echo rules | nerv-hook",
 ])
 def test_default_rules_leave_ordinary_commands_alone(command: str) -> None:

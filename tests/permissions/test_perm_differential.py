@@ -28,7 +28,8 @@ from nerv.permissions.shell import ParseError, parse
 BASH = shutil.which("bash")
 pytestmark = pytest.mark.skipif(BASH is None, reason="needs bash")
 
-RULES = [RuleSpec("allow-git", "Bash", "git status:*", "allow"), RuleSpec("allow-npm", "Bash", "npm test:*", "allow")]
+RULES = [RuleSpec("allow-git", "Bash", "git status:*", "allow"),
+         RuleSpec("allow-npm", "Bash", "npm test:*", "allow")]
 STUBS = ("git", "npm", "touch", "evil", "rm", "cat", "head", "tail", "wc", "grep", "ls", "sudo", "curl", "sh",
          "env", "timeout", "nice", "find", "xargs", "id", "stat", "sort", "tee", "marker")
 _RUNS = itertools.count()
@@ -36,8 +37,9 @@ SEP = "\x1f"
 END = "\x1e"
 
 ALLOWED = ["git status", "git status -s", "npm test", "npm test -- --ci", "git status --short .",
-           "git status | head -5", "git status 2>/dev/null || true", "cd sub && git status", "command git status",
-           "npm test | wc -l", "echo hi", "true", "git status $((16#1))", "git status $HOME", "timeout 5 npm test"]
+           "git status | head -5", "git status 2>/dev/null || true", "cd sub && git status",
+           "command git status", "npm test | wc -l", "echo hi", "true", "git status $((16#1))",
+           "git status $HOME", "timeout 5 npm test"]
 PAYLOADS = ["touch p", "evil", "echo pwned > p", "rm -rf x", "marker", "echo pwned >> p"]
 # The issue's examples with a slot for the payload.
 ISSUE_FORMS = [
@@ -53,7 +55,8 @@ ISSUE_FORMS = [
     "! {P}", "time {P}", "coproc {P}", "f() {{ {P}; }}; f", "function f {{ {P}; }}; f",
     "case x in x) {P};; esac", "git status && {{ {P}; }}", "git status; ({P})", "git status | {P}",
     "git status |& {P}", "git status & {P}", "git status\n{P}", "git status;{P}", "git status&&{P}",
-    "git status||{P}", "git status $(( 1 ))$({P})", "git status <<< \"$({P})\"", "git status <<'E'\n$({P})\nE",
+    "git status||{P}", "git status $(( 1 ))$({P})", "git status <<< \"$({P})\"",
+    "git status <<'E'\n$({P})\nE",
     "git status <<E\n$({P})\nE", "git status <<-E\n\t$({P})\n\tE", "eval '{P}'", "git status; eval \"{P}\"",
     "IFS=x; git status", "PATH=.; git status", "git status ${{x:-$({P})}}", "git status \"${{x:-`{P}`}}\"",
     "git status $'\\'' ; {P} ; echo '", "git status \"\\\"\" ; {P}", "git status '\\'' ; {P} ; echo '",
@@ -151,7 +154,8 @@ def _run(scratch: Path, command: str) -> tuple[list[tuple[str, ...]], list[str]]
     (work / "sub").mkdir(parents=True)
     log = scratch / f"stub-{next(_RUNS)}.log"
     log.write_text("")
-    env = {"PATH": str(scratch / "bin"), "HOME": str(scratch / "home"), "NERV_STUB_LOG": str(log), "LANG": "C"}
+    env = {"PATH": str(scratch / "bin"), "HOME": str(scratch / "home"), "NERV_STUB_LOG": str(log),
+           "LANG": "C"}
     # Pipes, not /dev/null: communicate() returns when every process holding
     # them has exited, background jobs ('x & y', coproc) included.
     with subprocess.Popen([BASH or "bash", "--norc", "--noprofile", "-c", command], cwd=work, env=env,

@@ -22,6 +22,8 @@ run code from their own options (``git -c core.pager=...``, ``ssh host cmd``).
 
 from __future__ import annotations
 
+import re
+
 from nerv.permissions.checks import STDIN_FILES, run_checks
 from nerv.permissions.files import FileRef, cd_target, command_files, read_only, redirect_files, runs_other
 from nerv.permissions.programs import (
@@ -142,7 +144,13 @@ def analyze(command: str, *, lenient: bool = False, home: str | None = None, _de
     for part in parts:
         words = part.words
         allow_stages = stages(words, for_allow=True)
-        allow = tuple(dict.fromkeys(join_raw(words[k:]) for k in allow_stages))
+        allow_forms = [join_raw(words[k:]) for k in allow_stages]
+        # Output redirections are checked as Edit writes on their own, so the
+        # command also meets allow rules without them ('npm test > log' and 'Bash(npm test)').
+        quiet = _without_output_redirects(words)
+        if len(quiet) < len(words) and quiet:
+            allow_forms += [join_raw(quiet[k:]) for k in stages(quiet, for_allow=True)]
+        allow = tuple(dict.fromkeys(allow_forms))
         deny: dict[str, None] = dict.fromkeys(allow)
         nested: list[str] = []
         item = CommandPart(part.text, allow, (), True)
@@ -182,6 +190,22 @@ def analyze(command: str, *, lenient: bool = False, home: str | None = None, _de
             result.writes += inner_analysis.writes
             result.cd_dirs += inner_analysis.cd_dirs
     return result
+
+
+_OUTPUT_OPS = re.compile(r"(?:[0-9]+|\{[A-Za-z_][A-Za-z0-9_]*\})?(?:>|>>|>\||&>|&>>|>&)")
+
+
+def _without_output_redirects(words: list[Token]) -> list[Token]:
+    out: list[Token] = []
+    skip = False
+    for tok in words:
+        if skip:
+            skip = False
+        elif tok.op and _OUTPUT_OPS.fullmatch(tok.raw):
+            skip = True
+        else:
+            out.append(tok)
+    return out
 
 
 class PartIndex:

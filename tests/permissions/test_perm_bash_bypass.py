@@ -5,6 +5,8 @@ the allowed ones under real bash."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from nerv.permissions import CompiledRules, RuleSpec, default_rules, split_command
@@ -258,9 +260,21 @@ def test_everyday_forms_get_claude_codes_answer(command: str) -> None:
     "sort -o out.txt x",  # not a built-in read-only form
     "printf -v PATH /tmp",
     "cd $X && git status",
+    "grep --file=/etc/shadow x", "grep -f/etc/shadow x", "grep -r x --exclude-from=/etc/shadow",
 ])
 def test_read_only_built_ins_stay_in_the_project(command: str) -> None:
     assert decide(command) != "allow"
+
+
+def test_read_only_built_ins_do_not_follow_links_out_of_the_project(tmp_path: Path) -> None:
+    project = tmp_path / "proj"
+    project.mkdir()
+    (project / "notes.txt").write_text("x")
+    (project / "etc").symlink_to("/etc")
+    ctx = MatchContext(cwd=str(project), project_root=str(project), home=HOME)
+    rules = compiled(*HARMLESS)
+    assert rules.evaluate("Bash", {"command": "cat notes.txt"}, ctx).action == "allow"
+    assert rules.evaluate("Bash", {"command": "cat etc/passwd"}, ctx).action is None
 
 
 def test_decisions_name_the_rule_or_the_check() -> None:

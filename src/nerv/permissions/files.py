@@ -196,7 +196,9 @@ def read_only(words: list[Token]) -> bool:
     if name == "cd":
         return len([v for v in values if v not in ("-L", "-P")]) <= 1 and "-" not in values
     if name in _ANY_OPTIONS:
-        return True
+        # grep's own option values that name files it reads are not operands we see.
+        return not any(v.startswith(("--file", "--exclude-from", "--include-from")) or
+                       (v.startswith("-f") and len(v) > 2) for v in values)
     rule = _OPTION_RULES[name]
     takes_value = _VALUE_OPTIONS.get(name, ())
     pos = 0

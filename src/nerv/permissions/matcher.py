@@ -440,6 +440,8 @@ class _BashFiles:
             cwds = list(dict.fromkeys(cwds + [resolve(ref.path, c, bases["home"]) for c in cwds]))
         self.cwds = cwds
         self._cache: dict[tuple[str, str], Decision] = {}
+        # Where read-only built-ins may read without a rule: the project and working directory.
+        self.homes = {p for b in (bases["root"], bases["cwd"]) for p in (b, os.path.realpath(b))}
 
     def _decide(self, tool: str, path: str) -> list[Decision]:
         out: list[Decision] = []
@@ -481,8 +483,9 @@ class _BashFiles:
                 return False
             for cwd in (self.cwds if not ref.path.startswith(("/", "~")) else self.cwds[:1]):
                 path = resolve(ref.path, cwd, self.bases["home"])
-                inside = any(path == b or path.startswith(b.rstrip("/") + "/")
-                             for b in (self.bases["root"], self.bases["cwd"]) if b != "/")
+                # Lexically and after symlinks: a link in the project may point anywhere.
+                inside = all(any(p == b or p.startswith(b.rstrip("/") + "/") for b in self.homes if b != "/")
+                             for p in (path, os.path.realpath(path)))
                 if not inside and self._decide("Read", path)[0].action != "allow":
                     return False
         return True

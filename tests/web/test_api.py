@@ -18,7 +18,6 @@ from web_helpers import Seed, start_web, stop_web
 from nerv import DatabaseService
 from nerv.errors import DatabaseError
 from nerv.web import DashboardServer
-from nerv.web.api import Api
 
 
 class Reply:
@@ -167,33 +166,6 @@ def test_project_costs(url: str, seed: Seed, service: DatabaseService) -> None:
     overview = call(url, "/api/costs").json()
     assert overview["today_usd"] == pytest.approx(1.75)
     assert [(p["name"], p["cost_usd"]) for p in overview["projects"]] == [("alpha", pytest.approx(1.75))]
-
-
-def test_costs_without_the_usage_service(db_path: Path, seed: Seed) -> None:
-    """Before (or without) the usage methods, costs come from the sessions' own columns."""
-
-    class SessionsOnly:
-        def __init__(self, svc: DatabaseService) -> None:
-            self._svc = svc
-
-        def __getattr__(self, name: str) -> Any:
-            if name in ("usage_summary", "usage_report"):
-                raise AttributeError(name)
-            return getattr(self._svc, name)
-
-    with DatabaseService(db_path) as svc:
-        api = Api(SessionsOnly(svc))  # type: ignore[arg-type]
-        reply = api.handle("GET", f"/api/projects/{seed.alpha}/costs", {"days": ["3"]})
-        assert reply.status == 200, reply.body
-        data = reply.body
-        assert data["source"] == "sessions"
-        assert data["total_usd"] == data["today_usd"] == data["month_usd"] == pytest.approx(1.25)
-        assert [d["cost_usd"] for d in data["by_day"]] == [0, 0, pytest.approx(1.25)]
-        assert [s["nerv_session_id"] for s in data["by_session"]] == [seed.session]
-        overview = api.handle("GET", "/api/costs", {}).body
-        assert overview["source"] == "sessions"
-        assert overview["today_usd"] == pytest.approx(1.25)
-        assert [p["name"] for p in overview["projects"]] == ["alpha", "beta"]
 
 
 def test_audit_trail_filters(url: str, seed: Seed, service: DatabaseService) -> None:
@@ -369,14 +341,23 @@ def test_a_failed_rule_rolls_the_decision_back(url: str, seed: Seed, service: Da
     """Decision and rule are one transaction: a bad rule leaves the request pending."""
     bad = post(url, f"/api/approvals/{seed.request}/approve", {"remember": "Bash(unclosed"})
     assert bad.status == 400 and bad.error["code"] == "invalid"
-    service.create_rule_from_text("Bash(npm ci)", "allow", project_id=seed.alpha)
-    dup = post(url, f"/api/approvals/{seed.request}/approve", {"remember": "Bash(npm ci)"})
-    assert dup.status == 409, dup.raw
+    scope = post(url, f"/api/approvals/{seed.request}/approve", {"remember": "Bash(x)", "scope": "world"})
+    assert scope.status == 400
     request = service.get_request(seed.request)
     assert request is not None and request.status == "pending"
     assert not [e for e in service.get_audit(entity_id=seed.request) if e.action == "approve"]
-    scope = post(url, f"/api/approvals/{seed.request}/approve", {"remember": "Bash(x)", "scope": "world"})
-    assert scope.status == 400
+
+
+def test_remembering_an_existing_rule_approves_like_the_cli(
+    url: str, seed: Seed, service: DatabaseService
+) -> None:
+    """The dashboard calls decide_request as `nerv approvals approve --always` does: an
+    identical rule that exists is kept, the decision stands (it used to roll back, 409)."""
+    existing = service.create_rule_from_text("Bash(npm ci)", "allow", project_id=seed.alpha)
+    dup = post(url, f"/api/approvals/{seed.request}/approve", {"remember": "Bash(npm ci)"})
+    assert dup.status == 200, dup.raw
+    assert dup.json()["request"]["status"] == "approved" and dup.json()["rule"]["id"] == existing.id
+    assert [e.action for e in service.get_audit(entity_type="rule", entity_id=existing.id)] == ["create"]
 
 
 # -- HTTP details --------------------------------------------------------------------------------

@@ -61,18 +61,28 @@ def _color(action: str | None) -> str:
 @click.option("--deny", is_flag=True, help="Deny matching calls.")
 @project_option
 @click.option("--note", help="Why the rule exists (shown with a deny or ask).")
+@click.option("--tool-name-unchecked", is_flag=True,
+              help="Accept a tool name nerv does not know (an MCP tool glob, a tool newer than nerv).")
 @json_option
 @pass_app
 def add(app: AppContext, rule: str, allow: bool, ask: bool, deny: bool, project: str | None, note: str | None,
-        as_json: bool) -> None:
-    """Add RULE, e.g. "Bash(npm test:*)" --allow."""
+        tool_name_unchecked: bool, as_json: bool) -> None:
+    """Add RULE, e.g. "Bash(npm test:*)" --allow.
+
+    Adding a rule that already exists (same rule, action and scope) changes
+    nothing, says which rule holds it, and succeeds.
+    """
     action = _action(allow, ask, deny)
     project_id = app.project_id(project) if project else None
-    stored = app.service().create_rule_from_text(rule, action, project_id=project_id, note=note)
+    stored, created = app.service().add_rule_from_text(rule, action, project_id=project_id, note=note,
+                                                       tool_name_unchecked=tool_name_unchecked)
     if as_json:
-        emit_json(_rule_json(stored))
-    else:
+        emit_json({**_rule_json(stored), "created": created})
+    elif created:
         echo(f"added {stored.id[:8]}: {action} {stored.rule_text} ({_scope(stored)})")
+    else:
+        state = "" if stored.enabled else ", disabled: nerv rules enable " + stored.id[:8]
+        echo(f"already exists {stored.id[:8]}: {action} {stored.rule_text} ({_scope(stored)}{state})")
 
 
 @rules.command("list")
@@ -192,7 +202,7 @@ def test(app: AppContext, tool: str, value: str, cwd: str | None, project: str |
     INPUT is a command for Bash, a path for file tools, a URL for WebFetch, or
     the tool input as a JSON object: nerv rules test Bash "npm test && git push".
     """
-    from nerv.hook import DEFAULT_MODE
+    from nerv.hook.run import DEFAULT_MODE
 
     service = app.service()
     where = os.path.abspath(os.path.expanduser(cwd)) if cwd else os.getcwd()
@@ -271,13 +281,13 @@ def import_claude(app: AppContext, path: Path | None, project: str | None, as_js
     PATH defaults to $CLAUDE_CONFIG_DIR/settings.json or ~/.claude/settings.json.
     Rules already stored are skipped, so importing twice changes nothing.
     """
-    from nerv.errors import NotFoundError, ValidationError
+    from nerv.errors import MissingFileError, ValidationError
 
     source = path or claude_settings_path()
     try:
         data = json.loads(source.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise NotFoundError("settings file", str(source)) from None
+        raise MissingFileError("settings file", str(source)) from None
     except OSError as exc:
         raise ValidationError(f"cannot read {source}: {exc.strerror or exc}") from None
     except ValueError as exc:

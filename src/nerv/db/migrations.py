@@ -103,18 +103,27 @@ def project_costs(conn: sqlite3.Connection) -> None:
     execute_script(conn, schema.PROJECT_COSTS)
 
 
+def request_deadline(conn: sqlite3.Connection) -> None:
+    """approval_requests.expires_at: when the queued hook stops waiting (epoch ms, NULL: unknown).
+
+    From then on the hook may have answered deny, so no decision may be
+    recorded (nerv.store.requests.decide refuses it).
+    """
+    conn.execute("ALTER TABLE approval_requests ADD COLUMN expires_at INTEGER")
+
+
 def bash_default_rules(conn: sqlite3.Connection) -> None:
-    """Add the default rules written after the first release (nerv.permissions.defaults.ADDED_IN_V9):
+    """Add the default rules written after the first release (nerv.permissions.defaults.ADDED_RULES):
     pkexec / sudoedit / run0 and the agent running nerv's own control commands.
 
     A rule whose tool and specifier the user already has, in any action or
     scope, is skipped: an allow the user wrote stays theirs to decide.
     """
     from nerv.permissions import candidate_key, parse_rule
-    from nerv.permissions.defaults import ADDED_IN_V9
+    from nerv.permissions.defaults import ADDED_RULES
 
     now = now_ms()
-    for text, action, note in ADDED_IN_V9:
+    for text, action, note in ADDED_RULES:
         tool, pattern = parse_rule(text)
         if conn.execute("SELECT 1 FROM approval_rules WHERE tool = ? AND pattern = ?",
                         (tool, pattern or "")).fetchone():
@@ -135,6 +144,7 @@ MIGRATIONS: list[Migration] = [
     Migration("audit_log_no_replace", audit_log_no_replace),
     Migration("default_rules", default_rules),
     Migration("project_costs", project_costs),
+    Migration("request_deadline", request_deadline),
     Migration("bash_default_rules", bash_default_rules),
 ]
 
@@ -152,6 +162,50 @@ def check_not_too_new(conn: sqlite3.Connection, path: str) -> int:
     if version > latest_version():
         raise SchemaTooNewError(path, version, latest_version())
     return version
+
+
+def schema_status(path: Path) -> tuple[bool, int, list[tuple[int, str, int]]]:
+    """``(exists, schema version, applied migrations as (version, name, applied_at))`` of the
+    file at ``path``, read without creating or changing it (for ``nerv db version``)."""
+    from nerv.db.connection import connect
+
+    if not path.exists():
+        return False, 0, []
+    conn = connect(path, create=False)
+    try:
+        version = current_version(conn)
+        has_table = conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'"
+        ).fetchone()
+        applied = (
+            [
+                (int(r[0]), str(r[1]), int(r[2]))
+                for r in conn.execute(
+                    "SELECT version, name, applied_at FROM schema_migrations ORDER BY version"
+                )
+            ]
+            if has_table
+            else []
+        )
+    except sqlite3.DatabaseError as exc:
+        raise DatabaseError(f"cannot read {path}: {exc}") from None
+    finally:
+        conn.close()
+    return True, version, applied
+
+
+def migrate_path(path: Path) -> tuple[int, list[str], int]:
+    """Open (creating) the database at ``path`` and apply what is pending:
+    ``(version before, names applied, version after)`` (for ``nerv db migrate``)."""
+    from nerv.db.connection import connect
+
+    conn = connect(path)
+    try:
+        before = current_version(conn)
+        applied = migrate(conn, path)
+        return before, applied, current_version(conn)
+    finally:
+        conn.close()
 
 
 def backup_path_for(db_path: Path, from_version: int, to_version: int) -> Path:

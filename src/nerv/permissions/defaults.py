@@ -25,9 +25,9 @@ from __future__ import annotations
 
 from nerv.permissions.model import RuleSpec
 
-# Rules added after the first release: migration 9 (bash_default_rules) adds
+# Rules added after the first release: the bash_default_rules migration adds
 # them to existing databases, skipping any tool and specifier the user already has.
-ADDED_IN_V9: tuple[tuple[str, str, str], ...] = (
+ADDED_RULES: tuple[tuple[str, str, str], ...] = (
     ("Bash(pkexec:*)", "deny", "no privilege escalation from an agent"),
     ("Bash(sudoedit:*)", "deny", "no privilege escalation from an agent"),
     ("Bash(run0:*)", "deny", "no privilege escalation from an agent"),
@@ -47,7 +47,7 @@ DEFAULT_RULES: tuple[tuple[str, str, str], ...] = (
     ("Bash(dd * of=/dev/*)", "deny", "writes a raw device"),
     ("Bash(dd of=/dev/*)", "deny", "writes a raw device"),
     ("Bash(chmod -R 777 /:*)", "deny", "opens up the whole filesystem"),
-    *ADDED_IN_V9[:4],
+    *ADDED_RULES[:4],
     # -- Bash: ask first -----------------------------------------------------
     ("Bash(git push *--force*)", "ask", "rewrites published history"),
     ("Bash(git push -f:*)", "ask", "rewrites published history"),

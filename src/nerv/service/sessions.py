@@ -8,6 +8,7 @@ from nerv.ids import now_ms
 from nerv.models import Metric, Session
 from nerv.service.base import ServiceBase
 from nerv.service.tables import METRICS, SESSIONS
+from nerv.store import sessions as store_sessions
 
 
 class SessionsMixin(ServiceBase):
@@ -49,6 +50,24 @@ class SessionsMixin(ServiceBase):
             params.append(status)
         return self._select(SESSIONS, f"WHERE {' AND '.join(clauses)} ORDER BY started_at, rowid", params)
 
+    def touch_claude_session(
+        self,
+        event: str,
+        claude_session_id: str,
+        *,
+        project_id: str | None = None,
+        task_id: str | None = None,
+        cwd: str | None = None,
+        transcript_path: str | None = None,
+    ) -> Session:
+        """What nerv-hook records for a Claude Code event (SessionStart, Stop, SessionEnd...):
+        the session's row created or brought up to date, by the same code the hook runs."""
+        ident = store_sessions.touch(
+            self._conn, self.actor, event, claude_session_id, project_id=project_id, task_id=task_id,
+            cwd=cwd, transcript_path=transcript_path,
+        )
+        return self._require(SESSIONS, ident)
+
     def end_session(self, id: str, status: str = "completed") -> Session:
         return self._update(SESSIONS, id, {"status": status, "ended_at": now_ms()}, action="end")
 
@@ -60,28 +79,6 @@ class SessionsMixin(ServiceBase):
         """
         row = self._read_one("SELECT cost_nanousd FROM project_costs WHERE project_id = ?", (project_id,))
         return int(row[0]) / 1e9 if row else 0.0
-
-    def get_cost_between(
-        self, project_id: str | None, since: int | None = None, until: int | None = None
-    ) -> float:
-        """Cost of a project's work in ``[since, until)`` (epoch ms; ``None``: unbounded).
-
-        Ingested usage counts at each metric's ``recorded_at``; cost recorded on a
-        session directly (not through metrics) counts at the session's ``started_at``.
-        """
-        lo = -(2**62) if since is None else since
-        hi = 2**62 if until is None else until
-        row = self._read_one(
-            "SELECT "
-            "(SELECT coalesce(sum(m.cost_usd), 0.0) FROM metrics m "
-            " JOIN claude_sessions s ON s.id = m.session_id "
-            " WHERE s.project_id IS ? AND m.recorded_at >= ? AND m.recorded_at < ?) + "
-            "(SELECT coalesce(sum(s.cost_usd - coalesce("
-            "   (SELECT sum(m.cost_usd) FROM metrics m WHERE m.session_id = s.id), 0.0)), 0.0) "
-            " FROM claude_sessions s WHERE s.project_id IS ? AND s.started_at >= ? AND s.started_at < ?)",
-            (project_id, lo, hi, project_id, lo, hi),
-        )
-        return float(row[0]) if row else 0.0
 
     # -- metrics ---------------------------------------------------------------------
 

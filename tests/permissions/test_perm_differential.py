@@ -214,7 +214,7 @@ def test_issue_examples_under_bash(scratch: Path) -> None:
 def test_generated_commands_under_bash(scratch: Path) -> None:
     rng = random.Random(int(os.environ.get("NERV_DIFF_SEED", "8")))
     rules = CompiledRules([*default_rules(), *RULES])
-    count = int(os.environ.get("NERV_DIFF_CASES", "3000"))
+    count = int(os.environ.get("NERV_DIFF_CASES", "2000"))
     ran = 0
     for _ in range(count):
         ran += _check(scratch, rules, _variants(rng))

@@ -314,6 +314,8 @@ class _Parser:
                     # bash starts a comment only at the start of a word: after
                     # '<(x)' the '#' continues the word, after '>' it is an error.
                     self.error("'#' directly after an operator or substitution")
+                    tokens.append(self.word(space))  # lenient: read it as bash does, as text
+                    continue
                 end = self.s.find("\n", self.i)
                 self.i = self.n if end < 0 else end
                 continue

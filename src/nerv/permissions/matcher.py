@@ -275,7 +275,7 @@ class CompiledRules:
             if hits:
                 return _hit_decision(action, hits, parts, compound, "")
         deciding: list[RuleSpec] = []
-        built_in = False
+        built_in: list[str] = []  # parts that are built-in read-only commands
         whole = self._bash_whole.get("allow")
         for part in analysis.parts:
             if not part.needs_allow:
@@ -284,7 +284,7 @@ class CompiledRules:
             if whole is not None and (found is None or whole.order < found.order):
                 found = whole
             if found is None and part.read_only and files.read_only_ok(part):
-                built_in = True
+                built_in.append(part.text)
                 continue
             if found is None:
                 what = "part " if compound else ""
@@ -298,13 +298,16 @@ class CompiledRules:
         deciding += files.write_rules
         if not deciding and not built_in:
             return Decision(None, (), "empty command", parts)
+        shown = ", ".join(repr(text) for text in dict.fromkeys(built_in))
         if not deciding:
-            return Decision("allow", (), "allowed: built-in read-only command(s), no rule needed", parts)
-        extra = " and built-in read-only command(s)" if built_in else ""
+            reason = f"allowed: built-in read-only command(s) {shown}, no rule needed"
+            return Decision("allow", (), reason, parts)
         if len(set(deciding)) == 1 and not built_in:
             return Decision("allow", tuple(deciding), f"allowed by {deciding[0].text}", parts)
         texts = ", ".join(dict.fromkeys(r.text for r in deciding))
-        reason = f"allowed: every part matches an allow rule ({texts}){extra}"
+        extra = f"; built-in read-only, no rule needed: {shown}" if built_in else ""
+        reason = (f"allowed by {texts}{extra}" if built_in
+                  else f"allowed: every part matches an allow rule ({texts})")
         return Decision("allow", tuple(dict.fromkeys(deciding)), reason, parts)
 
     def explain_bash(self, command: str,

@@ -255,6 +255,7 @@ def test_everyday_forms_get_claude_codes_answer(command: str) -> None:
     "cd /etc && git status",  # outside the project: cd needs a rule
     "cd .. && git status",
     "cat /etc/passwd | head",  # reading outside the project
+    "head < /etc/passwd",
     "head $F",  # which file?
     "cat *.env",
     "sort -o out.txt x",  # not a built-in read-only form

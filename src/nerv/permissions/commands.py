@@ -51,8 +51,8 @@ MAX_COMMAND = 10_000
 
 
 class CommandPart:
-    __slots__ = ("allow_forms", "cd", "deny_forms", "exact_only", "needs_allow", "read_only", "reads", "text",
-                 "writes")
+    __slots__ = ("allow_forms", "cd", "deny_forms", "exact_only", "inputs", "needs_allow", "read_only", "reads",
+                 "text", "writes")
 
     def __init__(self, text: str, allow_forms: tuple[str, ...], deny_forms: tuple[str, ...],
                  needs_allow: bool) -> None:
@@ -65,6 +65,7 @@ class CommandPart:
         self.reads: list[FileRef] = []  # files of a recognised file command
         self.writes: list[FileRef] = []
         self.cd: FileRef | None = None  # the directory a cd / pushd moves to
+        self.inputs: list[FileRef] = []  # its own input redirections ('head < f'), also in Analysis.reads
 
     def __repr__(self) -> str:
         return f"CommandPart({self.text!r}, needs_allow={self.needs_allow})"
@@ -171,6 +172,7 @@ def analyze(command: str, *, lenient: bool = False, home: str | None = None, _de
                 result.cd_dirs.append(target)
                 item.cd = item.cd or target
         item.deny_forms = tuple(deny)
+        item.inputs = redirect_files(_redirections(words))[0]
         item.read_only = read_only(words[allow_stages[-1]:]) and all(
             skip_assignments(words, k)[0] == k for k in allow_stages)
         item.exact_only = any(runs_other(words[k:]) for k in allow_stages)
@@ -190,6 +192,10 @@ def analyze(command: str, *, lenient: bool = False, home: str | None = None, _de
             result.writes += inner_analysis.writes
             result.cd_dirs += inner_analysis.cd_dirs
     return result
+
+
+def _redirections(words: list[Token]) -> list[tuple[Token, Token]]:
+    return [(tok, words[k + 1]) for k, tok in enumerate(words[:-1]) if tok.op]
 
 
 _OUTPUT_OPS = re.compile(r"(?:[0-9]+|\{[A-Za-z_][A-Za-z0-9_]*\})?(?:>|>>|>\||&>|&>>|>&)")

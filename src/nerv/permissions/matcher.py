@@ -570,7 +570,7 @@ class _BashFiles:
         """A read-only built-in needs no rule when it stays in the project: its
         files (and a cd's directory) are inside the project or working directory,
         or Read rules allow them."""
-        refs = list(part.reads) + ([part.cd] if part.cd is not None else [])
+        refs = [*part.reads, *part.inputs, *([part.cd] if part.cd is not None else [])]
         for ref in refs:
             if not ref.literal or (not self.cwd_known and not ref.path.startswith(("/", "~"))):
                 return False

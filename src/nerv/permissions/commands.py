@@ -51,8 +51,8 @@ MAX_COMMAND = 10_000
 
 
 class CommandPart:
-    __slots__ = ("allow_forms", "cd", "deny_forms", "exact_only", "inputs", "needs_allow", "read_only", "reads",
-                 "text", "writes")
+    __slots__ = ("allow_forms", "cd", "deny_forms", "exact_only", "inputs", "needs_allow", "read_only",
+                 "reads", "text", "writes")
 
     def __init__(self, text: str, allow_forms: tuple[str, ...], deny_forms: tuple[str, ...],
                  needs_allow: bool) -> None:

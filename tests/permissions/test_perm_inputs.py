@@ -169,7 +169,7 @@ def test_parameter_rules_never_allow_and_keep_their_meaning_as_commands() -> Non
     # 'timeout' is a program: Bash(timeout:*) stays the prefix rule for it.
     rules = compiled(("deny", "Bash(timeout:*)"))
     assert decide(rules, "Bash", {"command": "timeout 5 ls"}) == "deny"
-    assert decide(rules, "Bash", {"command": "ls", "timeout": 5}) is None
+    assert decide(rules, "Bash", {"command": "make", "timeout": 5}) is None
     # Plugin agents are namespaced with ':' and stay subagent_type globs.
     plugin = compiled(("allow", "Agent(review-kit:code-reviewer)"))
     assert decide(plugin, "Agent", {"subagent_type": "review-kit:code-reviewer"}) == "allow"

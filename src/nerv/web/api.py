@@ -38,7 +38,15 @@ from nerv.web.protocol import int_param as _int_param
 from nerv.web.protocol import param as _param
 from nerv.web.protocol import str_field as _str_field
 from nerv.web.rules import RuleRoutes
-from nerv.web.shapes import audit_json, change_summary, project_json, request_json, rule_json, task_json
+from nerv.web.shapes import (
+    audit_json,
+    change_summary,
+    cycle_json,
+    project_json,
+    request_json,
+    rule_json,
+    task_json,
+)
 from nerv.web.tasks import TaskRoutes
 
 if TYPE_CHECKING:
@@ -169,6 +177,7 @@ class Api(TaskRoutes, PlanningRoutes, RuleRoutes):
             "project": project_json(project),
             "statuses": list(schema.TASK_STATUSES),
             "task_types": list(schema.TASK_TYPES),
+            "cycles": [cycle_json(c) for c in self.service.get_cycles(project.id)],
             "columns": columns,
         }
 

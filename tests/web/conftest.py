@@ -7,9 +7,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from web_helpers import Seed, WebProcess, start_web, stop_web
+from web_helpers import Rich, Seed, WebProcess, start_web, stop_web
 
 from nerv import DatabaseService
+from nerv.ids import now_ms
 from nerv.web import DashboardServer, make_server
 
 
@@ -36,6 +37,40 @@ def seed(service: DatabaseService) -> Seed:
     command = {"command": "npm test -- --ci", "description": "run the tests"}
     request = service.create_request("Bash", command, project_id=alpha.id, cwd="/tmp")
     return Seed(alpha.id, beta.id, tasks, session.id, request.id)
+
+
+@pytest.fixture
+def rich(service: DatabaseService, seed: Seed) -> Rich:
+    """The seed, plus cycles, decisions, rules and per-model usage in project alpha.
+
+    Session "Build the board" then holds $1.25 recorded on it directly (model m-1, today),
+    $0.50 of claude-opus-4-1 today and $0.25 of claude-sonnet-4-5 three days ago: $2.00.
+    """
+    first = service.create_cycle(seed.alpha, goal="Make the board usable")
+    service.update_task(seed.tasks["Set up CI"], {"cycle_id": first.id})
+    service.update_task(seed.tasks["Review the schema"], {"cycle_id": first.id})
+    service.complete_cycle(first.id, learnings="Keyboard moves matter")
+    second = service.create_cycle(seed.alpha, goal="Costs users trust")
+    for title in ("Write the parser", "Build the board", "Flaky login test"):
+        service.update_task(seed.tasks[title], {"cycle_id": second.id})
+    wal = service.create_decision(
+        seed.alpha, "Use SQLite in WAL mode", context="One file, many readers", decision="WAL",
+        alternatives="A server database", consequences="Local only", status="accepted", cycle_id=first.id,
+    )
+    poll = service.create_decision(seed.alpha, "Poll the queue every 2 s")
+    push = service.create_decision(seed.alpha, "Push the queue to the page")
+    service.supersede_decision(poll.id, push.id)
+    service.record_metric(
+        seed.session, model="claude-opus-4-1", input_tokens=400, output_tokens=100, cost_usd=0.5
+    )
+    service.record_metric(
+        seed.session, model="claude-sonnet-4-5", input_tokens=300, output_tokens=50, cost_usd=0.25,
+        recorded_at=now_ms() - 3 * 86_400_000,
+    )
+    rule = service.create_rule_from_text("Bash(npm test:*)", "allow", project_id=seed.alpha, note="tests")
+    beta_rule = service.create_rule_from_text("Bash(make:*)", "allow", project_id=seed.beta)
+    decisions = {d.title: d.id for d in (wal, poll, push)}
+    return Rich(seed, [first.id, second.id], decisions, rule.id, beta_rule.id)
 
 
 @pytest.fixture

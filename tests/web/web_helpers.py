@@ -19,6 +19,16 @@ class Seed:
     request: str  # a pending approval request (project alpha)
 
 
+@dataclass
+class Rich:
+    """More of project alpha: two cycles, three decisions, metrics of three models over days."""
+
+    seed: Seed
+    cycles: list[str]  # [completed cycle 1, active cycle 2]
+    decisions: dict[str, str]  # title -> id
+    rule: str  # an allow rule of project alpha
+    beta_rule: str  # an allow rule of project beta
+
 
 @dataclass
 class WebProcess:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import shutil
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from web_helpers import Rich, Seed, WebProcess, start_web, stop_web
@@ -95,3 +97,74 @@ def web_process(db_path: Path, seed: Seed) -> Iterator[WebProcess]:
         yield web
     finally:
         stop_web(web)
+
+
+# -- a real browser: Debian's chromium, driven by Playwright ------------------------------------
+
+CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+TIMEOUT_MS = 10_000
+DESKTOP = (1400, 900)
+NARROW = (420, 860)  # a phone, or a narrow split window
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    if CHROMIUM is None:
+        pytest.skip("chromium is not installed (apt-get install chromium): browser tests skipped")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield instance
+        finally:
+            instance.close()
+
+
+@pytest.fixture
+def open_page(browser: Any, web_process: WebProcess) -> Iterator[Callable[[tuple[int, int]], Any]]:
+    """Opens fresh pages of the running dashboard at a viewport size; a script or console
+    error on any of them fails the test."""
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=TIMEOUT_MS)
+    contexts: list[Any] = []
+    problems: list[str] = []
+
+    def make(size: tuple[int, int] = DESKTOP) -> Any:
+        context = browser.new_context(viewport={"width": size[0], "height": size[1]})
+        contexts.append(context)
+        tab = context.new_page()
+        tab.set_default_timeout(TIMEOUT_MS)
+        tab.base_url = web_process.url
+        tab.allow_http_errors = False  # a test that provokes a refusal on purpose sets it
+
+        def console(msg: Any) -> None:
+            refused = msg.text.startswith("Failed to load resource: the server responded with a status of 4")
+            if msg.type == "error" and not (refused and tab.allow_http_errors):
+                problems.append(f"console error: {msg.text}")
+
+        tab.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
+        tab.on("console", console)
+        return tab
+
+    try:
+        yield make
+    finally:
+        for context in contexts:
+            context.close()
+    assert not problems, problems
+
+
+@pytest.fixture
+def page(open_page: Callable[[tuple[int, int]], Any]) -> Any:
+    """A fresh desktop-sized page on the running dashboard."""
+    return open_page(DESKTOP)

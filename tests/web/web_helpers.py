@@ -8,6 +8,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 
 @dataclass
@@ -69,3 +70,20 @@ def stop_web(web: WebProcess) -> tuple[int, str]:
         web.proc.kill()
         _, err = web.proc.communicate()
     return web.proc.returncode, err
+
+
+# -- in the browser --------------------------------------------------------------------------------
+
+
+def open_view(page: Any, view: str) -> None:
+    """Go to a view by its URL hash (``board``, ``costs``, ``task/ID``...) and wait until it shows."""
+    page.goto(f"{page.base_url}#{view}")
+    page.wait_for_selector(f"#view-{view.split('/')[0]}:not([hidden])")
+
+
+def column(page: Any, status: str) -> Any:
+    return page.locator(f'.column[data-status="{status}"]')
+
+
+def card(page: Any, title: str) -> Any:
+    return page.locator(".card", has_text=title)

@@ -164,6 +164,10 @@
     if (state.view === "task") {
       state.taskId = arg ? decodeURIComponent(arg) : null;
       if (!state.taskId) state.view = "board";
+      if (!state.task || state.task.task.id !== state.taskId) {
+        state.task = null;
+        $("edit-task").disabled = true; // until this task is loaded
+      }
     }
     if (state.view !== "task") document.title = "nerv dashboard";
     for (const name of VIEWS) {
@@ -307,8 +311,19 @@
   }
 
   async function loadTask() {
-    const data = await api(`/api/tasks/${encodeURIComponent(state.taskId)}`);
+    let data;
+    try {
+      data = await api(`/api/tasks/${encodeURIComponent(state.taskId)}`);
+    } catch (err) {
+      if (err.status !== 404 && err.code !== "ambiguous_id") throw err;
+      $("task-title").textContent = "No such task";
+      $("task-meta").replaceChildren();
+      $("task-description").textContent = err.message;
+      for (const id of ["task-cost", "task-sessions", "task-audit"]) $(id).replaceChildren();
+      return;
+    }
     state.task = data;
+    $("edit-task").disabled = false;
     const task = data.task;
     $("task-title").textContent = task.title;
     document.title = `${task.title} · nerv`;
@@ -753,7 +768,7 @@
   // Bars per day; with many days only every few days are labelled, so that labels never overlap.
   function drawDays(chart, days) {
     const max = Math.max(...days.map((d) => d.cost_usd), 0);
-    const labelPx = 48; // room one "MM-DD" label needs
+    const labelPx = 56; // room one "MM-DD" label needs, with a gap
     const every = Math.max(1, Math.ceil((days.length * labelPx) / Math.max(chart.clientWidth, labelPx)));
     chart.classList.toggle("dense", days.length > 14);
     chart.setAttribute("aria-label", `Cost per day, ${days.length} days`);

@@ -87,7 +87,7 @@ def candidates(db: Path, event: bytes) -> int:
     import sqlite3
 
     from nerv.permissions import call_keys
-    from nerv.service.hookstore import rule_rows
+    from nerv.store.reads import rule_rows
 
     call = json.loads(event)
     conn = sqlite3.connect(db)
@@ -189,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
         f"Ratio hook p50 / floor p50: **{ratio:.2f}x** (target: at most {TARGET}x).",
         "",
         "How it stays near the floor: the hook imports only the standard library and nerv's small",
-        "modules (`nerv.hookio`, `nerv.service.hookstore`, `nerv.ids`, `nerv.db.version`, and",
+        "modules (`nerv.hook.io`, `nerv.store.*`, `nerv.ids`, `nerv.db.version`, and",
         "`nerv.permissions`",
         "for tool calls); an up-to-date database costs one `PRAGMA user_version` read; rules are",
         "prefiltered in SQL by `match_key IN (call keys)` over the `approval_rules_match` index, so only",

@@ -114,6 +114,7 @@ class ApprovalRequest:
     decided_at: int | None
     created_at: int
     updated_at: int
+    expires_at: int | None = None  # when the queued hook stops waiting (epoch ms)
 
 
 @dataclass(slots=True)

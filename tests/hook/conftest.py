@@ -20,6 +20,11 @@ def _hook_env(nerv_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("CLAUDE_PROJECT_DIR", "CLAUDE_CONFIG_DIR", "PYTHONDONTWRITEBYTECODE"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("NERV_HOOK_BUSY_TIMEOUT_MS", "2000")
+    # The hook never creates a database: as after `nerv setup`, one exists. (The tests
+    # of a missing database point NERV_HOME or NERV_DB elsewhere.)
+    from nerv import DatabaseService
+
+    DatabaseService(nerv_home / "state.db").close()
 
 
 @pytest.fixture

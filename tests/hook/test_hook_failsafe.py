@@ -73,12 +73,12 @@ def test_extra_and_missing_optional_fields_are_tolerated(hook: Any) -> None:
 
 
 def test_internal_error_asks(hook: Any, nerv_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import nerv.service.hookstore
+    import nerv.store.reads
 
     def boom(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("matcher exploded")
 
-    monkeypatch.setattr(nerv.service.hookstore, "evaluate", boom)
+    monkeypatch.setattr(nerv.store.reads, "evaluate", boom)
     assert_asks(hook(pre_payload("Bash", {"command": "ls"})), "internal error", "matcher exploded")
     assert any("matcher exploded" in line for line in log_lines(nerv_home))
 
@@ -94,15 +94,28 @@ def test_invalid_stored_rule_never_allows(hook: Any, service: DatabaseService) -
     assert hook(pre_payload("Bash", {"command": "sudo ls"})).decision == "deny"  # other denies still hold
 
 
-def test_missing_database_is_created_and_migrated(hook: Any, nerv_home: Path) -> None:
-    from nerv.db.migrations import latest_version
-
-    assert not (nerv_home / "state.db").exists()
-    assert hook(pre_payload("Bash", {"command": "sudo id"})).decision == "deny"  # default rules seeded
-    conn = sqlite3.connect(nerv_home / "state.db")
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == latest_version()
-    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert (nerv_home / "state.db").stat().st_mode & 0o777 == 0o600
+@pytest.mark.parametrize("how", ["missing file", "missing folder", "empty file"])
+def test_missing_database_is_never_created(
+    hook_process: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
+    """A hook that created a database would silently replace the user's rules with the
+    defaults (a moved NERV_HOME, an unmounted disk): it asks and logs instead."""
+    home = tmp_path / "elsewhere"
+    if how != "missing folder":
+        home.mkdir()
+    if how == "empty file":
+        (home / "state.db").touch()
+    monkeypatch.setenv("NERV_HOME", str(home))
+    result = hook_process(pre_payload("Bash", {"command": "ls"}))
+    assert_asks(result, "database")
+    assert "nerv status" in result.reason  # says how to create it
+    db = home / "state.db"
+    assert (db.stat().st_size == 0) if how == "empty file" else not db.exists()
+    assert not (home / "state.db-wal").exists()
+    assert "database" in (home / "hook.log").read_text()
+    for event in ("SessionStart", "Stop"):  # no event creates it either
+        assert hook_process({"hook_event_name": event, "session_id": "s1", "cwd": str(tmp_path)}).stdout == ""
+    assert (db.stat().st_size == 0) if how == "empty file" else not db.exists()
 
 
 def test_older_schema_is_migrated(hook: Any, db_path: Path) -> None:
@@ -219,12 +232,12 @@ def test_exclusively_locked_database_asks(hook_process: Any, db_path: Path) -> N
 def test_permission_request_failure_stays_silent(
     hook: Any, nerv_home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import nerv.service.hookstore
+    import nerv.store.reads
 
     def boom(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("nope")
 
-    monkeypatch.setattr(nerv.service.hookstore, "evaluate", boom)
+    monkeypatch.setattr(nerv.store.reads, "evaluate", boom)
     payload = pre_payload("Bash", {"command": "ls"}, hook_event_name="PermissionRequest")
     result = hook(payload)
     assert (result.returncode, result.stdout) == (0, "")  # Claude Code shows its dialog: the safe answer

@@ -53,6 +53,7 @@ def test_install_merges_and_is_idempotent(invoke: Any, project_dir: Path) -> Non
     out = ok(invoke("hooks", "install", "--project", str(project_dir), "--json")).json()
     assert set(out["changed"]) == {
         "PreToolUse",
+        "PermissionRequest",
         "PostToolUse",
         "SessionStart",
         "UserPromptSubmit",
@@ -101,7 +102,7 @@ def test_installed_command_runs_the_hook(invoke: Any, project_dir: Path, service
 def test_uninstall_removes_exactly_what_install_added(invoke: Any, project_dir: Path) -> None:
     ok(invoke("hooks", "install", "--project", str(project_dir)))
     out = ok(invoke("hooks", "uninstall", "--project", str(project_dir), "--json")).json()
-    assert len(out["changed"]) == 6
+    assert len(out["changed"]) == 7
     assert settings(project_dir) == EXISTING
     again = ok(invoke("hooks", "uninstall", "--project", str(project_dir)))
     assert "was not installed" in again.stdout
@@ -130,6 +131,7 @@ def test_user_settings_honour_claude_config_dir(
     user = next(f for f in status["files"] if f["scope"] == "user")
     assert set(user["events"]) == {
         "PreToolUse",
+        "PermissionRequest",
         "PostToolUse",
         "SessionStart",
         "UserPromptSubmit",
@@ -201,3 +203,17 @@ def test_missing_project_directory_is_refused(invoke: Any, tmp_path: Path) -> No
     result = invoke("hooks", "install", "--project", str(tmp_path / "nope"))
     assert result.returncode == 2 and "does not exist" in result.stderr
     assert not (tmp_path / "nope").exists()
+
+
+def test_install_registers_exactly_the_events_the_hook_handles(invoke: Any, project_dir: Path) -> None:
+    """One list (nerv.hook.events.EVENTS) drives both; PermissionRequest included."""
+    from nerv.hook.events import EVENTS, SESSION_EVENTS
+
+    assert set(EVENTS) == {"PreToolUse", "PermissionRequest"} | SESSION_EVENTS
+    ok(invoke("hooks", "install", "--project", str(project_dir)))
+    installed = settings(project_dir)["hooks"]
+    ours = {event for event, groups in installed.items()
+            if any("nerv" in h["command"] for g in groups for h in g["hooks"])}
+    assert ours == set(EVENTS)
+    assert installed["PermissionRequest"][-1]["matcher"] == "*"
+    assert installed["Stop"][-1].get("matcher") is None

@@ -13,6 +13,7 @@ from svc_helpers import audit_count, nothing_changes, one_audit_row, snapshot
 from nerv import DatabaseService
 from nerv.errors import AmbiguousIdError, DatabaseError, NervError, NotFoundError, ValidationError
 from nerv.service.tables import PROJECTS, TASKS
+from nerv.store import audit as store_audit
 
 
 @dataclass
@@ -110,7 +111,7 @@ MUTATIONS: dict[str, tuple[Callable[[World], Any], str, str, set[str] | None]] =
         lambda w: w.svc.decide_request(w.request.id, "approved"),
         "approval_request",
         "approve",
-        {"status", "decided_by", "decided_at"},
+        {"status", "reason", "decided_by", "decided_at"},  # the shape the hook's expiry writes too
     ),
     "create_decision": (lambda w: w.svc.create_decision(w.project.id, "d"), "decision", "create", None),
     "update_decision": (
@@ -180,7 +181,7 @@ def test_a_failing_audit_write_undoes_the_change(
     """The row change and its audit row are one transaction: no audit, no change."""
     operation = prepared(world, name)
     before = snapshot(world.svc)
-    monkeypatch.setattr(DatabaseService, "_audit", _boom)
+    monkeypatch.setattr(store_audit, "write", _boom)  # the one audit writer, in the core
     with pytest.raises(RuntimeError, match="audit write failed"):
         operation(world)
     monkeypatch.undo()

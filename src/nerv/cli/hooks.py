@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import math
 import os
 import shlex
 import sys
@@ -17,18 +16,8 @@ import click
 from nerv import env
 from nerv.cli.context import AppContext, pass_app
 from nerv.cli.output import echo, emit_json, json_option
-
-# Claude Code events nerv-hook handles; tool events get the matcher "*".
-EVENTS: dict[str, str | None] = {
-    "PreToolUse": "*",
-    "PostToolUse": "*",
-    "SessionStart": None,
-    "UserPromptSubmit": None,
-    "Stop": None,
-    "SessionEnd": None,
-}
-MIN_TIMEOUT_S = 60  # Claude Code's own default
-TIMEOUT_MARGIN_S = 30  # Claude Code's timeout exceeds approval.timeout_seconds by this much
+from nerv.hook.events import CLAUDE_DEFAULT_TIMEOUT_S, EVENTS
+from nerv.hook.events import install_timeout as claude_timeout
 
 
 @click.group()
@@ -68,12 +57,6 @@ def is_nerv_command(command: Any) -> bool:
 
 def _is_nerv_handler(handler: Any) -> bool:
     return isinstance(handler, dict) and is_nerv_command(handler.get("command"))
-
-
-def claude_timeout(approval_timeout: Any) -> int:
-    seconds = approval_timeout if isinstance(approval_timeout, int | float) and not isinstance(
-        approval_timeout, bool) and approval_timeout > 0 else 50
-    return max(MIN_TIMEOUT_S, math.ceil(seconds) + TIMEOUT_MARGIN_S)
 
 
 def _load(path: Path) -> dict[str, Any]:
@@ -227,7 +210,8 @@ def _with_target(func: Any) -> Any:
 @json_option
 @pass_app
 def install(app: AppContext, project: str | None, user: bool, as_json: bool) -> None:
-    """Add nerv-hook for PreToolUse, PostToolUse, SessionStart, UserPromptSubmit, Stop and SessionEnd.
+    """Add nerv-hook for every event it handles (PreToolUse, PermissionRequest, PostToolUse,
+    SessionStart, UserPromptSubmit, Stop, SessionEnd).
 
     Everything else in the file is kept; running it again changes nothing. The
     entries' "timeout" exceeds approval.timeout_seconds by 30 s (at least 60 s),
@@ -308,7 +292,7 @@ def status(app: AppContext, project: str, as_json: bool) -> None:
                 problems.append(f"{event}: {exe} is not an executable file")
             timeout = entry.get("timeout")
             if event == "PreToolUse" and isinstance(approval_timeout, int | float):
-                effective = timeout if isinstance(timeout, int | float) else MIN_TIMEOUT_S
+                effective = timeout if isinstance(timeout, int | float) else CLAUDE_DEFAULT_TIMEOUT_S
                 if effective < approval_timeout + 10:
                     problems.append(f"PreToolUse timeout {effective} s is too short for approval."
                                     f"timeout_seconds {approval_timeout}: run nerv hooks install again")

@@ -103,6 +103,15 @@ def project_costs(conn: sqlite3.Connection) -> None:
     execute_script(conn, schema.PROJECT_COSTS)
 
 
+def request_deadline(conn: sqlite3.Connection) -> None:
+    """approval_requests.expires_at: when the queued hook stops waiting (epoch ms, NULL: unknown).
+
+    From then on the hook may have answered deny, so no decision may be
+    recorded (nerv.store.requests.decide refuses it).
+    """
+    conn.execute("ALTER TABLE approval_requests ADD COLUMN expires_at INTEGER")
+
+
 MIGRATIONS: list[Migration] = [
     Migration("core_tables", core_tables),
     Migration("permission_tables", permission_tables),
@@ -112,6 +121,7 @@ MIGRATIONS: list[Migration] = [
     Migration("audit_log_no_replace", audit_log_no_replace),
     Migration("default_rules", default_rules),
     Migration("project_costs", project_costs),
+    Migration("request_deadline", request_deadline),
 ]
 
 

@@ -11,9 +11,8 @@ from nerv.ids import now_ms
 from nerv.models import ApprovalRequest, Rule
 from nerv.service.base import ServiceBase
 from nerv.service.tables import REQUESTS
+from nerv.store import requests
 
-# request status -> the audit action that recorded it
-_DECISION_ACTIONS = {"approved": "approve", "denied": "deny", "expired": "expire"}
 # How long past the longest possible hook wait a pending request counts as orphaned.
 ORPHAN_GRACE_MS = 60_000
 
@@ -45,19 +44,16 @@ class ApprovalsMixin(ServiceBase):
         session_id: str | None = None,
         task_id: str | None = None,
         cwd: str | None = None,
+        expires_at: int | None = None,
     ) -> ApprovalRequest:
-        return self._insert(
-            REQUESTS,
-            {
-                "tool_name": tool_name,
-                "tool_input": json.dumps(dict(tool_input), sort_keys=True),
-                "project_id": project_id,
-                "session_id": session_id,
-                "task_id": task_id,
-                "cwd": cwd,
-                "status": "pending",
-            },
-        )
+        """A pending request (as nerv-hook files one; ``expires_at``: when its waiter gives up)."""
+        self._check(REQUESTS, {"tool_name": tool_name})
+        with self.transaction() as conn:
+            row = requests.create(
+                conn, self.actor, tool_name, tool_input, project_id=project_id, session_id=session_id,
+                task_id=task_id, cwd=cwd, expires_at=expires_at,
+            )
+        return REQUESTS.make(row)
 
     def get_request(self, id: str) -> ApprovalRequest | None:
         return self._get(REQUESTS, id)
@@ -102,6 +98,7 @@ class ApprovalsMixin(ServiceBase):
         decided_by: str | None = None,
         add_rule: str | None = None,
         rule_project_id: str | None = None,
+        rule_note: str | None = None,
     ) -> ApprovalRequest:
         """Move a pending request to approved / denied / expired; a decided one stays as it is.
 
@@ -119,23 +116,18 @@ class ApprovalsMixin(ServiceBase):
 
             tool, pattern = parse_rule_text(add_rule)
             rule = ("allow" if status == "approved" else "deny", tool, pattern)
-        with self.transaction():
-            current = self._require(REQUESTS, id)
-            if current.status != "pending":
-                raise ValidationError(f"request {id} is already {current.status}")
-            decided = self._update(
-                REQUESTS,
-                id,
-                {"status": status, "reason": reason, "decided_by": decided_by or self.actor,
-                 "decided_at": now_ms()},
-                action=_DECISION_ACTIONS[status],
+        with self.transaction() as conn:
+            recorded = requests.decide(
+                conn, self.actor, id, status, reason=reason, decided_by=decided_by or self.actor
             )
-            if rule is not None:
+            if recorded and rule is not None:
                 action, tool, pattern = rule
                 if self.find_rule(tool, pattern, action, rule_project_id) is None:
                     self.create_rule(pattern, action, tool, project_id=rule_project_id,
-                                     note=f"from approval request {id[:8]}")
-            return decided
+                                     note=rule_note or f"from approval request {id[:8]}")
+        if not recorded:  # committed as expired: the hook had already answered deny
+            raise requests.RequestExpiredError(requests.expired_message(id))
+        return self._require(REQUESTS, id)
 
     def expire_orphaned_requests(self) -> list[ApprovalRequest]:
         """Expire pending requests older than any waiting hook could be.
@@ -155,12 +147,13 @@ class ApprovalsMixin(ServiceBase):
         return self.expire_requests(int(longest * 1000) + ORPHAN_GRACE_MS)
 
     def expire_requests(self, older_than_ms: int) -> list[ApprovalRequest]:
-        """Mark pending requests created more than ``older_than_ms`` ago expired (their hook is gone)."""
-        cutoff = now_ms() - older_than_ms
+        """Mark pending requests created more than ``older_than_ms`` ago, or past the end of
+        their hook's wait, expired (their hook is gone or has answered deny)."""
+        now = now_ms()
         rows = self._read(
-            "SELECT id FROM approval_requests WHERE status = 'pending' AND created_at < ? "
-            "ORDER BY created_at",
-            (cutoff,),
+            "SELECT id FROM approval_requests WHERE status = 'pending' "
+            "AND (created_at < ? OR expires_at <= ?) ORDER BY created_at",
+            (now - older_than_ms, now),
         )
         expired: list[ApprovalRequest] = []
         for (ident,) in rows:

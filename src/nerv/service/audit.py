@@ -8,6 +8,7 @@ from typing import Any
 from nerv.errors import AmbiguousIdError, NotFoundError, ValidationError
 from nerv.models import AuditEntry
 from nerv.service.base import ServiceBase
+from nerv.store import rows as store_rows
 
 
 def _entry(row: Any) -> AuditEntry:
@@ -54,8 +55,8 @@ class AuditMixin(ServiceBase):
         self, entity_type: str, entity_id: str, action: str, details: dict[str, Any] | None = None
     ) -> None:
         """An audit row for something that is not a row change (an import, a hook decision...)."""
-        with self.transaction():
-            self._audit(entity_type, entity_id, action, None, details)
+        with self.transaction() as conn:
+            store_rows.event(conn, self.actor, entity_type, entity_id, action, details)
 
     def resolve_audit_entity_id(self, prefix: str, entity_type: str | None = None) -> str:
         """The full entity id the audit log knows for an exact id or unique prefix.

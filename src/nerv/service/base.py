@@ -8,7 +8,6 @@ what a table is, the generic code does the SQL.
 
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
 from collections.abc import Callable, Mapping
@@ -16,19 +15,13 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from itertools import starmap
 from pathlib import Path
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from nerv import env
-from nerv.errors import (
-    AmbiguousIdError,
-    ConflictError,
-    ConstraintError,
-    DatabaseError,
-    NotFoundError,
-    ValidationError,
-)
-from nerv.ids import new_id, now_ms
+from nerv.errors import AmbiguousIdError, DatabaseError, NotFoundError, ValidationError
+from nerv.store import audit as store_audit
+from nerv.store import rows
+from nerv.store.tx import Transaction
 
 T = TypeVar("T")
 
@@ -60,11 +53,6 @@ class TableSpec(Generic[T]):
         return frozenset(self.columns)
 
     @cached_property
-    def insert_sql(self) -> str:
-        marks = ", ".join("?" for _ in self.columns)
-        return f"INSERT INTO {self.table} ({', '.join(self.columns)}) VALUES ({marks})"
-
-    @cached_property
     def select_sql(self) -> str:
         """``SELECT <columns in dataclass order> FROM table`` (append WHERE / ORDER BY)."""
         return f"SELECT {', '.join(self.columns)} FROM {self.table}"
@@ -93,13 +81,13 @@ class ServiceBase:
 
     # -- transactions -------------------------------------------------------------
 
-    def transaction(self) -> _Transaction:
+    def transaction(self) -> Transaction:
         """One atomic write; nested calls become savepoints of the outer one.
 
         ``with service.transaction() as conn: ...`` — sqlite3 errors come out
         as nerv errors (ConstraintError, DatabaseError).
         """
-        return _Transaction(self._conn)
+        return Transaction(self._conn)
 
     def _read(self, sql: str, params: tuple[Any, ...] | list[Any] = ()) -> list[sqlite3.Row]:
         try:
@@ -140,51 +128,14 @@ class ServiceBase:
         after: Mapping[str, Any] | None,
         at: int | None = None,
     ) -> None:
-        self._conn.execute(
-            "INSERT INTO audit_log (id, at, actor, entity_type, entity_id, action, before, after) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                new_id(),
-                now_ms() if at is None else at,
-                self.actor,
-                entity_type,
-                entity_id,
-                action,
-                None if before is None else json.dumps(before, sort_keys=True, default=str),
-                None if after is None else json.dumps(after, sort_keys=True, default=str),
-            ),
-        )
+        store_audit.write(self._conn, self.actor, entity_type, entity_id, action, before, after, at)
 
     # -- settings rows (shared by settings and the current-project choice) --------
 
     def _put_setting(self, key: str, value: Any, project_id: str | None) -> None:
         """Insert or update one setting row, audited, in one transaction."""
-        encoded = json.dumps(value, sort_keys=True)
         with self.transaction() as conn:
-            row = conn.execute(
-                "SELECT * FROM settings WHERE key = ? AND project_id IS ?", (key, project_id)
-            ).fetchone()
-            now = now_ms()
-            if row is None:
-                ident = new_id()
-                conn.execute(
-                    "INSERT INTO settings (id, project_id, key, value, created_at, updated_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?)",
-                    (ident, project_id, key, encoded, now, now),
-                )
-                self._audit(
-                    "setting", ident, "create", None,
-                    {"key": key, "project_id": project_id, "value": value}, at=now,
-                )
-            elif row["value"] != encoded:
-                conn.execute(
-                    "UPDATE settings SET value = ?, updated_at = ? WHERE id = ?", (encoded, now, row["id"])
-                )
-                self._audit(
-                    "setting", row["id"], "update",
-                    {"key": key, "value": json.loads(row["value"])},
-                    {"key": key, "value": value}, at=now,
-                )
+            rows.put_setting(conn, self.actor, key, value, project_id)
 
     # -- ids -----------------------------------------------------------------------
 
@@ -237,21 +188,6 @@ class ServiceBase:
                 if value is None or (isinstance(value, str) and not value.strip()):
                     raise ValidationError(f"{spec.entity} {column} must not be empty")
 
-    def _missing_reference(self, spec: TableSpec[Any], values: Mapping[str, Any]) -> NotFoundError | None:
-        """After a failed write: the first referenced row that does not exist, if any.
-
-        References are not looked up before each write: the foreign keys
-        enforce them for free, and only a failed statement pays for finding
-        out which one was missing (inside the same transaction).
-        """
-        for column, (table, entity) in spec.references.items():
-            value = values.get(column)
-            if value is not None and self._conn.execute(
-                f"SELECT 1 FROM {table} WHERE id = ?", (value,)
-            ).fetchone() is None:
-                return NotFoundError(entity, str(value))
-        return None
-
     def _get_row(self, spec: TableSpec[Any], ident: str) -> sqlite3.Row | None:
         return self._read_one(f"SELECT * FROM {spec.table} WHERE id = ?", (ident,))
 
@@ -271,25 +207,8 @@ class ServiceBase:
             unknown = sorted(set(values) - spec.column_set)
             raise ValidationError(f"unknown {spec.entity} field {unknown[0]!r}")
         self._check(spec, values)
-        now = now_ms()
-        row: dict[str, Any] = dict.fromkeys(spec.columns)
-        row["id"] = new_id()
-        if "created_at" in row:
-            row["created_at"] = now
-        if "updated_at" in row:
-            row["updated_at"] = now
-        row.update(values)
-        params = tuple([int(v) if v.__class__ is bool else v for v in row.values()])
         with self.transaction() as conn:
-            try:
-                conn.execute(spec.insert_sql, params)
-            except sqlite3.IntegrityError:
-                missing = self._missing_reference(spec, values)
-                if missing is not None:
-                    raise missing from None
-                raise
-            if audit:
-                self._audit(spec.entity, row["id"], "create", None, row, at=now)
+            row = rows.insert(conn, self.actor, spec, values, audited=audit)
         return spec.make(row)
 
     def _update(
@@ -304,115 +223,9 @@ class ServiceBase:
             raise ValidationError(f"{spec.entity} field(s) cannot be changed: {', '.join(frozen)}")
         self._check(spec, updates)
         with self.transaction() as conn:
-            cursor = conn.cursor()
-            cursor.row_factory = None
-            current = cursor.execute(f"{spec.select_sql} WHERE id = ?", (ident,)).fetchone()
-            if current is None:
-                raise NotFoundError(spec.entity, ident)
-            old = dict(zip(spec.columns, current, strict=True))
-            changed = {k: _to_sql(v) for k, v in updates.items()}
-            changed = {k: v for k, v in changed.items() if v != old[k]}
-            if not changed:
-                return spec.make(old)
-            now = now_ms()
-            new_values = dict(changed)
-            if spec.touches_updated_at and "updated_at" in old:
-                new_values["updated_at"] = now
-            assignments = ", ".join(f"{column} = ?" for column in new_values)
-            try:
-                conn.execute(
-                    f"UPDATE {spec.table} SET {assignments} WHERE id = ?", (*new_values.values(), ident)
-                )
-            except sqlite3.IntegrityError:
-                missing = self._missing_reference(spec, changed)
-                if missing is not None:
-                    raise missing from None
-                raise
-            self._audit(spec.entity, ident, action, {k: old[k] for k in changed}, changed, at=now)
-            old.update(new_values)
-        return spec.make(old)
+            row = rows.update(conn, self.actor, spec, ident, updates, action=action)
+        return spec.make(row)
 
     def _delete(self, spec: TableSpec[Any], ident: str) -> None:
         with self.transaction() as conn:
-            current = conn.execute(f"SELECT * FROM {spec.table} WHERE id = ?", (ident,)).fetchone()
-            if current is None:
-                raise NotFoundError(spec.entity, ident)
-            conn.execute(f"DELETE FROM {spec.table} WHERE id = ?", (ident,))
-            self._audit(spec.entity, ident, "delete", dict(current), None)
-
-
-class _Transaction:
-    """``BEGIN IMMEDIATE`` ... ``COMMIT`` (a savepoint when nested), as a plain class.
-
-    The same protocol as nerv.db.connection.write_transaction plus the mapping
-    of sqlite3 errors to nerv errors; a class instead of two stacked generator
-    context managers because every service write goes through it.
-    """
-
-    __slots__ = ("conn", "savepoint")
-
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self.conn = conn
-        self.savepoint: str | None = None
-
-    def __enter__(self) -> sqlite3.Connection:
-        conn = self.conn
-        try:
-            if conn.in_transaction:
-                self.savepoint = f"sp_{id(self):x}"
-                conn.execute(f"SAVEPOINT {self.savepoint}")
-            else:
-                conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as exc:
-            raise DatabaseError(
-                f"database is busy: {exc} (another nerv process holds the write lock)"
-            ) from None
-        except sqlite3.DatabaseError as exc:
-            raise DatabaseError(f"database error: {exc}") from None
-        return conn
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        conn = self.conn
-        savepoint = self.savepoint
-        try:
-            if exc is None:
-                conn.execute("COMMIT" if savepoint is None else f"RELEASE {savepoint}")
-                return
-            if savepoint is not None:
-                conn.execute(f"ROLLBACK TO {savepoint}")
-                conn.execute(f"RELEASE {savepoint}")
-            elif conn.in_transaction:
-                conn.execute("ROLLBACK")
-        except sqlite3.Error as failure:
-            # A failed COMMIT (or a failed rollback) must not leave a transaction open.
-            if savepoint is None and conn.in_transaction:
-                conn.execute("ROLLBACK")
-            if exc is None:
-                exc = failure
-        if isinstance(exc, sqlite3.IntegrityError):
-            raise _integrity_error(exc) from None
-        if isinstance(exc, sqlite3.DatabaseError):  # OperationalError, or a corrupt file
-            raise DatabaseError(f"database error: {exc}") from None
-        # Anything else (a nerv error, KeyboardInterrupt...) propagates unchanged.
-
-
-def _to_sql(value: Any) -> Any:
-    if isinstance(value, bool):
-        return int(value)
-    return value
-
-
-def _integrity_error(exc: sqlite3.IntegrityError) -> ConstraintError:
-    message = str(exc)
-    if message.startswith("UNIQUE constraint failed"):
-        columns = message.split(":", 1)[-1].strip()
-        return ConflictError(f"already exists: {columns} must be unique")
-    if message.startswith("FOREIGN KEY constraint failed"):
-        return ConstraintError("a referenced record does not exist, or other records still refer to this one")
-    if message.startswith("CHECK constraint failed"):
-        return ConstraintError(f"value not allowed ({message.split(':', 1)[-1].strip()})")
-    if message.startswith("NOT NULL constraint failed"):
-        return ConstraintError(f"missing required value: {message.split(':', 1)[-1].strip()}")
-    return ConstraintError(message)
+            rows.delete(conn, self.actor, spec, ident)

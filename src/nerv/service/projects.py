@@ -114,7 +114,7 @@ class ProjectsMixin(ServiceBase):
 
     def find_repo_for_path(self, path: str) -> Repo | None:
         """The nearest repository enclosing ``path`` (the deepest registered ancestor)."""
-        from nerv.service.hookstore import enclosing_dirs  # the hook finds projects the same way
+        from nerv.store.reads import enclosing_dirs  # the hook finds projects the same way
 
         if not isinstance(path, str) or not path.strip():
             raise ValidationError("path must not be empty")

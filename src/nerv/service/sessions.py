@@ -8,6 +8,7 @@ from nerv.ids import now_ms
 from nerv.models import Metric, Session
 from nerv.service.base import ServiceBase
 from nerv.service.tables import METRICS, SESSIONS
+from nerv.store import sessions as store_sessions
 
 
 class SessionsMixin(ServiceBase):
@@ -52,6 +53,25 @@ class SessionsMixin(ServiceBase):
     def get_task_sessions(self, task_id: str) -> list[Session]:
         """Sessions that worked on a task, oldest first (index claude_sessions_task)."""
         return self._select(SESSIONS, "WHERE task_id = ? ORDER BY started_at, rowid", (task_id,))
+
+    def touch_claude_session(
+        self,
+        event: str,
+        claude_session_id: str,
+        *,
+        project_id: str | None = None,
+        task_id: str | None = None,
+        cwd: str | None = None,
+        transcript_path: str | None = None,
+    ) -> Session:
+        """What nerv-hook records for a Claude Code event (SessionStart, Stop, SessionEnd...):
+        the session's row created or brought up to date, by the same code the hook runs."""
+        with self.transaction() as conn:
+            ident = store_sessions.touch(
+                conn, self.actor, event, claude_session_id, project_id=project_id, task_id=task_id,
+                cwd=cwd, transcript_path=transcript_path,
+            )
+        return self._require(SESSIONS, ident)
 
     def end_session(self, id: str, status: str = "completed") -> Session:
         return self._update(SESSIONS, id, {"status": status, "ended_at": now_ms()}, action="end")

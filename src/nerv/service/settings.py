@@ -17,6 +17,7 @@ from nerv.errors import NotFoundError, ValidationError
 from nerv.models import Setting
 from nerv.service.base import ServiceBase
 from nerv.service.tables import SETTINGS
+from nerv.store import rows as store_rows
 
 
 @dataclass(frozen=True)
@@ -150,15 +151,9 @@ class SettingsMixin(ServiceBase):
 
     def unset_setting(self, key: str, project_id: str | None = None) -> None:
         with self.transaction() as conn:
-            row = conn.execute(
-                "SELECT * FROM settings WHERE key = ? AND project_id IS ?", (key, project_id)
-            ).fetchone()
-            if row is None:
+            if not store_rows.delete_setting(conn, self.actor, key, project_id):
                 scope = f"project {project_id}" if project_id else "global scope"
                 raise NotFoundError("setting", f"{key} ({scope})")
-            conn.execute("DELETE FROM settings WHERE id = ?", (row["id"],))
-            self._audit("setting", row["id"], "delete", {"key": key, "project_id": project_id,
-                                                          "value": json.loads(row["value"])}, None)
 
     def list_settings(self, project_id: str | None = None) -> list[Setting]:
         """Stored settings of one scope (global when ``project_id`` is None)."""

@@ -10,6 +10,7 @@ error                 status  code
 ====================  ======  =========================
 NotFoundError         404     ``not_found``
 AmbiguousIdError      400     ``ambiguous_id``
+AlreadyDecidedError   409     ``conflict`` (an approval request decided meanwhile)
 ValidationError       400     ``invalid``
 ConflictError         409     ``conflict``
 ConstraintError       409     ``constraint``
@@ -38,6 +39,7 @@ from nerv.errors import (
     NotFoundError,
     ValidationError,
 )
+from nerv.store.requests import AlreadyDecidedError
 
 Json = dict[str, Any]
 Query = Mapping[str, list[str]]
@@ -102,6 +104,8 @@ def as_api_error(exc: BaseException) -> ApiError:
         return ApiError(404, "not_found", str(exc))
     if isinstance(exc, AmbiguousIdError):
         return ApiError(400, "ambiguous_id", str(exc))
+    if isinstance(exc, AlreadyDecidedError):  # a ValidationError for the CLI; here, a stale page
+        return ApiError(409, "conflict", str(exc))
     if isinstance(exc, ValidationError):
         return ApiError(400, "invalid", str(exc))
     if isinstance(exc, ConflictError):

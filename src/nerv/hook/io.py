@@ -1,4 +1,4 @@
-"""What nerv-hook reads and writes besides the database: environment, payload, answer, log.
+"""What nerv-hook reads and writes besides the database: environment, payload, answers, log.
 
 Standard library only (``json``, ``os``, ``time``), because Claude Code starts
 the hook on every tool call. Paths are plain strings: ``pathlib`` costs a few
@@ -32,11 +32,6 @@ DEFAULT_HOOK_BUSY_TIMEOUT_MS = 3000
 LOG_FILENAME = "hook.log"
 LOG_MAX_BYTES = 1_000_000  # then hook.log becomes hook.log.1 and a new one starts
 
-# Claude Code kills a hook after its settings entry's "timeout" (default 60 s)
-# and then lets the call through, so a queued wait must end well before that.
-DEFAULT_CLAUDE_TIMEOUT_S = 60.0
-KILL_MARGIN_S = 10.0
-
 HOOK_ACTOR = "hook"
 
 
@@ -55,23 +50,6 @@ def busy_timeout_ms(environ: Any = os.environ) -> int:
 
 def actor(environ: Any = os.environ) -> str:
     return environ.get(NERV_ACTOR) or HOOK_ACTOR
-
-
-def claude_timeout(argv: list[str]) -> float:
-    """The ``--timeout SECONDS`` that ``nerv hooks install`` writes next to Claude Code's own."""
-    for i, arg in enumerate(argv):
-        value = None
-        if arg == "--timeout" and i + 1 < len(argv):
-            value = argv[i + 1]
-        elif arg.startswith("--timeout="):
-            value = arg.split("=", 1)[1]
-        if value is not None:
-            try:
-                seconds = float(value)
-            except ValueError:
-                return DEFAULT_CLAUDE_TIMEOUT_S
-            return seconds if seconds > 0 else DEFAULT_CLAUDE_TIMEOUT_S
-    return DEFAULT_CLAUDE_TIMEOUT_S
 
 
 # -- payload ------------------------------------------------------------------------
@@ -136,7 +114,9 @@ def permission_request_answer(decision: str, reason: str) -> dict[str, Any]:
 
 
 def encode(answer: dict[str, Any]) -> str:
-    return json.dumps(answer, ensure_ascii=False, separators=(",", ":"))
+    """Pure ASCII JSON (non-ASCII text as \\u escapes): it can be written whatever
+    stdout's encoding is (LC_ALL=C, PYTHONIOENCODING=ascii), and means the same."""
+    return json.dumps(answer, ensure_ascii=True, separators=(",", ":"))
 
 
 # -- log ----------------------------------------------------------------------------

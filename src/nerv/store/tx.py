@@ -1,0 +1,85 @@
+"""The one transaction helper: ``BEGIN IMMEDIATE`` ... ``COMMIT``, a savepoint when nested.
+
+A deferred transaction that reads and then writes has to upgrade its lock,
+and that upgrade fails at once with "database is locked" when another process
+writes; taking the write lock first lets SQLite's busy handler queue writers.
+sqlite3 errors come out as nerv errors (ConstraintError, DatabaseError) with
+one-line messages.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from types import TracebackType
+
+from nerv.errors import ConflictError, ConstraintError, DatabaseError
+
+
+class Transaction:
+    """``with Transaction(conn) as conn: ...``: one atomic write.
+
+    A plain class rather than a generator context manager: every write of
+    every process goes through it.
+    """
+
+    __slots__ = ("conn", "savepoint")
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        self.savepoint: str | None = None
+
+    def __enter__(self) -> sqlite3.Connection:
+        conn = self.conn
+        try:
+            if conn.in_transaction:
+                self.savepoint = f"sp_{id(self):x}"
+                conn.execute(f"SAVEPOINT {self.savepoint}")
+            else:
+                conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise DatabaseError(
+                f"database is busy: {exc} (another nerv process holds the write lock)"
+            ) from None
+        except sqlite3.DatabaseError as exc:
+            raise DatabaseError(f"database error: {exc}") from None
+        return conn
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        conn = self.conn
+        savepoint = self.savepoint
+        try:
+            if exc is None:
+                conn.execute("COMMIT" if savepoint is None else f"RELEASE {savepoint}")
+                return
+            if savepoint is not None:
+                conn.execute(f"ROLLBACK TO {savepoint}")
+                conn.execute(f"RELEASE {savepoint}")
+            elif conn.in_transaction:
+                conn.execute("ROLLBACK")
+        except sqlite3.Error as failure:
+            # A failed COMMIT (or a failed rollback) must not leave a transaction open.
+            if savepoint is None and conn.in_transaction:
+                conn.execute("ROLLBACK")
+            if exc is None:
+                exc = failure
+        if isinstance(exc, sqlite3.IntegrityError):
+            raise integrity_error(exc) from None
+        if isinstance(exc, sqlite3.DatabaseError):  # OperationalError, or a corrupt file
+            raise DatabaseError(f"database error: {exc}") from None
+        # Anything else (a nerv error, KeyboardInterrupt...) propagates unchanged.
+
+
+def integrity_error(exc: sqlite3.IntegrityError) -> ConstraintError:
+    message = str(exc)
+    if message.startswith("UNIQUE constraint failed"):
+        columns = message.split(":", 1)[-1].strip()
+        return ConflictError(f"already exists: {columns} must be unique")
+    if message.startswith("FOREIGN KEY constraint failed"):
+        return ConstraintError("a referenced record does not exist, or other records still refer to this one")
+    if message.startswith("CHECK constraint failed"):
+        return ConstraintError(f"value not allowed ({message.split(':', 1)[-1].strip()})")
+    if message.startswith("NOT NULL constraint failed"):
+        return ConstraintError(f"missing required value: {message.split(':', 1)[-1].strip()}")
+    return ConstraintError(message)

@@ -17,7 +17,7 @@ from web_helpers import Rich
 from nerv import DatabaseService
 from nerv.web import DashboardServer
 
-METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 # The HTTP status each error code comes with (nerv.web.protocol and the server's own).
 STATUS_OF = {
     "not_found": 404, "ambiguous_id": 400, "invalid": 400, "conflict": 409, "constraint": 409,
@@ -124,9 +124,10 @@ def test_every_endpoint_answers_unknown_and_blank_ids(
             body = BODIES.get(name) if method == "POST" else None
             if method == "POST":
                 assert body is not None, f"add a valid body for {name} to BODIES"
-            unknown = send(server.url, method, fill(pattern, {**ids, param: "zzzzzzzz"}), body)
-            error = assert_error_shape(unknown, status=404, code="not_found")
-            assert error["message"].endswith("not found: zzzzzzzz"), error
+            for raw, shown in (("zzzzzzzz", "zzzzzzzz"), ("%E2%9C%93", "✓"), ("q" * 300, "q" * 300)):
+                unknown = send(server.url, method, fill(pattern, {**ids, param: raw}), body)
+                error = assert_error_shape(unknown, status=404, code="not_found")
+                assert error["message"].endswith(f"not found: {shown}"), error
             blank = send(server.url, method, fill(pattern, {**ids, param: "%20"}), body)
             error = assert_error_shape(blank, status=400, code="invalid")
             assert error["message"].endswith("id must not be empty"), error
@@ -177,3 +178,23 @@ def test_every_get_refuses_bad_query_values(server: DashboardServer, ids: dict[s
             assert reply.status in (400, 404), (path, key, reply.raw)
             refused.add(key)
     assert refused == set(BAD_QUERY)  # every parameter is read, and checked, by some endpoint
+
+
+def test_every_task_endpoint_refuses_an_ambiguous_prefix(
+    server: DashboardServer, ids: dict[str, str], rich: Rich, service: DatabaseService
+) -> None:
+    task_ids = list(rich.seed.tasks.values())
+    while len({i[0] for i in task_ids}) == len(task_ids):  # until two task ids share a first character
+        task_ids.append(service.create_task(rich.seed.alpha, f"filler {len(task_ids)}").id)
+    shared = next(i[0] for i in task_ids if sum(j[0] == i[0] for j in task_ids) > 1)
+    audit_rows = len(service.get_audit())
+    checked = 0
+    for method, pattern, name in routes(server):
+        if "(?P<task>" not in pattern:
+            continue
+        reply = send(server.url, method, fill(pattern, {**ids, "task": shared}), BODIES.get(name))
+        error = assert_error_shape(reply, status=400, code="ambiguous_id")
+        assert f"task id prefix {shared!r} is ambiguous" in error["message"], error
+        checked += 1
+    assert checked == 3  # open, edit, move
+    assert len(service.get_audit()) == audit_rows

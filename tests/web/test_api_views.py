@@ -10,6 +10,7 @@ from test_api import call, post
 from web_helpers import Rich, Seed
 
 from nerv import DatabaseService
+from nerv.ids import now_ms
 from nerv.web import DashboardServer
 
 
@@ -314,3 +315,8 @@ def test_pending_requests_say_when_they_expire(url: str, seed: Seed, service: Da
     by_id = {r["id"]: r for r in call(url, "/api/approvals").json()["pending"]}
     assert by_id[seed.request]["expires_at"] == request.created_at + 120_000  # the project's own
     assert by_id[loose.id]["expires_at"] == loose.created_at + 30_000  # no project: the global one
+    # a request the hook filed carries the hook's own deadline (its wait may be capped shorter)
+    hooked = service.create_request("Bash", {"command": "make"}, project_id=seed.alpha,
+                                    expires_at=now_ms() + 42_000)
+    by_id = {r["id"]: r for r in call(url, "/api/approvals").json()["pending"]}
+    assert by_id[hooked.id]["expires_at"] == hooked.expires_at

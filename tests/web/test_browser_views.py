@@ -15,6 +15,7 @@ from web_helpers import Rich, Seed, card, column, open_view
 
 from conftest import DESKTOP, NARROW
 from nerv import DatabaseService
+from nerv.ids import now_ms
 
 
 def expect(locator: Any) -> Any:
@@ -228,9 +229,14 @@ def test_queued_calls_count_down_to_their_expiry(page: Any, seed: Seed, service:
     service.set_setting("approval.timeout_seconds", 600, project_id=seed.alpha)
     service.set_setting("approval.timeout_seconds", 1, project_id=seed.beta)
     late = service.create_request("Bash", {"command": "make deploy"}, project_id=seed.beta)
+    # filed by a hook whose wait is capped shorter than the setting: its own deadline counts
+    capped = service.create_request("Bash", {"command": "make"}, project_id=seed.alpha,
+                                    expires_at=now_ms() + 95_000)
     open_view(page, "approvals")
     ours = page.locator(f'.request[data-request-id="{seed.request}"] .expires')
     expect(ours).to_have_text(re.compile(r"^expires in (10:00|9:[0-5]\d)$"))
+    hooked = page.locator(f'.request[data-request-id="{capped.id}"] .expires')
+    expect(hooked).to_have_text(re.compile(r"^expires in 1:[0-3]\d$"))
     expect(ours).not_to_have_class(re.compile(r"\bsoon\b"))
     gone = page.locator(f'.request[data-request-id="{late.id}"]')
     expect(gone.locator(".expires")).to_have_text("expired: the hook stopped waiting")

@@ -193,9 +193,11 @@ class Api(TaskRoutes, PlanningRoutes, RuleRoutes):
             svc.expire_orphaned_requests()
         pending = svc.get_requests("pending", project_id)
         decided = self._recently_decided(recent_count, project_id)
+        # The hook stores its deadline (expires_at); a request filed without one (by an older
+        # hook, or not by a hook) is given the deadline its project's setting implies.
         timeouts: dict[str | None, float] = {}
         for r in pending:
-            if r.project_id not in timeouts:
+            if r.expires_at is None and r.project_id not in timeouts:
                 timeouts[r.project_id] = self._approval_timeout(r.project_id)
         return {
             "now": now_ms(),
@@ -203,7 +205,9 @@ class Api(TaskRoutes, PlanningRoutes, RuleRoutes):
                 {
                     **request_json(r, names),
                     "suggestions": self._suggestions(r),
-                    "expires_at": r.created_at + int(timeouts[r.project_id] * 1000),
+                    "expires_at": r.expires_at
+                    if r.expires_at is not None
+                    else r.created_at + int(timeouts[r.project_id] * 1000),
                 }
                 for r in pending
             ],

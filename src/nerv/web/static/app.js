@@ -605,7 +605,7 @@
         el("span", { class: "tool" }, request.tool_name),
         el("span", { class: "request-project" }, request.project_name || "no project"),
         el("time", { class: "age", dataset: { at: request.created_at }, datetime: new Date(request.created_at).toISOString(), title: when(request.created_at) }, age(request.created_at)),
-        el("span", { class: "expires", role: "timer", dataset: { expires: request.expires_at }, title: `The waiting hook denies the call at ${when(request.expires_at)} (approval.timeout_seconds)` }),
+        el("span", { class: "expires", role: "timer", dataset: { expires: request.expires_at }, title: `The waiting hook stops waiting, and denies the call, at ${when(request.expires_at)}` }),
         el("code", { class: "short-id", title: request.id }, request.short_id)),
       el("pre", { class: "request-input" }, request.summary),
       request.cwd ? el("p", { class: "request-cwd" }, "in ", el("code", {}, request.cwd)) : null,

@@ -328,3 +328,43 @@ def test_every_view_fits_420_pixels(
     page.get_by_label("Range").select_option("90")
     expect(page.locator(".day")).to_have_count(90)
     page_fits(page)
+
+
+def test_a_fresh_database_shows_empty_states(browser: Any, db_path: Path, service: DatabaseService) -> None:
+    """No project, no usage, no request yet: every view says so instead of failing."""
+    from web_helpers import start_web, stop_web
+
+    web = start_web(db_path)
+    context = browser.new_context(viewport={"width": NARROW[0], "height": NARROW[1]})
+    problems: list[str] = []
+    try:
+        page = context.new_page()
+        page.on("pageerror", lambda exc: problems.append(str(exc)))
+        page.on("console", lambda msg: msg.type == "error" and problems.append(msg.text))
+        page.base_url = web.url
+        open_view(page, "board")
+        expect(page.locator("#board")).to_have_text(
+            "No project yet. Create one with nerv project create NAME."
+        )
+        page.get_by_role("button", name="New task").click()
+        expect(page.locator("#notice")).to_have_text("Create a project first: nerv project create NAME")
+        expect(page.locator("#task-dialog")).to_be_hidden()
+        open_view(page, "cycles")
+        expect(page.locator("#cycle-list")).to_contain_text("No project yet.")
+        open_view(page, "decisions")
+        expect(page.locator("#decision-list")).to_contain_text("No project yet.")
+        open_view(page, "rules")
+        expect(page.locator("#rules-body tr").first).to_contain_text("Bash(check:pipe-to-shell)")  # defaults
+        open_view(page, "approvals")
+        expect(page.locator("#pending-list")).to_have_text("Nothing is waiting for approval.")
+        open_view(page, "costs")
+        expect(page.locator("#costs-empty")).to_contain_text("No usage recorded between")
+        expect(page.locator("#models-cost-body")).to_have_text("No data for this range.")
+        expect(page.locator("#sessions-cost-body")).to_have_text("No project selected.")
+        open_view(page, "audit")
+        expect(page.locator("#audit-body")).to_have_text("No audit entries match.")
+    finally:
+        context.close()
+        stop_web(web)
+    assert problems == [], problems
+    assert service.get_projects() == []

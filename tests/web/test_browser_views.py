@@ -302,8 +302,17 @@ def test_every_view_fits_420_pixels(
     inside(page, dialog.get_by_role("button", name="Create task"))
     dialog.get_by_role("button", name="Create task").click()
     expect(column(page, "todo").locator(".card-title")).to_contain_text(["Typed on a phone"])
-    # approvals: both buttons on screen, and they work
+    # approvals: both buttons on screen, and they work; a long command wraps in its table
+    long = service.create_request(
+        "Bash", {"command": "npm run lint -- src/a/very/long/path/to/some/deeply/nested/file.ts"},
+        project_id=rich.seed.alpha,
+    )
+    service.decide_request(long.id, "denied")
     open_view(page, "approvals")
+    expect(page.locator("#recent-body tr").first).to_contain_text("deeply/nested")
+    widths = page.evaluate("[...document.querySelectorAll('#view-approvals .table-wrap')]"
+                           ".map((w) => [w.scrollWidth, w.clientWidth])")
+    assert widths and all(scroll <= client for scroll, client in widths), widths
     request = page.locator(f'.request[data-request-id="{rich.seed.request}"]')
     for name in ("Deny", "Approve"):
         inside(page, request.get_by_role("button", name=name))

@@ -250,13 +250,22 @@ VIEWS = ("board", "cycles", "decisions", "rules", "approvals", "costs", "audit")
 
 
 def page_fits(page: Any) -> None:
-    """Nothing makes the page itself scroll sideways (a wide table scrolls in its own box)."""
+    """Nothing makes the page scroll sideways, and no table of the view needs a sideways scroll
+    in its own box either."""
     sizes = page.evaluate("[document.documentElement.scrollWidth, document.documentElement.clientWidth]")
     assert sizes[0] <= sizes[1], sizes
+    tables = page.evaluate(
+        "[...document.querySelectorAll('.view:not([hidden]) .table-wrap')]"
+        ".map((w) => [w.closest('section[id], .panel').querySelector('h1, h2').textContent,"
+        " w.scrollWidth, w.clientWidth])"
+    )
+    wide = [t for t in tables if t[1] > t[2]]
+    assert not wide, wide
 
 
 def inside(page: Any, locator: Any) -> None:
     """The control is on screen horizontally: a user can reach it without scrolling sideways."""
+    expect(locator).to_be_visible()
     box = locator.bounding_box()
     width = page.viewport_size["width"]
     assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= width, (box, width)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 import threading
-from datetime import date, datetime, time, timedelta
+from datetime import date, timedelta
 from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
@@ -49,6 +49,7 @@ from nerv.web.shapes import (
     task_json,
 )
 from nerv.web.tasks import TaskRoutes
+from nerv.when import local_midnight_ms, parse_when
 
 if TYPE_CHECKING:
     from nerv.models import ApprovalRequest, Project, Rule
@@ -279,7 +280,7 @@ class Api(TaskRoutes, PlanningRoutes, RuleRoutes):
         svc = self.service
         project = self._project(request.params["project"])
         first, last = _day_range(request.query)
-        since, until = _day_ms(first), _day_ms(last + timedelta(days=1))
+        since, until = local_midnight_ms(first), local_midnight_ms(last + timedelta(days=1))
         titles = {t.id: t.title for t in svc.get_tasks(project.id)}
         summary = svc.usage_summary(project.id)
         per_day = {
@@ -312,7 +313,7 @@ class Api(TaskRoutes, PlanningRoutes, RuleRoutes):
         """All usage: today, this month, and per project and per model over a range (as project_costs)."""
         svc = self.service
         first, last = _day_range(request.query)
-        since, until = _day_ms(first), _day_ms(last + timedelta(days=1))
+        since, until = local_midnight_ms(first), local_midnight_ms(last + timedelta(days=1))
         summary = svc.usage_summary(None)
         models = svc.usage_report("model", since=since, until=until)
         rows = [
@@ -452,8 +453,6 @@ def _time_param(query: Query, name: str) -> int | None:
         return None
     if raw.isdigit():
         return int(raw)
-    from nerv.cli.audit import parse_when
-
     return parse_when(raw)
 
 
@@ -483,8 +482,3 @@ def _day_range(query: Query) -> tuple[date, date]:
     if (last - first).days + 1 > MAX_COST_DAYS:
         raise ApiError(400, "invalid", f"a cost range covers at most {MAX_COST_DAYS} days")
     return first, last
-
-
-def _day_ms(day: date) -> int:
-    """Local midnight starting ``day``, in epoch ms."""
-    return int(datetime.combine(day, time()).timestamp() * 1000)

@@ -22,6 +22,7 @@ from nerv.errors import NotFoundError
 from nerv.ids import now_ms, short_id
 from nerv.service.rules import parse_rule_text
 from nerv.service.tables import BY_ENTITY, PROJECTS, REQUESTS, TASKS
+from nerv.usage.report import money_json
 from nerv.web.planning import PlanningRoutes
 from nerv.web.protocol import (
     ApiError,
@@ -433,7 +434,7 @@ def _range_json(first: date, last: date, models: list[ReportRow]) -> Json:
     """The range a cost view covers and what it cost (every response in it counts once per model)."""
     return {
         "range": {"from": first.isoformat(), "to": last.isoformat(), "days": (last - first).days + 1},
-        "range_usd": sum(row.cost_usd for row in models),
+        **money_json(sum(row.cost_nano for row in models), "range"),  # range_usd, range_nanousd: exact
         "range_unpriced_responses": sum(row.unpriced for row in models),
         "range_responses": sum(row.responses for row in models),
     }

@@ -15,6 +15,8 @@ ValidationError       400     ``invalid``
 ConflictError         409     ``conflict``
 ConstraintError       409     ``constraint``
 DatabaseError         503     ``database_unavailable``
+OverflowError,        400     ``bad_request`` (a number SQLite cannot hold,
+RecursionError                a value nested too deeply)
 other NervError       400     ``error``
 anything else         500     ``internal`` (no details)
 ====================  ======  =========================
@@ -100,6 +102,8 @@ def error_response(exc: BaseException) -> Response:
 def as_api_error(exc: BaseException) -> ApiError:
     if isinstance(exc, ApiError):
         return exc
+    if isinstance(exc, OverflowError | RecursionError):  # a number SQLite cannot hold, a deep value
+        return ApiError(400, "bad_request", "a value is out of range or nested too deeply")
     if isinstance(exc, NotFoundError):
         return ApiError(404, "not_found", str(exc))
     if isinstance(exc, AmbiguousIdError):

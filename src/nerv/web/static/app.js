@@ -304,8 +304,6 @@
 
   // -- one task ---------------------------------------------------------------------------
 
-  const TYPE_LABEL = (type) => type.replace("-", " ");
-
   function chip(text, kind) {
     return el("span", { class: `chip chip-${kind}` }, text);
   }
@@ -329,7 +327,7 @@
     document.title = `${task.title} · nerv`;
     $("task-meta").replaceChildren(
       chip(COLUMN_LABEL[task.status] || task.status, `status-${task.status}`),
-      el("span", { class: "type" }, TYPE_LABEL(task.type)),
+      el("span", { class: "type" }, task.type),
       el("span", {}, "in ", el("strong", {}, data.project.name)),
       el("span", {}, data.cycle ? `cycle ${data.cycle.number}${data.cycle.goal ? ` · ${short(data.cycle.goal, 40)}` : ""}` : "no cycle"),
       el("span", { class: "muted", title: when(task.created_at) }, `created ${age(task.created_at)}`),
@@ -381,7 +379,7 @@
     $("task-form-save").textContent = task ? "Save" : "Create task";
     $("task-form-title").value = task ? task.title : "";
     $("task-form-description").value = task ? task.description || "" : "";
-    fillSelect($("task-form-type"), context.task_types.map((t) => [t, TYPE_LABEL(t)]), task ? task.type : "implementation");
+    fillSelect($("task-form-type"), context.task_types.map((t) => [t, t]), task ? task.type : "implementation");
     fillSelect($("task-form-status"), COLUMNS, task ? task.status : "todo");
     const cycles = context.cycles.map((c) => [c.id, `${c.number} · ${c.status}${c.goal ? ` · ${short(c.goal, 30)}` : ""}`]);
     const active = context.cycles.find((c) => c.status === "active");

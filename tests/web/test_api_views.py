@@ -92,10 +92,19 @@ def test_open_a_task(url: str, rich: Rich, service: DatabaseService) -> None:
     assert session["id"] == seed.session
     assert session["cost_usd"] == pytest.approx(2.0)
     assert session["tokens"]["input"] == 1000 + 400 + 300
-    assert data["cost"] == {
+    cost = dict(data["cost"])
+    by_model = {
+        m["model"]: (m["cost_nanousd"], m["responses"], m["total_tokens"]) for m in cost.pop("by_model")
+    }
+    assert cost == {
         "total_usd": pytest.approx(2.0),
         "sessions": 1,
         "tokens": {"input": 1700, "output": 350, "cache_write_5m": 0, "cache_write_1h": 0, "cache_read": 0},
+    }
+    assert by_model == {  # the amount recorded on the session itself goes to its model, m-1
+        "m-1": (1_250_000_000, 0, 1200),
+        "claude-opus-4-1": (500_000_000, 1, 500),
+        "claude-sonnet-4-5": (250_000_000, 1, 350),
     }
     actions = [e["action"] for e in data["audit"]]
     assert actions == ["move", "update", "create"]  # newest first: moved, put in cycle 2, created
@@ -104,6 +113,7 @@ def test_open_a_task(url: str, rich: Rich, service: DatabaseService) -> None:
 
     other = call(url, f"/api/tasks/{seed.tasks['Document the API']}").json()
     assert (other["cycle"], other["sessions"], other["cost"]["total_usd"]) == (None, [], 0)
+    assert other["cost"]["by_model"] == []
 
 
 def test_edit_a_task(url: str, rich: Rich, service: DatabaseService) -> None:

@@ -54,6 +54,7 @@ def test_create_open_and_edit_a_task(page: Any, rich: Rich, service: DatabaseSer
     expect(page.locator("#task-description")).to_have_text("Switch rules on and off\nfrom the dashboard")
     expect(page.locator("#task-meta")).to_contain_text("cycle 2 · Costs users trust")
     expect(page.locator("#task-sessions")).to_have_text("No session has worked on this task yet.")
+    expect(page.locator("#task-models")).to_have_text("No usage recorded for this task.")
     expect(page.locator("#task-audit tr")).to_have_count(1)
     expect(page.locator("#task-audit tr").first).to_contain_text("create")
 
@@ -105,6 +106,10 @@ def test_task_detail_shows_its_sessions_and_cost(page: Any, rich: Rich) -> None:
     expect(stats.filter(has_text="Cost").locator(".stat-value")).to_have_text("$2.00")
     expect(stats.filter(has_text="Sessions").locator(".stat-value")).to_have_text("1")
     expect(stats.filter(has_text="Tokens").locator(".stat-value")).to_have_text("2,050")
+    models = page.locator("#task-models tr")
+    expect(models).to_have_count(3)
+    expect(models.filter(has_text="claude-opus-4-1")).to_contain_text("$0.50")
+    expect(models.filter(has_text="m-1")).to_contain_text("$1.25")
     row = page.locator("#task-sessions tr")
     expect(row).to_have_count(1)
     expect(row).to_contain_text("m-1")

@@ -3,7 +3,8 @@
 Routes (see :class:`TaskRoutes`):
 
 * ``POST /api/projects/{project}/tasks`` — create; body ``{title, description?, type?, status?, cycle_id?}``
-* ``GET  /api/tasks/{task}`` — the task with its project, cycle, sessions, cost and audit trail
+* ``GET  /api/tasks/{task}`` — the task with its project, cycle, sessions, cost (per model too) and
+  audit trail
 * ``POST /api/tasks/{task}`` — edit; body: any of the create fields, plus ``updated_at``
   (the version the editor started from: a task changed meanwhile is a 409, not overwritten)
 * ``POST /api/tasks/{task}/move`` — lives in :mod:`nerv.web.api` (the board's drag and drop)
@@ -55,6 +56,9 @@ class TaskRoutes:
             for key in tokens:
                 tokens[key] += session["tokens"][key]
         audit = svc.get_audit(entity_type=TASKS.entity, entity_id=task.id, newest_first=True)
+        per_task = svc.usage_report("task", project_id=task.project_id, breakdown=True)
+        usage = next((r for r in per_task if r.key == task.id), None)
+        models = [] if usage is None or usage.breakdown is None else [m.to_json() for m in usage.breakdown]
         return {
             "task": task_json(task),
             "project": project_json(project),
@@ -67,6 +71,7 @@ class TaskRoutes:
                 "total_usd": sum(s.cost_usd for s in sessions),
                 "tokens": tokens,
                 "sessions": len(sessions),
+                "by_model": models,  # as `nerv usage report --by task --breakdown`
             },
             "audit": [{**audit_json(e), "summary": change_summary(e)} for e in audit],
         }

@@ -317,7 +317,7 @@
       $("task-title").textContent = "No such task";
       $("task-meta").replaceChildren();
       $("task-description").textContent = err.message;
-      for (const id of ["task-cost", "task-sessions", "task-audit"]) $(id).replaceChildren();
+      for (const id of ["task-cost", "task-models", "task-sessions", "task-audit"]) $(id).replaceChildren();
       return;
     }
     state.task = data;
@@ -344,6 +344,14 @@
       statCard("Sessions", count(data.cost.sessions)),
       statCard("Tokens", count(total), `in ${count(tokens.input)} · out ${count(tokens.output)}`),
     );
+    $("task-models").replaceChildren(...(data.cost.by_model.length
+      ? data.cost.by_model.map((m) => el("tr", {},
+        el("td", { class: "mono" }, m.model || "(no model)",
+          m.unpriced_responses ? el("span", { class: "stat-warn" }, ` (${count(m.unpriced_responses)} unpriced)`) : null),
+        el("td", { class: "num opt" }, count(m.responses)),
+        el("td", { class: "num" }, count(m.total_tokens)),
+        el("td", { class: "num" }, money(m.cost_usd))))
+      : [emptyRow(4, "No usage recorded for this task.")]));
     $("task-sessions").replaceChildren(...(data.sessions.length
       ? data.sessions.map((s) => el("tr", {},
         el("td", { class: "mono", title: s.claude_session_id || s.id }, short(s.claude_session_id || s.short_id, 14)),

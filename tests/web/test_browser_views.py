@@ -391,3 +391,36 @@ def test_a_fresh_database_shows_empty_states(browser: Any, db_path: Path, servic
         stop_web(web)
     assert problems == [], problems
     assert service.get_projects() == []
+
+
+def test_the_page_works_off_loopback_with_the_token(
+    browser: Any, db_path: Path, nerv_home: Path, seed: Seed, service: DatabaseService
+) -> None:
+    """Beyond loopback the page is reached through /?token=T once; its cookie then carries every call."""
+    from web_helpers import start_web, stop_web
+
+    web = start_web(db_path, "--host", "0.0.0.0")
+    context = browser.new_context(viewport={"width": DESKTOP[0], "height": DESKTOP[1]})
+    problems: list[str] = []
+    try:
+        token = (nerv_home / "web-token").read_text().strip()
+        page = context.new_page()
+        page.on("pageerror", lambda exc: problems.append(str(exc)))
+        page.on("console", lambda msg: msg.type == "error" and problems.append(msg.text))
+        page.goto(f"{web.url}?token={token}")
+        page.wait_for_url(re.compile(r"/$"))  # the token leaves the address bar
+        expect(page.locator("#board-title")).to_have_text("Board · alpha")
+        page.get_by_role("button", name="Move “Set up CI” to Review").click()
+        expect(column(page, "review").locator(".card-title")).to_contain_text(["Set up CI"])
+        moved = service.get_task(seed.tasks["Set up CI"])
+        assert moved is not None and moved.status == "review"
+        stranger = browser.new_context()
+        try:
+            answer = stranger.new_page().goto(web.url)
+            assert answer is not None and answer.status == 401
+        finally:
+            stranger.close()
+    finally:
+        context.close()
+        stop_web(web)
+    assert problems == [], problems

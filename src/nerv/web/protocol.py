@@ -168,10 +168,3 @@ def str_field(body: Json, name: str, *, required: bool = False) -> str | None:
     if not isinstance(value, str):
         raise invalid(f"{name} must be a string")
     return value
-
-
-def bool_field(body: Json, name: str) -> bool:
-    value = body.get(name)
-    if not isinstance(value, bool):
-        raise invalid(f"{name} must be true or false")
-    return value

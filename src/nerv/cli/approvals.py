@@ -10,7 +10,18 @@ from typing import Any
 import click
 
 from nerv.cli.context import AppContext, complete_id, pass_app
-from nerv.cli.output import echo, emit_json, fields, fmt_time, json_option, sid, style, table, truncate
+from nerv.cli.output import (
+    echo,
+    emit_json,
+    fields,
+    fmt_time,
+    json_option,
+    sid,
+    style,
+    table,
+    truncate,
+    visible,
+)
 
 
 @click.group()
@@ -117,10 +128,10 @@ def show(app: AppContext, request_id: str, as_json: bool) -> None:
     ])
     echo(style("input", bold=True))
     for line in json.dumps(request.tool_input, indent=2, sort_keys=True, ensure_ascii=False).splitlines():
-        echo(f"  {line}")
+        echo(f"  {visible(line)}")
     echo(style("proposed rules", bold=True) + "  (approve ID --always RULE / deny ID --never RULE)")
     for pattern in patterns or ["(none: write one with nerv rules add)"]:
-        echo(f"  {pattern}")
+        echo(f"  {visible(pattern)}")
 
 
 def _refuse_agents() -> None:
@@ -150,9 +161,9 @@ def _decide(app: AppContext, request_id: str, status: str, reason: str | None, r
         return
     verb = "approved" if status == "approved" else "denied"
     subject = truncate(_subject(decided.tool_name, decided.tool_input), 60)
-    echo(f"{verb} {ident[:8]}: {decided.tool_name} {subject}")
+    echo(f"{verb} {ident[:8]}: {visible(decided.tool_name)} {subject}")
     if rule:
-        echo(f"rule: {'allow' if status == 'approved' else 'deny'} {rule}")
+        echo(f"rule: {'allow' if status == 'approved' else 'deny'} {visible(rule)}")
 
 
 @approvals.command("approve")

@@ -12,7 +12,7 @@ from nerv.cli.context import AppContext, pass_app
     "--host",
     default="127.0.0.1",
     show_default=True,
-    help="Address to listen on. The dashboard has no login: keep it on this machine.",
+    help="Address to listen on. Beyond this machine (e.g. 0.0.0.0) an access token is required.",
 )
 @click.option(
     "--port",
@@ -32,21 +32,29 @@ def web(
 
     Prints one line, "nerv dashboard: URL", on stderr once it listens.
 
-    There is no login, so the server stays local: it listens on 127.0.0.1 unless told
-    otherwise, answers only requests whose Host names this machine (no DNS rebinding), and
-    accepts a change (POST) only as JSON from its own page (no cross-site requests).
+    On 127.0.0.1 (the default) there is no login: it answers only requests whose Host
+    names this machine (no DNS rebinding), and accepts a change (POST) only as JSON from
+    its own page (no cross-site requests). Listening beyond this machine requires an
+    access token: generated on first use, kept in $NERV_HOME/web-token (0600) and shown
+    once; open the dashboard as URL?token=TOKEN, or send "Authorization: Bearer TOKEN".
+    Every request without it gets 401.
     """
     import signal
     import threading
 
-    from nerv.web.server import is_loopback, make_server
+    from nerv import env
+    from nerv.web.server import TOKEN_FILE, is_loopback, make_server, web_token
 
-    server = make_server(app.path, host=host, port=port, project=project, verbose=verbose)
+    token, new = (None, False) if is_loopback(host) else web_token(env.nerv_home())
+    server = make_server(app.path, host=host, port=port, project=project, verbose=verbose, token=token)
     try:
         click.echo(f"nerv dashboard: {server.url}", err=True)
-        if not is_loopback(host):
+        if token is not None:
+            where = env.nerv_home() / TOKEN_FILE
+            shown = f"{token} (shown once; kept in {where})" if new else f"in {where}"
             click.echo(
-                f"nerv web: warning: listening on {host}: anyone who can reach it can approve tool calls",
+                f"nerv web: listening on {host}: every request needs the access token, {shown}; "
+                f"open {server.url}?token=TOKEN",
                 err=True,
             )
         if open_browser:

@@ -57,6 +57,7 @@ def _request_json(request: Any, patterns: list[str] | None = None) -> dict[str, 
         "tool_input": request.tool_input, "cwd": request.cwd, "project_id": request.project_id,
         "session_id": request.session_id, "task_id": request.task_id, "reason": request.reason,
         "decided_by": request.decided_by, "decided_at": request.decided_at, "created_at": request.created_at,
+        "expires_at": request.expires_at,
     }
     if patterns is not None:
         out["proposed_rules"] = patterns
@@ -120,6 +121,7 @@ def show(app: AppContext, request_id: str, as_json: bool) -> None:
         ("call", _subject(request.tool_name, request.tool_input)), ("cwd", request.cwd),
         ("project", request.project_id), ("session", request.session_id), ("task", request.task_id),
         ("created", fmt_time(request.created_at)),
+        ("expires", fmt_time(request.expires_at) if request.expires_at else None),
         ("decided",
          f"{fmt_time(request.decided_at)} by {request.decided_by}" if request.decided_at else None),
         ("reason", request.reason),

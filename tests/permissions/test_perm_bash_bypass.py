@@ -304,3 +304,13 @@ def test_over_long_commands_are_never_allowed_but_still_denied() -> None:
 def test_commands_outside_the_grammar_still_meet_deny_rules(command: str) -> None:
     expected = "deny" if "sudo" in command else "ask"
     assert decide(command, ("allow", "Bash")) == expected
+
+
+@pytest.mark.parametrize("command", [
+    "git status " + "${x:-" * 1900, 'git status "' + "${x:-" * 1900, "a <<E\n" + "${x:-" * 1500 + "\nE",
+    "echo " + '"$(' * 1000, "echo " + "`" * 2000, "echo $(" + "(" * 3000, "echo " + "$((" * 2000,
+    "bash -c " + "'bash -c " * 301, "eval " * 2000, "(" * 3000, "{ " * 3000, "x | " * 2400 + "x",
+], ids=lambda command: f"{command[:12]!r}x{len(command)}")
+def test_hostile_nesting_is_never_allowed_and_never_crashes(command: str) -> None:
+    assert decide(command, ("allow", "Bash")) != "allow"
+    assert decide("sudo x; " + command[:9000], ("allow", "Bash")) in ("deny", "ask")

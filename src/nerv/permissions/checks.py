@@ -62,23 +62,21 @@ def run_checks(parts: list[Part], home: str | None = None) -> dict[str, str]:
 
 
 def _wipes(target: str, home: str | None) -> bool:
-    """Whether removing ``target`` recursively removes / or home, or everything in them."""
+    """Whether removing ``target`` recursively removes /, home or a folder holding home,
+    or everything directly inside one of them ('/*', '~/.*')."""
+    home = posixpath.normpath(home) if home and home.startswith("/") else "/__home__"
     path = re.sub("/{2,}", "/", target)
     for word in _HOME_WORDS:
         if path == word or path.startswith(word + "/"):
-            path = "/__home__" + path[len(word):]
+            path = home + path[len(word):]
             break
-    if home and home != "/":
-        clean = posixpath.normpath(home)
-        if path == clean or path.startswith(clean + "/"):
-            path = "/__home__" + path[len(clean):]
     if not path.startswith("/"):
         return False
     path = posixpath.normpath(path)  # '/./', '~/.', '~/x/..'
     head, _, last = path.rpartition("/")
     if last and _GLOB_ONLY.fullmatch(last):
-        path = head or "/"  # '~/.*', '/*': everything inside the folder
-    return path in ("/", "//", "/__home__") or path.startswith("/__home__/..") or path == "/.."
+        path = posixpath.normpath(head or "/")
+    return path == "/" or path == home or home.startswith(path.rstrip("/") + "/")
 
 
 def _rm_root(parts: list[Part], home: str | None) -> str | None:

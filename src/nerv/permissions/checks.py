@@ -25,8 +25,9 @@ from nerv.permissions.shell import Part, Token
 CHECKS: dict[str, str] = {
     "pipe-to-shell": "downloaded code run by a shell or interpreter "
                      "(curl ... | sh, bash <(curl ...), sh -c \"$(curl ...)\", eval \"$(wget ...)\")",
-    "rm-root": "recursive rm of /, ~ or $HOME, or of everything directly inside them (/*, ~/*, ~/.*), "
-               "whatever the spelling (/./, ~/., the home path written out) or the flag spelling",
+    "rm-root": "recursive rm of /, ~ or $HOME or a folder holding it (/home), or of everything directly "
+               "inside them (/*, ~/*, ~/.*), whatever the spelling (/./, ~/., the home path written out) "
+               "or the flag spelling",
     "nerv-control": "the agent running nerv commands that change what it may do or undo its history "
                     "(nerv approvals|rules|settings|hooks|restore|import, also via python -m nerv)",
 }

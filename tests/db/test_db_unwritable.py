@@ -150,12 +150,12 @@ def test_a_loose_home_and_database_are_reported_then_tightened(
 
 
 def test_a_folder_given_with_db_is_not_chmodded(tmp_path: Path, run_cli: Any) -> None:
-    common = tmp_path / "common"
-    common.mkdir(mode=0o755)
-    common.chmod(0o755)
-    run_cli("--db", str(common / "x.db"), "project", "create", "p", check=True)
-    assert common.stat().st_mode & 0o777 == 0o755  # not nerv's folder: left alone
-    assert (common / "x.db").stat().st_mode & 0o777 == 0o600
+    shared = tmp_path / "user-folder"
+    shared.mkdir(mode=0o755)
+    shared.chmod(0o755)
+    run_cli("--db", str(shared / "x.db"), "project", "create", "p", check=True)
+    assert shared.stat().st_mode & 0o777 == 0o755  # not nerv's folder: left alone
+    assert (shared / "x.db").stat().st_mode & 0o777 == 0o600
 
 
 # -- deeply nested JSON (fault 8) ---------------------------------------------------------------

@@ -4,8 +4,8 @@
     python bench/bench_hook.py --write-docs   # also update the "## Hook" section of docs/performance.md
     python bench/bench_hook.py --quick        # 15 runs each
 
-The hook gets a real PreToolUse Bash payload (from the shared Claude Code
-samples when present) against a database holding 10,000 rules; the floor is
+The hook gets a real PreToolUse Bash payload (from the Claude Code
+samples in tests/fixtures) against a database holding 10,000 rules; the floor is
 ``python -c "import json, sqlite3"`` with the same interpreter.  Both run with
 bytecode cached, as on a user's machine: PYTHONDONTWRITEBYTECODE is removed
 from the children's environment and every command runs once before timing.
@@ -28,7 +28,7 @@ from perfdoc import replace_section  # bench/perfdoc.py (bench/ is on sys.path w
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "performance.md"
-SAMPLE = ROOT.parent / "shared" / "claude-code-samples" / "hook-input-pretooluse-2025-07.json"
+SAMPLE = ROOT / "tests" / "fixtures" / "claude-code-samples" / "hook-input-pretooluse-2025-07.json"
 N_RULES = 10_000
 TARGET = 1.5
 

@@ -1,7 +1,7 @@
 """Usage ingest benchmark: throughput, peak memory and re-scan cost over a generated tree of
 Claude Code transcripts.
 
-The tree is built from the real sample transcripts (../shared/claude-code-samples):
+The tree is built from the real sample transcripts (tests/fixtures/claude-code-samples):
 each session file is a run of sample transcripts with every message and request id
 made unique and the session id rewritten, laid out as ``projects/<project>/<session>.jsonl``
 with some ``<session>/subagents/agent-*.jsonl`` files. Two tree sizes are measured so
@@ -45,7 +45,7 @@ from typing import Any
 from perfdoc import replace_section  # bench/perfdoc.py (bench/ is on sys.path when run)
 
 ROOT = Path(__file__).resolve().parents[1]
-SAMPLES = ROOT.parent / "shared" / "claude-code-samples"
+SAMPLES = ROOT / "tests" / "fixtures" / "claude-code-samples"
 DOC = ROOT / "docs" / "performance.md"
 SECTION = "## Usage ingest"
 MB = 1 << 20

@@ -15,9 +15,6 @@ import pytest
 
 from nerv import DatabaseService
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-SAMPLES = REPO_ROOT.parent / "shared" / "claude-code-samples"
-
 
 @pytest.fixture
 def nerv_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:

@@ -11,10 +11,9 @@ from typing import Any
 
 import pytest
 
+from fixture_paths import DATABASE_SPEC as SPEC
 from nerv import DatabaseService
 from nerv.db import schema
-
-SPEC = Path(__file__).resolve().parents[2].parent / "shared" / "spec" / "DATABASE.md"
 
 
 @pytest.fixture
@@ -270,8 +269,6 @@ def test_check_permission_rule_pattern(service: DatabaseService) -> None:
 
 
 def _spec_sql_blocks() -> list[str]:
-    if not SPEC.exists():
-        pytest.skip(f"spec not found at {SPEC}")
     return re.findall(r"```sql\n(.*?)```", SPEC.read_text(), flags=re.S)
 
 

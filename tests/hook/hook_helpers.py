@@ -8,10 +8,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-SAMPLES = Path(__file__).resolve().parents[2].parent / "shared" / "claude-code-samples"
+from fixture_paths import SAMPLES
+
 HOOK_SCRIPT = Path(sys.executable).with_name("nerv-hook")
 
-# A 2025-shape PreToolUse payload (no permission_mode / tool_use_id), used when the samples are absent.
+# A 2025-shape PreToolUse payload (no permission_mode / tool_use_id), the base when no sample has the tool.
 FALLBACK_PRE = {
     "session_id": "b23e5d8a-855f-44c5-95f0-075485a6ffcf",
     "transcript_path": "/Users/ran/.claude/projects/x/b23e5d8a-855f-44c5-95f0-075485a6ffcf.jsonl",
@@ -23,10 +24,9 @@ FALLBACK_PRE = {
 
 
 def load_samples(name: str) -> list[dict[str, Any]]:
-    path = SAMPLES / name
-    if not path.exists():
-        return []
-    data: list[dict[str, Any]] = json.loads(path.read_text())
+    """A sample file's payloads; the samples ship with the tests, so a missing one is an error."""
+    data: list[dict[str, Any]] = json.loads((SAMPLES / name).read_text())
+    assert data, f"no payloads in {name}"
     return data
 
 

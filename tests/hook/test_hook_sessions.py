@@ -72,9 +72,7 @@ def test_lifecycle(hook: Any, service: DatabaseService, tmp_path: Path) -> None:
 
 
 def test_first_event_mid_session_creates_the_row(hook: Any, service: DatabaseService) -> None:
-    payload = (
-        dict(POST_SAMPLES[0]) if POST_SAMPLES else session_payload("PostToolUse", "s-2", tool_name="Read")
-    )
+    payload = dict(POST_SAMPLES[0])
     quiet(hook(payload))
     row = session_row(service, payload["session_id"])
     assert row.status == "active" and row.cwd == payload["cwd"]
@@ -84,8 +82,7 @@ def test_first_event_mid_session_creates_the_row(hook: Any, service: DatabaseSer
 def test_every_real_posttooluse_sample_is_accepted(hook: Any, service: DatabaseService) -> None:
     for payload in POST_SAMPLES:
         quiet(hook(payload))
-    if POST_SAMPLES:
-        assert len({p["session_id"] for p in POST_SAMPLES}) == len(service.get_sessions(None))
+    assert len({p["session_id"] for p in POST_SAMPLES}) == len(service.get_sessions(None))
 
 
 def test_nearest_enclosing_repository_wins(hook: Any, service: DatabaseService, tmp_path: Path) -> None:
@@ -129,7 +126,6 @@ def test_event_without_session_id_is_logged_not_recorded(
     assert "without session_id" in (nerv_home / "hook.log").read_text()
 
 
-@pytest.mark.skipif(not (SAMPLES / "cc-transcript-v2.1.38-opus46-short.jsonl").exists(), reason="no samples")
 def test_stop_ingests_the_transcript_usage(hook: Any, service: DatabaseService, tmp_path: Path) -> None:
     transcript = tmp_path / "55604662-cf2a-4331-851a-ec234028f8ca.jsonl"
     shutil.copyfile(SAMPLES / "cc-transcript-v2.1.38-opus46-short.jsonl", transcript)

@@ -36,7 +36,7 @@ MODELS = {
     "settings": Setting,
 }
 
-# The four tables the spec spells out, verbatim from ../shared/spec/DATABASE.md.
+# The four tables the spec spells out, verbatim from tests/fixtures/spec/DATABASE.md.
 SPEC_TABLES = """
 CREATE TABLE projects (
   id TEXT PRIMARY KEY,

@@ -6,10 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from fixture_paths import SAMPLES
 from nerv.errors import NotFoundError
 from nerv.usage.discovery import FileKind, classify, default_roots, iter_files, session_id_for_file
-
-SAMPLES = Path(__file__).resolve().parents[2].parent / "shared" / "claude-code-samples"
 
 EXPECTED_KINDS = {
     "cc-subagent-v2.1.39-haiku45-agent-a7be2f0.jsonl": FileKind.SUBAGENT,

@@ -6,17 +6,14 @@ and test_usage_stream_json.py; repeated here as the overall acceptance check.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
+from fixture_paths import SAMPLES
 from nerv.usage.discovery import FileKind, classify, iter_files
 from nerv.usage.pricing import PriceTable
 from nerv.usage.records import TokenUsage, UsageRecord, dedupe
 from nerv.usage.stream_json import read_stream
 from nerv.usage.transcripts import scan_transcript
-
-SAMPLES = Path(__file__).resolve().parents[2].parent / "shared" / "claude-code-samples"
 
 # session -> (in, out, 5m, 1h, read), USD
 TRANSCRIPT_SESSIONS = {

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from fixture_paths import SAMPLES
 from nerv.usage.pricing import PriceTable
 from nerv.usage.records import LineKind, TokenUsage, UsageRecord
 from nerv.usage.stream_json import ModelUsage, parse_result, read_stream
 
-SAMPLES = Path(__file__).resolve().parents[2].parent / "shared" / "claude-code-samples"
 BASIC = SAMPLES / "stream-json-v2.1.7-opus45-basic.ndjson"
 ARRAY = SAMPLES / "stream-json-2025-06-opus4-task-subagents.json"
 

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
+from fixture_paths import SAMPLES
 from nerv.usage.pricing import PriceTable
 from nerv.usage.records import LineKind, TokenUsage, UsageRecord, dedupe
 from nerv.usage.transcripts import iter_transcript, parse_line, scan_transcript
 
-SAMPLES = Path(__file__).resolve().parents[2].parent / "shared" / "claude-code-samples"
 SHORT = SAMPLES / "cc-transcript-v2.1.38-opus46-short.jsonl"
 TOOL_HEAVY = SAMPLES / "cc-transcript-v2.1.38-opus46-tool-heavy.jsonl"
 AGENT_PROGRESS = SAMPLES / "cc-transcript-v2.1.38-task-agent-progress.head56.jsonl"
@@ -42,7 +42,7 @@ def _cost(records: list[UsageRecord]) -> float:
 
 
 def test_samples_are_present() -> None:
-    assert SAMPLES.is_dir(), f"sample data missing: expected {SAMPLES} (shared/ beside the repo)"
+    assert SAMPLES.is_dir(), f"sample data missing: expected {SAMPLES}"
 
 
 def test_short_opus46() -> None:

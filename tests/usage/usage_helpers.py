@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from fixture_paths import SAMPLES
 from nerv import DatabaseService
 from nerv.usage.records import TokenUsage
 
-SAMPLES = Path(__file__).resolve().parents[2].parent / "shared" / "claude-code-samples"
 SHORT = "cc-transcript-v2.1.38-opus46-short.jsonl"
 TOOL_HEAVY = "cc-transcript-v2.1.38-opus46-tool-heavy.jsonl"
 AGENT_PROGRESS = "cc-transcript-v2.1.38-task-agent-progress.head56.jsonl"

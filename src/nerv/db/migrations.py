@@ -112,6 +112,11 @@ def request_deadline(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE approval_requests ADD COLUMN expires_at INTEGER")
 
 
+def live_telemetry(conn: sqlite3.Connection) -> None:
+    """Claude Code's own figures: statusline session costs and plan limits, OTLP dedup."""
+    execute_script(conn, schema.LIVE_TELEMETRY)
+
+
 MIGRATIONS: list[Migration] = [
     Migration("core_tables", core_tables),
     Migration("permission_tables", permission_tables),
@@ -122,6 +127,7 @@ MIGRATIONS: list[Migration] = [
     Migration("default_rules", default_rules),
     Migration("project_costs", project_costs),
     Migration("request_deadline", request_deadline),
+    Migration("live_telemetry", live_telemetry),
 ]
 
 

@@ -1,0 +1,82 @@
+"""nerv serve (the live control plane: dashboard, http hook, OTLP receiver, live updates)"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from nerv.cli.context import AppContext, pass_app
+
+
+def server_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    for option in reversed([
+        click.option("--host", default="127.0.0.1", show_default=True,
+                     help="Address to listen on. Off this machine, every request needs the token."),
+        click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True,
+                     help="Port to listen on (0: any free port)."),
+        click.option("--open", "open_browser", is_flag=True,
+                     help="Open the dashboard in the default web browser."),
+        click.option("--project", metavar="ID", help="Project shown first (default: the current project)."),
+        click.option("-v", "--verbose", is_flag=True, help="Log every request on stderr."),
+    ]):
+        func = option(func)
+    return func
+
+
+def run_server(
+    app: AppContext, host: str, port: int, open_browser: bool, project: str | None, verbose: bool
+) -> None:
+    """Bind, print where, serve until SIGTERM / Ctrl-C."""
+    import signal
+    import threading
+
+    from nerv.serve.server import make_control_server
+    from nerv.serve.token import token_path
+    from nerv.web.server import is_loopback
+
+    server = make_control_server(app.path, host=host, port=port, project=project, verbose=verbose)
+    try:
+        click.echo(f"nerv dashboard: {server.url}", err=True)
+        click.echo(f"nerv serve: hooks at {server.url}hooks/claude, OTLP at {server.url}v1/logs "
+                   f"(token in {token_path()})", err=True)
+        if not is_loopback(host):
+            click.echo(
+                f"nerv serve: warning: listening on {host}: every request needs the token; anyone who "
+                "has it can approve tool calls",
+                err=True,
+            )
+        if open_browser:
+            import webbrowser
+
+            threading.Thread(target=webbrowser.open, args=(server.url,), daemon=True).start()
+
+        def stop(signum: int, frame: object) -> None:
+            raise KeyboardInterrupt
+
+        signal.signal(signal.SIGTERM, stop)
+        try:
+            server.serve_forever(poll_interval=0.25)
+        except KeyboardInterrupt:
+            click.echo("nerv dashboard: stopped", err=True)
+    finally:
+        server.server_close()
+
+
+@click.command()
+@server_options
+@pass_app
+def serve(
+    app: AppContext, host: str, port: int, open_browser: bool, project: str | None, verbose: bool
+) -> None:
+    """Run the live control plane until interrupted (Ctrl-C): the dashboard, Claude Code's
+    http hook (POST /hooks/claude), the OpenTelemetry receiver (POST /v1/logs, /v1/metrics)
+    and live updates (GET /api/events).
+
+    Prints ``nerv dashboard: URL`` on stderr once it listens. The hook and OTLP endpoints
+    need ``Authorization: Bearer TOKEN``; the token is created on first start in
+    $NERV_HOME/serve.token (0600). The dashboard has no login, so the server listens on
+    127.0.0.1 unless told otherwise; bound elsewhere, every request needs the token.
+    """
+    run_server(app, host, port, open_browser, project, verbose)

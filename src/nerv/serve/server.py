@@ -1,0 +1,260 @@
+"""The ``nerv serve`` HTTP server: the dashboard plus Claude Code's machine endpoints.
+
+It extends the dashboard's server (same Host / Origin / Content-Type defences,
+same JSON error shape, same security headers) with:
+
+==========================  ==========================================================
+``POST /hooks/claude``      an http hook event; the answer is nerv-hook's (token)
+``POST /v1/logs``           OTLP/HTTP JSON log records: api_request, tool_decision (token)
+``POST /v1/metrics``        OTLP/HTTP JSON metrics: accepted and ignored (token)
+``GET  /api/events``        server-sent events: a change counter and session activity
+``GET  /api/live``          the same, once, as JSON
+==========================  ==========================================================
+
+The machine endpoints always require ``Authorization: Bearer TOKEN``; a
+missing or wrong token gets 401 before the body is read, so nothing changes.
+Bound to a non-loopback address, every request requires the token (a browser
+gets it once as ``/?token=TOKEN``, which sets an HttpOnly, SameSite=Strict
+cookie).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from nerv import __version__
+from nerv.errors import NervError
+from nerv.serve import hookcall
+from nerv.serve import token as tokens
+from nerv.serve.live import Activity, ChangeFeed
+from nerv.web.api import Api, ApiError, Response, error_response
+from nerv.web.server import DEFAULT_HOST, DashboardHandler, DashboardServer, is_loopback, web_actor
+
+DEFAULT_PORT = 8765
+MAX_MACHINE_BODY = 32 * 1024 * 1024  # a Write tool call carries the whole file
+SSE_KEEPALIVE_S = 15.0
+TOKEN_COOKIE = "nerv_token"
+MACHINE_PATHS = ("/hooks/claude", "/v1/logs", "/v1/metrics")
+
+
+class ControlServer(DashboardServer):
+    """The dashboard server, plus the token, the change feed and the session activity."""
+
+    def __init__(
+        self, address: tuple[str, int], api: Api, *, token: str, db_path: str, verbose: bool = False,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        self.token = token
+        self.db_path = db_path
+        self.environ = dict(os.environ if environ is None else environ)
+        self.activity = Activity()
+        self.feed = ChangeFeed(db_path)
+        self.telemetry_lock = threading.Lock()
+        self._telemetry_conn: Any = None
+        try:
+            super().__init__(address, api, verbose=verbose)
+        except BaseException:
+            self.feed.stop()
+            raise
+        self.RequestHandlerClass = ControlHandler
+        self.open_to_network = not is_loopback(address[0])
+
+    def telemetry_connection(self) -> Any:
+        """The connection OTLP writes use (opened on first use; call under ``telemetry_lock``)."""
+        if self._telemetry_conn is None:
+            from nerv.store.open import open_existing
+
+            self._telemetry_conn = open_existing(self.db_path, 5000, self.environ)
+        return self._telemetry_conn
+
+    def server_close(self) -> None:
+        self.feed.stop()
+        super().server_close()
+        with self.telemetry_lock:
+            if self._telemetry_conn is not None:
+                self._telemetry_conn.close()
+                self._telemetry_conn = None
+
+
+class _ControlServerV6(ControlServer):
+    address_family = socket.AF_INET6
+
+
+def make_control_server(
+    db_path: str | Path,
+    *,
+    host: str = DEFAULT_HOST,
+    port: int = DEFAULT_PORT,
+    project: str | None = None,
+    actor: str | None = None,
+    verbose: bool = False,
+) -> ControlServer:
+    """Open (create or migrate) the database, load or create the token, bind; then ``serve_forever``."""
+    from nerv.service import DatabaseService
+    from nerv.service.tables import PROJECTS
+
+    service = DatabaseService(db_path, actor=actor or web_actor())
+    try:
+        default_project = service.resolve_id(PROJECTS, project) if project else None
+        api = Api(service, default_project=default_project)
+        token = tokens.load_or_create()
+        cls = _ControlServerV6 if ":" in host else ControlServer
+        try:
+            return cls((host, port), api, token=token, db_path=str(service.path), verbose=verbose)
+        except OSError as exc:
+            raise NervError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    except BaseException:
+        service.close()
+        raise
+
+
+class ControlHandler(DashboardHandler):
+    server: ControlServer
+    server_version = f"nerv-serve/{__version__}"
+
+    def _dispatch(self, method: str) -> None:
+        url = urlsplit(self.path)
+        path = url.path
+        try:
+            if not self.server.host_allowed(self.headers.get("Host")):
+                raise ApiError(
+                    403, "forbidden_host", "the Host header does not name this machine (DNS rebinding?)"
+                )
+            if path in MACHINE_PATHS:
+                self._machine(method, path, url.query)
+                return
+            if self.server.open_to_network and not self._browser_authorized(method, path, url.query):
+                return
+            if method == "GET" and path == "/api/events":
+                self._events()
+                return
+            if method == "GET" and path == "/api/live":
+                self._send_json(Response(200, self._live()))
+                return
+        except Exception as exc:
+            self._send_json(error_response(exc))
+            return
+        super()._dispatch(method)
+
+    # -- authorization -------------------------------------------------------------------
+
+    def _bearer_ok(self) -> bool:
+        return tokens.matches(self.server.token, self.headers.get("Authorization"))
+
+    def _refuse(self) -> None:
+        self.close_connection = True  # the body was not read
+        raise ApiError(401, "unauthorized", "a valid Authorization: Bearer token is required",
+                       {"WWW-Authenticate": 'Bearer realm="nerv"'})
+
+    def _browser_authorized(self, method: str, path: str, query: str) -> bool:
+        """Off loopback: the bearer header, the cookie, or ``/?token=`` (which sets the cookie)."""
+        if self._bearer_ok() or self._cookie_ok():
+            return True
+        offered = parse_qs(query).get("token", [None])[0]
+        if method == "GET" and path == "/" and offered is not None and tokens.matches(
+            self.server.token, f"Bearer {offered}"
+        ):
+            cookie = f"{TOKEN_COOKIE}={offered}; HttpOnly; SameSite=Strict; Path=/"
+            self._send(303, b"", "text/plain", {"Location": "/", "Set-Cookie": cookie})
+            return False
+        self._refuse()
+        return False
+
+    def _cookie_ok(self) -> bool:
+        for part in (self.headers.get("Cookie") or "").split(";"):
+            name, _, value = part.strip().partition("=")
+            if name == TOKEN_COOKIE and tokens.matches(self.server.token, f"Bearer {value}"):
+                return True
+        return False
+
+    # -- machine endpoints ---------------------------------------------------------------
+
+    def _machine(self, method: str, path: str, query: str) -> None:
+        if method != "POST":
+            raise ApiError(405, "method_not_allowed", f"{method} is not allowed on {path} (use POST)",
+                           {"Allow": "POST"})
+        if not self._bearer_ok():
+            self._refuse()
+        self._check_same_origin()
+        raw = self._read_raw()
+        if path == "/hooks/claude":
+            self._hook(raw, query)
+        else:
+            from nerv.serve import otlp
+
+            body = otlp.handle(self.server, path, raw)
+            self._send(200, body, "application/json", {"Cache-Control": "no-store"})
+
+    def _read_raw(self) -> bytes:
+        if self.headers.get("Transfer-Encoding"):
+            raise ApiError(411, "length_required", "send the body with a Content-Length, not chunked")
+        raw_length = self.headers.get("Content-Length")
+        if raw_length is None:
+            raise ApiError(411, "length_required", "a POST needs a Content-Length header")
+        try:
+            length = int(raw_length)
+        except ValueError:
+            raise ApiError(400, "bad_request", f"invalid Content-Length: {raw_length!r}") from None
+        if length < 0:
+            raise ApiError(400, "bad_request", f"invalid Content-Length: {raw_length!r}")
+        if length > MAX_MACHINE_BODY:
+            self.close_connection = True
+            raise ApiError(413, "too_large", f"request body over {MAX_MACHINE_BODY} bytes")
+        return self.rfile.read(length) if length else b""
+
+    def _hook(self, raw: bytes, query: str) -> None:
+        server = self.server
+        environ = hookcall.environment(server.db_path, self.headers, server.environ)
+        argv = hookcall.timeout_argv(parse_qs(query).get("timeout", [None])[0])
+        try:
+            payload: Any = json.loads(raw)
+        except (ValueError, UnicodeDecodeError):
+            payload = None
+        if server.activity.record(payload):
+            server.feed.poke()
+        answer = hookcall.answer(raw, environ, argv)
+        server.feed.poke()  # the event may have written (a session, a queued call)
+        self._send(200, hookcall.encode(answer), "application/json", {"Cache-Control": "no-store"})
+
+    # -- live updates --------------------------------------------------------------------
+
+    def _live(self) -> dict[str, Any]:
+        return {"version": self.server.feed.version, "sessions": self.server.activity.snapshot()}
+
+    def _events(self) -> None:
+        """Server-sent events: one ``change`` event now and after every change."""
+        feed = self.server.feed
+        self.close_connection = True
+        try:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream; charset=utf-8")
+            self.send_header("Cache-Control", "no-store")
+            for name, value in _sse_headers().items():
+                self.send_header(name, value)
+            self.end_headers()
+            seen = -1
+            while not feed.stopped:
+                version = feed.version
+                if version != seen:
+                    seen = version
+                    data = json.dumps(self._live(), separators=(",", ":"))
+                    self.wfile.write(f"event: change\ndata: {data}\n\n".encode())
+                else:
+                    self.wfile.write(b": keep-alive\n\n")
+                self.wfile.flush()
+                feed.wait(seen, SSE_KEEPALIVE_S)
+        except (BrokenPipeError, ConnectionResetError, OSError):
+            return
+
+
+def _sse_headers() -> dict[str, str]:
+    from nerv.web.server import SECURITY_HEADERS
+
+    return dict(SECURITY_HEADERS)

@@ -240,3 +240,72 @@ def test_bookkeeping_tools_are_not_queued(hook: Any, service: DatabaseService,
     result = hook(pre_payload("TodoWrite", todo))
     assert (result.returncode, result.stdout) == (0, "")
     assert service.count_requests(None) == 0
+
+
+# -- the hook's answer and the stored state agree (issue 9, fault 3) -------------------------
+
+
+def _status(db_path: Path, request_id: str) -> str:
+    conn = sqlite3.connect(db_path)
+    try:
+        row = conn.execute("SELECT status FROM approval_requests WHERE id = ?", (request_id,)).fetchone()
+        return str(row[0])
+    finally:
+        conn.close()
+
+
+def test_request_given_up_under_a_held_lock_can_never_be_approved(
+    started: Any, db_path: Path, run_cli: Any
+) -> None:
+    """The hook's wait ends while another process holds the write lock: it cannot mark
+    its request expired and answers deny. The request used to stay pending and could
+    then be approved (even --always, adding a rule): Claude Code told "deny", the
+    ledger "approved"."""
+    proc, request_id = started(
+        "make release",
+        env={"NERV_APPROVAL_TIMEOUT_SECONDS": "1", "NERV_HOOK_BUSY_TIMEOUT_MS": "300"},
+    )
+    blocker = sqlite3.connect(db_path, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")  # held from before the deadline until the hook has answered
+    try:
+        result = finish(proc)
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    assert result.decision == "deny" and "expired" in result.reason
+    assert "approvals approve" not in result.reason  # no advice that cannot work
+    assert _status(db_path, request_id) == "pending"  # the hook really could not write
+    approve = run_cli("approvals", "approve", request_id, "--always", "Bash(make:*)")
+    assert approve.returncode == 2
+    assert "already expired" in approve.stderr and "retry" in approve.stderr
+    assert _status(db_path, request_id) == "expired"
+    with DatabaseService(db_path) as svc:
+        assert svc.find_rule("Bash", "make:*", "allow") is None
+        actions = [e.action for e in svc.get_audit("approval_request", request_id)]
+    assert actions == ["create", "expire"]
+
+
+def test_decision_taken_under_the_lock_but_after_the_deadline_is_refused(db_path: Path) -> None:
+    """An approver that holds the write lock across the hook's deadline still cannot
+    record a decision once the deadline has passed: the check is made when it writes."""
+    from nerv.ids import now_ms
+    from nerv.store.requests import RequestExpiredError
+
+    with DatabaseService(db_path) as svc:
+        request = svc.create_request("Bash", {"command": "make"}, expires_at=now_ms() + 300)
+        with svc.transaction():
+            time.sleep(0.4)
+            with pytest.raises(RequestExpiredError, match="already expired"):
+                svc.decide_request(request.id, "approved", add_rule="Bash(make:*)")
+        assert svc.get_request(request.id).status == "expired"  # type: ignore[union-attr]
+        assert svc.find_rule("Bash", "make:*", "allow") is None
+        with pytest.raises(RequestExpiredError):
+            svc.decide_request(request.id, "denied")
+
+
+def test_decision_before_the_deadline_is_answered(started: Any, db_path: Path) -> None:
+    proc, request_id = started("make ok", env={"NERV_APPROVAL_TIMEOUT_SECONDS": "30"})
+    with DatabaseService(db_path) as svc:
+        svc.decide_request(request_id, "approved")
+    result = finish(proc)
+    assert result.decision == "allow" and _status(db_path, request_id) == "approved"

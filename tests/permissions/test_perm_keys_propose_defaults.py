@@ -34,7 +34,9 @@ def test_command_keys() -> None:
 def test_call_keys() -> None:
     assert call_keys("Bash", {}) == ["Bash", "*"]
     assert call_keys("Glob", {"pattern": "*"}) == ["Glob", "Read", "*"]
-    assert call_keys("Write", {}) == ["Write", "Edit", "*"]
+    assert call_keys("Write", {}) == ["Write", "Edit", "Read", "*"]
+    assert call_keys("Agent", {}) == ["Agent", "Task", "*"]
+    assert call_keys("Task", {}) == ["Task", "Agent", "*"]
     assert call_keys("mcp__gh__create", {}) == ["mcp__gh__create", "mcp__gh", "*"]
     assert call_keys("WebFetch", {}) == ["WebFetch", "*"]
 
@@ -45,6 +47,8 @@ RULE_TEXTS = [
     "Bash(npm*)", "Bash(git push *--force*)", "Bash(check:pipe-to-shell)", "Bash(timeout 5 npm test)",
     "Bash(bash -c:*)", "Bash(\"rm\" -rf /)", "Read", "Read(~/.ssh/**)", "Edit(/src/**)", "Write(/x)",
     "WebFetch(domain:x.com)", "mcp__gh", "mcp__gh__create", "mcp__gh__*", "mcp__*", "Task(a*)", "*",
+    "Bash(run_in_background:true)", "Agent(model:opus)", "Task(model:haiku)", "Agent(b*)", "Read(secrets/**)",
+    "WebFetch(domain:127.0.0.1)",
 ]
 CALLS = [
     ("Bash", {"command": c}) for c in [
@@ -58,6 +62,10 @@ CALLS = [
     ("Edit", {"file_path": "/repo/src/a"}),
     ("Write", {"file_path": "/repo/x"}), ("WebFetch", {"url": "https://x.com"}), ("mcp__gh__create", {}),
     ("mcp__gh__list", {}), ("Task", {"subagent_type": "ab"}), ("TodoWrite", {}),
+    ("Bash", {"command": "npm test", "run_in_background": True}), ("Bash", {"command": ["sudo", "x"]}),
+    ("Agent", {"subagent_type": "ab", "model": "opus"}), ("Task", {"subagent_type": "bc", "model": "haiku"}),
+    ("Write", {"file_path": "/repo/pkg/a/secrets/k"}), ("WebFetch", {"url": "http://0x7f.1/"}),
+    ("Edit", {"file_path": "/home/me/.ssh/id"}),
 ]
 
 
@@ -125,7 +133,9 @@ def test_proposals_allow_the_call(command: str) -> None:
         ("WebFetch", {"url": "https://docs.python.org/3/"},
          ["WebFetch(domain:docs.python.org)", "WebFetch(domain:*.python.org)"]),
         ("WebFetch", {"url": "https://example.com/"}, ["WebFetch(domain:example.com)"]),
-        ("WebFetch", {"url": "nope"}, ["WebFetch(domain:nope)"]),
+        ("WebFetch", {"url": "nope"}, []),
+        ("WebFetch", {"url": "https:EXAMPLE.com./x"}, ["WebFetch(domain:example.com)"]),
+        ("WebFetch", {"url": "https://münchen.de/"}, []),
         ("WebFetch", {}, []),
         ("mcp__gh__create", {}, ["mcp__gh__create", "mcp__gh"]),
         ("TodoWrite", {}, ["TodoWrite"]),

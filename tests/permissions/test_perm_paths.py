@@ -40,8 +40,13 @@ def decide(rule: str, tool: str, path: str, ctx: MatchContext = CTX, field: str 
          ["/repo/.env", "/repo/pkg/.envrc", "/other/x.env"]),
         ("Read(.env)", ["/repo/pkg/.env", "/repo/pkg/sub/.env"], ["/repo/.env", "/repo/pkg/.env.local"]),
         ("Read(./.env)", ["/repo/pkg/.env"], ["/repo/pkg/sub/.env"]),
-        ("Read(src/*.py)", ["/repo/pkg/src/a.py"], ["/repo/pkg/x/src/a.py", "/repo/pkg/src/a/b.py"]),
-        ("Read(../secrets/**)", ["/repo/secrets/a"], ["/repo/pkg/secrets/a"]),
+        # deny and ask rules relative to the working directory match at any depth below it
+        ("Read(src/*.py)", ["/repo/pkg/src/a.py", "/repo/pkg/x/src/a.py"],
+         ["/repo/pkg/src/a/b.py", "/repo/src/a.py"]),
+        ("Read(secrets/**)", ["/repo/pkg/secrets", "/repo/pkg/a/b/secrets/k", "/repo/pkg/secrets/x/y"],
+         ["/repo/secrets/k", "/repo/pkg/secretsx/k", "/other/secrets/k"]),
+        ("Read(./secrets/**)", ["/repo/pkg/secrets/k"], ["/repo/pkg/a/secrets/k"]),
+        ("Read(../secrets/**)", ["/repo/secrets/a"], ["/repo/pkg/secrets/a", "/repo/pkg/x/../secrets/a"]),
         ("Read(**/node_modules/**)", ["/repo/pkg/node_modules/a", "/repo/pkg/a/node_modules/b/c"],
          ["/repo/node_modules/a"]),
         ("Read(dist/)", ["/repo/pkg/dist", "/repo/pkg/dist/a.js"], ["/repo/pkg/distx"]),
@@ -132,10 +137,27 @@ def test_search_tools_default_to_cwd() -> None:
     assert rules.evaluate("LS", {}, CTX).action is None  # LS names no path: nothing to match
 
 
-def test_missing_path_only_meets_whole_tool_rules() -> None:
-    assert compiled(("allow", "Read(/**)")).evaluate("Read", {}, CTX).action is None
-    assert compiled(("allow", "Read")).evaluate("Read", {}, CTX).action == "allow"
-    assert compiled(("deny", "Read")).evaluate("Read", {"file_path": 3}, CTX).action == "deny"
+def test_allow_rules_relative_to_cwd_stay_anchored() -> None:
+    rules = compiled(("allow", "Read(src/**)"))
+    assert rules.evaluate("Read", {"file_path": "/repo/pkg/src/a.py"}, CTX).action == "allow"
+    assert rules.evaluate("Read", {"file_path": "/repo/pkg/x/src/a.py"}, CTX).action is None
+
+
+@pytest.mark.parametrize("value", [None, 3, "", ["/repo/pkg/a"], {"path": "/repo/pkg/a"}, "a\0b", True])
+def test_missing_or_malformed_path_is_never_allowed(value: object) -> None:
+    tool_input = {} if value is None else {"file_path": value}
+    for rule in ("Read", "Read(/**)", "Read(**)"):
+        decision = compiled(("allow", rule)).evaluate("Read", tool_input, CTX)
+        assert decision.action is None, (rule, value)
+        assert "not allowed" in decision.reason
+    assert compiled(("deny", "Read")).evaluate("Read", tool_input, CTX).action == "deny"
+    assert compiled(("ask", "Edit")).evaluate("Write", tool_input, CTX).action == "ask"
+
+
+@pytest.mark.parametrize("value", [["/home/me/.ssh/id_rsa"], {"p": "~/.ssh/id_rsa"}, ["x", "~/.ssh/k"]])
+def test_deny_rules_see_the_text_of_a_malformed_path(value: object) -> None:
+    rules = compiled(("allow", "Read"), ("deny", "Read(~/.ssh/**)"))
+    assert rules.evaluate("Read", {"file_path": value}, CTX).action == "deny"
 
 
 def test_project_root_defaults_to_cwd_and_home_to_the_users() -> None:

@@ -138,8 +138,10 @@ def test_match_command() -> None:
     assert deny is not None and deny.id == "r1"
     web = rules.match_command("WebFetch", "https://x.com/a")
     assert web is not None and web.id == "r2"
-    ask = rules.match_command("Write", "/etc/hosts")
-    assert ask is not None and ask.id == "r3"
+    ask = rules.match_command("Write", "/srv/etc/hosts")
+    assert ask is None
+    read_deny = rules.match_command("Write", "/etc/hosts")  # a Read deny also blocks writing
+    assert read_deny is not None and read_deny.id == "r1"
     task = rules.match_command("Task", "a")
     assert task is not None and task.id == "r4"
 

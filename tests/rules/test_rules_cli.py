@@ -84,7 +84,17 @@ def test_project_scope(invoke: Any, service: DatabaseService) -> None:
         (("rules", "add", "Bash(npm test:*)", "--allow", "--deny"), 2, "exactly one of --allow"),
         (("rules", "add", "Bash(npm test", "--allow"), 2, "closing"),
         (("rules", "add", "Bash(x:*y:*)", "--deny"), 2, ":*"),
-        (("rules", "add", "Bash(sudo:*)", "--deny"), 4, ""),  # the default rule exists already
+        (("rules", "add", "bash(rm:*)", "--deny"), 2, "unknown tool 'bash': did you mean Bash?"),
+        (("rules", "add", "Bsh(ls:*)", "--allow"), 2, "did you mean Bash?"),
+        (("rules", "add", "Raed(~/.ssh/**)", "--deny"), 2, "did you mean Read?"),
+        (("rules", "add", "webfetch(domain:x.com)", "--allow"), 2, "did you mean WebFetch?"),
+        (("rules", "add", "NoSuchTool", "--allow"), 2, "--tool-name-unchecked"),
+        (("rules", "add", "*", "--allow"), 2, "would allow every tool"),
+        (("rules", "add", "*", "--allow", "--tool-name-unchecked"), 2, "would allow every tool"),
+        (("rules", "add", "mcp__*", "--allow"), 2, "--tool-name-unchecked"),
+        (("rules", "add", "Agent(model:opus)", "--allow"), 2, "can only deny or ask"),
+        (("rules", "add", "Bash(run_in_background:true)", "--allow"), 2, "can only deny or ask"),
+        (("rules", "add", "WebFetch(*.python.org/*)", "--allow"), 2, "must start with a scheme"),
         (("rules", "add", "Bash(ls)", "--allow", "--project", "nope"), 3, "project not found"),
         (("rules", "remove", "zzzzzz"), 3, "rule not found"),
         (("rules", "test", "Bash", "{not json"), 2, "not valid"),
@@ -215,3 +225,46 @@ def test_suggest(invoke: Any, service: DatabaseService) -> None:
     assert any(s == {**s, "action": "deny", "rule": "Bash(terraform destroy:*)"} for s in found)
     text = ok(invoke("rules", "suggest", "--min", "2")).stdout
     assert "nerv rules add 'Bash(npm test:*)' --allow" in text
+
+
+def test_adding_an_existing_rule_succeeds_without_a_second_row(invoke: Any, service: DatabaseService) -> None:
+    before = [r.id for r in service.get_rules()]
+    default = service.find_rule("Bash", "sudo:*", "deny")
+    assert default is not None
+    text = ok(invoke("rules", "add", "Bash(sudo:*)", "--deny")).stdout
+    assert text.startswith(f"already exists {default.id[:8]}: deny Bash(sudo:*) (global)"), text
+    again = ok(invoke("rules", "add", " Bash( sudo:* ) ", "--deny", "--json")).json()
+    assert (again["id"], again["created"], again["rule"]) == (default.id, False, "Bash(sudo:*)")
+    assert [r.id for r in service.get_rules()] == before
+    assert len([a for a in service.get_audit(entity_id=default.id) if a.action == "create"]) <= 1
+    # Twice from a script: the first adds, the second finds it.
+    first = ok(invoke("rules", "add", "Bash(make test)", "--allow", "--json")).json()
+    second = ok(invoke("rules", "add", "Bash(make test)", "--allow", "--json")).json()
+    assert (first["created"], second["created"], first["id"]) == (True, False, second["id"])
+    # Another action or scope is another rule.
+    assert ok(invoke("rules", "add", "Bash(make test)", "--ask", "--json")).json()["created"] is True
+    project = service.create_project("web")
+    scoped = ok(invoke("rules", "add", "Bash(make test)", "--allow", "--project", project.id,
+                       "--json")).json()
+    assert scoped["created"] is True and scoped["id"] != first["id"]
+    service.set_rule_enabled(first["id"], False)
+    shown = ok(invoke("rules", "add", "Bash(make test)", "--allow")).stdout
+    assert "disabled" in shown and f"nerv rules enable {first['id'][:8]}" in shown
+
+
+@pytest.mark.parametrize(
+    "rule",
+    ["mcp__github", "mcp__github__create_issue", "mcp__my-server__*", "Agent(explore)", "Task(explore)",
+     "WebSearch", "Skill(review)", "NotebookEdit(/x/**)"],
+)
+def test_known_and_mcp_tool_names_are_accepted(invoke: Any, rule: str) -> None:
+    assert ok(invoke("rules", "add", rule, "--allow", "--json")).json()["created"] is True
+
+
+def test_tool_name_unchecked_accepts_new_names_and_mcp_globs(invoke: Any, service: DatabaseService) -> None:
+    for rule in ("FutureTool", "mcp__*", "mcp__srv__get_*"):
+        added = ok(invoke("rules", "add", rule, "--allow", "--tool-name-unchecked", "--json")).json()
+        assert added["rule"] == rule and service.get_rule(added["id"]) is not None
+    # deny and ask tool globs need no flag: refusing more is always safe
+    assert ok(invoke("rules", "add", "mcp__*", "--deny", "--json")).json()["created"] is True
+    assert ok(invoke("rules", "add", "*", "--ask", "--json")).json()["created"] is True

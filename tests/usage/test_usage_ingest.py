@@ -34,8 +34,8 @@ from usage_helpers import (
     session_totals,
 )
 
+import nerv.service.ingest as usage_store
 import nerv.usage.ingest as ingest_module
-import nerv.usage.store as usage_store
 from nerv import DatabaseService
 from nerv.db.migrations import MIGRATIONS
 from nerv.usage.ingest import read_batches

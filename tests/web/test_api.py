@@ -369,14 +369,23 @@ def test_a_failed_rule_rolls_the_decision_back(url: str, seed: Seed, service: Da
     """Decision and rule are one transaction: a bad rule leaves the request pending."""
     bad = post(url, f"/api/approvals/{seed.request}/approve", {"remember": "Bash(unclosed"})
     assert bad.status == 400 and bad.error["code"] == "invalid"
-    service.create_rule_from_text("Bash(npm ci)", "allow", project_id=seed.alpha)
-    dup = post(url, f"/api/approvals/{seed.request}/approve", {"remember": "Bash(npm ci)"})
-    assert dup.status == 409, dup.raw
+    scope = post(url, f"/api/approvals/{seed.request}/approve", {"remember": "Bash(x)", "scope": "world"})
+    assert scope.status == 400
     request = service.get_request(seed.request)
     assert request is not None and request.status == "pending"
     assert not [e for e in service.get_audit(entity_id=seed.request) if e.action == "approve"]
-    scope = post(url, f"/api/approvals/{seed.request}/approve", {"remember": "Bash(x)", "scope": "world"})
-    assert scope.status == 400
+
+
+def test_remembering_an_existing_rule_approves_like_the_cli(
+    url: str, seed: Seed, service: DatabaseService
+) -> None:
+    """The dashboard calls decide_request as `nerv approvals approve --always` does: an
+    identical rule that exists is kept, the decision stands (it used to roll back, 409)."""
+    existing = service.create_rule_from_text("Bash(npm ci)", "allow", project_id=seed.alpha)
+    dup = post(url, f"/api/approvals/{seed.request}/approve", {"remember": "Bash(npm ci)"})
+    assert dup.status == 200, dup.raw
+    assert dup.json()["request"]["status"] == "approved" and dup.json()["rule"]["id"] == existing.id
+    assert [e.action for e in service.get_audit(entity_type="rule", entity_id=existing.id)] == ["create"]
 
 
 # -- HTTP details --------------------------------------------------------------------------------

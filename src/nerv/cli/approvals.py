@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from typing import Any
 
@@ -120,8 +121,21 @@ def show(app: AppContext, request_id: str, as_json: bool) -> None:
         echo(f"  {pattern}")
 
 
+def _refuse_agents() -> None:
+    """A person decides, never the agent whose call waits: Claude Code sets CLAUDECODE=1
+    in the shell its agent runs commands in."""
+    from nerv.errors import ValidationError
+
+    if os.environ.get("CLAUDECODE") == "1":
+        raise ValidationError(
+            "refused: CLAUDECODE=1 is set, so this runs inside a Claude Code agent; approving or denying "
+            "a queued call is for a person (their own terminal, or the dashboard)"
+        )
+
+
 def _decide(app: AppContext, request_id: str, status: str, reason: str | None, rule: str | None,
             as_json: bool) -> None:
+    _refuse_agents()
     service = app.service()
     ident = _resolve(app, request_id)
     service.expire_orphaned_requests()  # approving a call nobody waits for would let nothing through

@@ -61,18 +61,28 @@ def _color(action: str | None) -> str:
 @click.option("--deny", is_flag=True, help="Deny matching calls.")
 @project_option
 @click.option("--note", help="Why the rule exists (shown with a deny or ask).")
+@click.option("--tool-name-unchecked", is_flag=True,
+              help="Accept a tool name nerv does not know (an MCP tool glob, a tool newer than nerv).")
 @json_option
 @pass_app
 def add(app: AppContext, rule: str, allow: bool, ask: bool, deny: bool, project: str | None, note: str | None,
-        as_json: bool) -> None:
-    """Add RULE, e.g. "Bash(npm test:*)" --allow."""
+        tool_name_unchecked: bool, as_json: bool) -> None:
+    """Add RULE, e.g. "Bash(npm test:*)" --allow.
+
+    Adding a rule that already exists (same rule, action and scope) changes
+    nothing, says which rule holds it, and succeeds.
+    """
     action = _action(allow, ask, deny)
     project_id = app.project_id(project) if project else None
-    stored = app.service().create_rule_from_text(rule, action, project_id=project_id, note=note)
+    stored, created = app.service().add_rule_from_text(rule, action, project_id=project_id, note=note,
+                                                       tool_name_unchecked=tool_name_unchecked)
     if as_json:
-        emit_json(_rule_json(stored))
-    else:
+        emit_json({**_rule_json(stored), "created": created})
+    elif created:
         echo(f"added {stored.id[:8]}: {action} {stored.rule_text} ({_scope(stored)})")
+    else:
+        state = "" if stored.enabled else ", disabled: nerv rules enable " + stored.id[:8]
+        echo(f"already exists {stored.id[:8]}: {action} {stored.rule_text} ({_scope(stored)}{state})")
 
 
 @rules.command("list")

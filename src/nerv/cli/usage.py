@@ -101,6 +101,10 @@ def _ingest_warnings(r: IngestResult) -> None:
         )
     for error in r.errors:
         _warn(f"cannot read {error}")
+    if r.bad_lines:
+        more = r.malformed_lines - len(r.bad_lines)
+        tail = f" and {more} more" if more > 0 else ""
+        _warn(f"skipped malformed line(s) at {', '.join(r.bad_lines)}{tail}")
 
 
 # -- report ------------------------------------------------------------------------------

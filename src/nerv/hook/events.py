@@ -27,6 +27,7 @@ SESSION_EVENTS = frozenset({"SessionStart", "SessionEnd", "Stop", "PostToolUse",
 # wait included, must be written well before that.
 CLAUDE_DEFAULT_TIMEOUT_S = 600.0
 KILL_MARGIN_S = 10.0  # a queued wait ends this long before Claude Code's timeout
+ANSWER_MARGIN_S = 2.0  # and the watchdog answers at the latest this long before it
 # The hook's own deadline for everything but the queued wait: deciding a call takes
 # milliseconds, so running this long means something is wrong; it then answers ask.
 DECIDE_DEADLINE_S = 10.0

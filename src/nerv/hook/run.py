@@ -55,9 +55,6 @@ DEFAULT_TIMEOUT_S = events.DEFAULT_APPROVAL_TIMEOUT_S
 # asks about: in queue mode they are left to Claude Code instead of waiting for a person.
 NEVER_QUEUED = frozenset({"TodoWrite", "TodoRead", "ExitPlanMode", "BashOutput", "KillShell", "KillBash"})
 POLL_S = 0.1
-# After its wait, the hook takes the write lock to mark its request expired; it waits
-# for that lock at most this long (within its deadline) before answering anyway.
-EXPIRE_LOCK_S = 5.0
 HOOK_DEADLINE_ENV = "NERV_HOOK_DEADLINE_S"  # overrides events.DECIDE_DEADLINE_S
 
 
@@ -76,6 +73,7 @@ class Context:
         self.environ = environ
         self.argv = argv
         self.watchdog = watchdog
+        self.started = time.monotonic()
         self.event = hookio.text_field(payload, "hook_event_name") or ""
         self.claude_session_id = hookio.text_field(payload, "session_id")
         self.cwd = hookio.text_field(payload, "cwd") or os.getcwd()
@@ -135,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     """
     args = sys.argv[1:] if argv is None else argv
     environ = os.environ
-    watchdog = _arm_watchdog(environ) if argv is None else None
+    watchdog = _arm_watchdog(environ, args) if argv is None else None
     try:
         answer = run(_read_stdin(), environ, args, watchdog)
     except BaseException as exc:
@@ -165,10 +163,10 @@ def _deadline_s(environ: Mapping[str, str]) -> float:
     return value if value > 0 else events.DECIDE_DEADLINE_S
 
 
-def _arm_watchdog(environ: Mapping[str, str]) -> Watchdog:
+def _arm_watchdog(environ: Mapping[str, str], argv: list[str]) -> Watchdog:
     from nerv.hook.watchdog import Watchdog
 
-    seconds = _deadline_s(environ)
+    seconds = min(_deadline_s(environ), _latest_s(argv))
 
     def last_words() -> bytes:
         reason = f"nerv-hook ran past its {seconds:g} s deadline; asking instead"
@@ -176,6 +174,11 @@ def _arm_watchdog(environ: Mapping[str, str]) -> Watchdog:
         return (hookio.encode(_ask(reason)) + "\n").encode("ascii")
 
     return Watchdog(seconds, last_words)
+
+
+def _latest_s(argv: list[str]) -> float:
+    """Seconds from start by which the hook must have answered, whatever it does."""
+    return max(0.5, events.claude_timeout(argv) - events.ANSWER_MARGIN_S)
 
 
 def _read_stdin() -> bytes | str | None:
@@ -336,7 +339,7 @@ def _wait_seconds(ctx: Context, conn: sqlite3.Connection) -> float:
         hookio.log(f"approval.timeout_seconds {value!r} is not a positive number; using {DEFAULT_TIMEOUT_S}",
                    ctx.event, ctx.environ)
         value = DEFAULT_TIMEOUT_S
-    budget = events.claude_timeout(ctx.argv) - events.KILL_MARGIN_S  # EXPIRE_LOCK_S fits in the margin
+    budget = events.claude_timeout(ctx.argv) - events.KILL_MARGIN_S
     return float(max(0.0, min(float(value), budget)))
 
 
@@ -354,8 +357,9 @@ def _queue(
             task_id=ctx.task_id, cwd=ctx.cwd, transcript_path=ctx.transcript_path)
     started = time.monotonic()
     deadline = started + wait
-    if ctx.watchdog is not None:  # the wait, then at most EXPIRE_LOCK_S for the lock
-        ctx.watchdog.extend_to(deadline + EXPIRE_LOCK_S + 1.0)
+    if ctx.watchdog is not None:  # the wait, then one busy timeout for the lock to expire it
+        ctx.watchdog.extend_to(min(deadline + hookio.busy_timeout_ms(ctx.environ) / 1000 + 1.0,
+                                   ctx.started + _latest_s(ctx.argv)))
     row = requests.create(
         conn, ctx.actor, tool_name, tool_input, project_id=ctx.project_id, session_id=session_id,
         task_id=ctx.task_id, cwd=ctx.cwd, expires_at=now_ms() + int(wait * 1000))
@@ -395,8 +399,9 @@ def _give_up(
 
     No decision can be recorded from ``expires_at`` on (the store refuses it),
     so once the clock has passed it, "pending" is final: mark it expired if
-    the write lock comes within EXPIRE_LOCK_S, answer deny either way. A
-    decision committed before ``expires_at`` is read back and answered.
+    the write lock comes within the hook's busy timeout, answer deny either
+    way (a request left pending is expired by the next reader). A decision
+    committed before ``expires_at`` is read back and answered.
     """
     from nerv.ids import now_ms
     from nerv.store import requests
@@ -404,7 +409,6 @@ def _give_up(
     late = expires_at - now_ms()
     if late > 0:  # the monotonic wait ended a hair before the wall-clock deadline
         time.sleep(late / 1000)
-    conn.execute(f"PRAGMA busy_timeout = {int(EXPIRE_LOCK_S * 1000)}")
     _expire(ctx, conn, request_id, why)
     return requests.state(conn, request_id)
 
@@ -521,7 +525,7 @@ def _ingest(ctx: Context) -> None:
     if not ctx.transcript_path or not os.path.isfile(ctx.transcript_path):
         return
     if ctx.watchdog is not None:  # a long transcript may take a while; stop before Claude Code's kill
-        ctx.watchdog.extend_to(time.monotonic() + events.claude_timeout(ctx.argv) - events.KILL_MARGIN_S)
+        ctx.watchdog.extend_to(ctx.started + _latest_s(ctx.argv))
     try:
         from nerv.service import DatabaseService
 

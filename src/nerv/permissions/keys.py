@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import Any
 
 from nerv.permissions.bashpatterns import first_word
 from nerv.permissions.commands import Analysis, analyze
+from nerv.permissions.model import field_texts
 from nerv.permissions.shell import ParseError
-from nerv.permissions.syntax import FAMILY, mcp_server
-
-if TYPE_CHECKING:
-    from collections.abc import Mapping
+from nerv.permissions.syntax import ALIASES, FAMILY, mcp_server
 
 
 def command_keys(command: str) -> list[str]:
@@ -45,8 +44,17 @@ def command_keys(command: str) -> list[str]:
 
 def call_keys(tool_name: str, tool_input: Mapping[str, Any]) -> list[str]:
     """Keys of every rule that could match this tool call (``candidate_key`` values)."""
+    if not isinstance(tool_input, Mapping):
+        tool_input = {}
     if tool_name == "Bash":
         command = tool_input.get("command")
-        return command_keys(command) if isinstance(command, str) else ["Bash", "*"]
-    keys = (tool_name, FAMILY.get(tool_name), mcp_server(tool_name), "*")
-    return list(dict.fromkeys(k for k in keys if k))
+        if isinstance(command, str):
+            return command_keys(command)
+        # Not a string: deny and ask rules still meet the text it holds (see CompiledRules.evaluate).
+        keys = [k for text in field_texts(command) for k in command_keys(text)]
+        return list(dict.fromkeys(keys)) or ["Bash", "*"]
+    family = FAMILY.get(tool_name)
+    # Edit-family calls also meet Read deny rules; Task and Agent are one tool.
+    read = "Read" if family == "Edit" else None
+    names = (tool_name, family, read, ALIASES.get(tool_name), mcp_server(tool_name), "*")
+    return list(dict.fromkeys(k for k in names if k))

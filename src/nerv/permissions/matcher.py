@@ -15,29 +15,32 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from itertools import chain
 from typing import TYPE_CHECKING, Any
 
 from nerv.permissions.bashpatterns import compile_bash, literal_head, required_words
 from nerv.permissions.commands import Analysis, CommandPart, analyze
-from nerv.permissions.model import Decision, MatchContext, RuleSpec
-from nerv.permissions.paths import PathPattern, first_segment, resolve
+from nerv.permissions.model import Decision, MatchContext, RuleSpec, field_texts, value_text
+from nerv.permissions.paths import PathPattern, first_segment, physical, resolve
 from nerv.permissions.shell import ParseError
 from nerv.permissions.syntax import (
     ACTIONS,
+    ALIASES,
     FAMILY,
     RuleSyntaxError,
     check_name,
     is_tool_glob,
     is_whole,
     mcp_server,
+    parameter_rule,
     tool_key,
     validate_specifier,
 )
-from nerv.permissions.web import WebPattern, compile_glob, url_host
+from nerv.permissions.web import WebPattern, compile_glob, rule_host, url_hosts
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Iterable
 
 # Input field holding the path, per file tool.
 PATH_FIELDS = {
@@ -61,7 +64,7 @@ class _Rule:
     """A rule and its matcher.  Matchers are compiled on first use: a hook
     process evaluates one call, so most of a large rule set is never compiled."""
 
-    __slots__ = ("_path", "_regex", "_web", "check", "kind", "order", "spec")
+    __slots__ = ("_path", "_regex", "_web", "check", "kind", "order", "param", "spec")
 
     def __init__(self, spec: RuleSpec, order: int) -> None:
         self.spec = spec
@@ -71,16 +74,20 @@ class _Rule:
         self._path: PathPattern | None = None
         self._web: WebPattern | None = None
         tool, pattern = spec.tool, spec.pattern
+        self.param = parameter_rule(tool, pattern)
         if pattern is None or is_whole(pattern):
             self.kind = "whole"
         elif is_tool_glob(tool):
             raise RuleSyntaxError(f"rule {spec.id}: a tool name with '*' cannot take a specifier")
+        elif self.param is not None:
+            self.kind = "param"
         elif tool == "Bash":
             self.check = check_name(tool, pattern)
             self.kind = "check" if self.check else "bash"
         elif tool in FAMILY:
             self.kind = "path"
-            self._path = PathPattern(pattern)  # parsing is cheap; the regex waits
+            # Deny and ask rules relative to the working directory match at any depth.
+            self._path = PathPattern(pattern, float_relative=spec.action != "allow")
         elif tool == "WebFetch":
             self.kind = "web"
         else:
@@ -100,13 +107,24 @@ class _Rule:
             return self._path.matches(target, bases)
         if self.kind == "web":
             if self._web is None:
-                self._web = WebPattern(pattern)
+                self._web = WebPattern(pattern, strict=self.spec.action == "allow")
             return self._web.matches(target)
         if self.kind == "generic":
             if self._regex is None:
                 self._regex = compile_glob(pattern)
             return self._regex.fullmatch(target) is not None
         return False
+
+    def test_parameter(self, tool_input: Mapping[str, Any]) -> bool:
+        """Whether a parameter rule (``Agent(model:opus)``) matches the call's top-level parameter."""
+        if self.param is None or self.spec.action == "allow":
+            return False  # an allow by one parameter would ignore what the call does
+        name, glob = self.param
+        if name not in tool_input:
+            return False
+        if self._regex is None:
+            self._regex = compile_glob(glob, ignore_case=True)
+        return self._regex.fullmatch(value_text(tool_input[name])) is not None
 
 
 class CompiledRules:
@@ -119,6 +137,8 @@ class CompiledRules:
         # rules by exact host.  Others stay in _by_tool and are always tried.
         self._path_index: dict[tuple[str, str, str], list[_Rule]] = {}
         self._host_index: dict[str, list[_Rule]] = {}
+        # Parameter rules (``Bash(run_in_background:true)``) by tool key.
+        self._params: dict[str, list[_Rule]] = {}
         self._bash_whole: dict[str, _Rule] = {}
         self._bash_checks: dict[str, list[_Rule]] = {a: [] for a in ACTIONS}
         # Bash pattern rules by the command's first word, by another word every
@@ -148,11 +168,13 @@ class CompiledRules:
             if regex.fullmatch("Bash"):
                 self._bash_whole.setdefault(action, rule)
             return
-        if rule.kind == "path" and rule._path is not None and rule._path.key is not None:
+        if rule.kind == "param":
+            self._params.setdefault(tool_key(tool), []).append(rule)
+        elif rule.kind == "path" and rule._path is not None and rule._path.key is not None:
             key = (tool, rule._path.anchor, rule._path.key)
             self._path_index.setdefault(key, []).append(rule)
-        elif rule.kind == "web" and _exact_host(rule.spec.pattern or "") is not None:
-            self._host_index.setdefault(_exact_host(rule.spec.pattern or "") or "", []).append(rule)
+        elif rule.kind == "web" and rule_host(rule.spec.pattern or "") is not None:
+            self._host_index.setdefault(rule_host(rule.spec.pattern or "") or "", []).append(rule)
         elif tool != "Bash":
             self._by_tool.setdefault(tool_key(tool), []).append(rule)
         elif rule.kind == "whole":
@@ -173,11 +195,56 @@ class CompiledRules:
     # -- public -------------------------------------------------------------
     def evaluate(self, tool_name: str, tool_input: Mapping[str, Any],
                  ctx: MatchContext | None = None) -> Decision:
-        """Decide a tool call: deny > ask > allow, or None when no rule decides."""
+        """Decide a tool call: deny > ask > allow, or None when no rule decides.
+
+        Input of the wrong shape (not an object, a ``command`` / ``file_path`` /
+        ``url`` that is missing or not a string) still meets every deny and ask
+        rule, on the text it holds, and is never allowed.
+        """
+        if not isinstance(tool_name, str) or not tool_name:
+            return Decision(None, (), "tool call without a tool name; not allowed")
+        if not isinstance(tool_input, Mapping):
+            tool_input = {"input": tool_input}
+        param = self._parameter_hit(tool_name, tool_input)
+        if param is not None and param.action == "deny":
+            return param
         if tool_name == "Bash":
             command = tool_input.get("command")
-            return self._bash(command if isinstance(command, str) else None)
-        return self._other(tool_name, tool_input, ctx or MatchContext())
+            decision = self._bash(command) if isinstance(command, str) else self._bash_malformed(tool_input)
+        else:
+            decision = self._other(tool_name, tool_input, ctx or MatchContext())
+        if param is not None and decision.action != "deny":
+            return Decision(param.action, param.rules, param.reason, decision.parts)
+        return decision
+
+    def _parameter_hit(self, tool_name: str, tool_input: Mapping[str, Any]) -> Decision | None:
+        """The first deny (else ask) parameter rule the call meets, as a decision."""
+        if not self._params:
+            return None
+        names = dict.fromkeys(k for k in (tool_name, ALIASES.get(tool_name), mcp_server(tool_name)) if k)
+        rules = sorted((r for n in names for r in self._params.get(n, ())), key=lambda r: r.order)
+        for action in ("deny", "ask"):
+            for rule in rules:
+                if rule.spec.action == action and rule.test_parameter(tool_input):
+                    name = rule.param[0] if rule.param else ""
+                    shown = f"{name}={value_text(tool_input[name])}"
+                    return Decision(action, (rule.spec,), f"{_VERB[action]} {rule.spec.text} ({shown})")
+        return None
+
+    def _bash_malformed(self, tool_input: Mapping[str, Any]) -> Decision:
+        """A Bash call whose ``command`` is missing or not a string: deny and ask rules see its text."""
+        value = tool_input.get("command")
+        shown = "no command" if value is None else f"a command that is not a string ({type(value).__name__})"
+        for text in field_texts(value):
+            decision = self._bash(text)
+            if decision.action in ("deny", "ask"):
+                reason = f"{decision.reason} (Bash call with {shown})"
+                return Decision(decision.action, decision.rules, reason, decision.parts)
+        for action in ("deny", "ask"):
+            whole = self._bash_whole.get(action)
+            if whole is not None:
+                return Decision(action, (whole.spec,), f"{_VERB[action]} {whole.spec.text}")
+        return Decision(None, (), f"Bash call with {shown}; not allowed")
 
     def match_command(self, tool: str, command: str) -> RuleSpec | None:
         """The rule deciding ``command`` for ``tool`` (a command, path or URL), or None."""
@@ -268,54 +335,80 @@ class CompiledRules:
 
     # -- other tools ----------------------------------------------------------
     def _candidates(self, tool_name: str) -> list[_Rule]:
-        keys = dict.fromkeys(k for k in (tool_name, FAMILY.get(tool_name), mcp_server(tool_name)) if k)
-        # Exact names, the Read/Edit family, and the MCP server ('mcp__srv' and
-        # 'mcp__srv__*' rules are both filed under 'mcp__srv').
+        keys = dict.fromkeys(k for k in (tool_name, FAMILY.get(tool_name), ALIASES.get(tool_name),
+                                         mcp_server(tool_name)) if k)
+        # Exact names, the Read/Edit family, Task/Agent, and the MCP server
+        # ('mcp__srv' and 'mcp__srv__*' rules are both filed under 'mcp__srv').
         found = [rule for key in keys for rule in self._by_tool.get(key, ())]
+        if FAMILY.get(tool_name) == "Edit":
+            # A Read deny also blocks writing the file: what cannot be read cannot be replaced.
+            found += [rule for rule in self._by_tool.get("Read", ()) if rule.spec.action == "deny"]
         found += [rule for regex, rule in self._tool_globs if regex.fullmatch(tool_name)]
         return found
 
-    def _indexed_paths(self, tool_name: str, targets: list[str], bases: dict[str, str]) -> list[_Rule]:
+    def _indexed_paths(self, tool_name: str, views: list[tuple[str, dict[str, str]]]) -> list[_Rule]:
         if not self._path_index:
             return []
+        tools = dict.fromkeys((tool_name, FAMILY[tool_name]))
         found: list[_Rule] = []
-        for target in targets:
+        for target, bases in views:
             for anchor, base in bases.items():
                 segment = first_segment(target, base)
-                if segment is not None:
-                    for tool in dict.fromkeys((tool_name, FAMILY[tool_name])):
-                        found += self._path_index.get((tool, anchor, segment), ())
+                if segment is None:
+                    continue
+                for tool in tools:
+                    found += self._path_index.get((tool, anchor, segment), ())
+                if FAMILY[tool_name] == "Edit":
+                    found += [r for r in self._path_index.get(("Read", anchor, segment), ())
+                              if r.spec.action == "deny"]
         return found
 
     def _other(self, tool_name: str, tool_input: Mapping[str, Any], ctx: MatchContext) -> Decision:
+        """Every tool but Bash.  Bash calls this too, as ``_other("Edit" / "Read", {"file_path": p}, ctx)``,
+        for redirect targets and the files of file commands."""
         rules = self._candidates(tool_name)
-        bases: dict[str, str] = {}
+        # views: (subject, bases) pairs every deny and ask rule is tried on; checked: those an
+        # allow must cover; problem: why the call is never allowed (bad input, unknowable links).
+        problem = ""
         if tool_name in FAMILY:
-            bases = context_bases(ctx)
-            targets = path_targets(tool_name, tool_input, bases)
-            rules += self._indexed_paths(tool_name, targets, bases)
+            views, checked, problem = path_views(tool_name, tool_input, ctx)
+            rules += self._indexed_paths(tool_name, views)
         elif tool_name == "WebFetch":
             url = tool_input.get("url")
-            targets = [url] if isinstance(url, str) else []
-            host = url_host(url) if isinstance(url, str) else None
-            rules += self._host_index.get(host or "", ())
+            if isinstance(url, str):
+                views = checked = [(url, {})]
+            else:
+                views, checked = [(t, {}) for t in field_texts(url)], []
+                problem = _bad_field("url", url)
+            for text, _ in views:
+                for host in url_hosts(text, for_allow=False):
+                    rules += self._host_index.get(host, ())
         else:
-            targets = _generic_targets(tool_name, tool_input)
+            targets, problem = _generic_targets(tool_name, tool_input)
+            views = [(t, {}) for t in targets]
+            checked = [] if problem else views
         if not rules:
-            return Decision(None, (), f"no rule for {tool_name}")
+            return Decision(None, (), f"{tool_name} call with {problem}; not allowed" if problem
+                            else f"no rule for {tool_name}")
         rules = sorted(set(rules), key=lambda r: r.order)
-        shown = f" for {targets[0]!r}" if len(targets) == 1 else ""
+        subjects = list(dict.fromkeys(t for t, _ in checked or views))
+        shown = f" for {subjects[0]!r}" if len(subjects) == 1 else ""
         for action in ("deny", "ask"):
             for rule in rules:
-                if rule.spec.action == action and (rule.kind == "whole"
-                                                   or any(rule.test(t, bases) for t in targets)):
+                if rule.spec.action == action and rule.kind != "param" and (
+                        rule.kind == "whole" or any(rule.test(t, b) for t, b in views)):
                     return Decision(action, (rule.spec,), f"{_VERB[action]} {rule.spec.text}{shown}")
-        allows = [r for r in rules if r.spec.action == "allow"]
+        if problem:
+            # Never allowed.  Input of the wrong shape cannot run (None: no rule decides); a path
+            # whose links cannot be followed can, so it is asked about.
+            verdict = "ask" if "symbolic links" in problem else None
+            return Decision(verdict, (), f"{tool_name} call with {problem}; not allowed")
+        allows = [r for r in rules if r.spec.action == "allow" and r.kind != "param"]
         whole = next((r for r in allows if r.kind == "whole"), None)
         if whole is not None:
             return Decision("allow", (whole.spec,), f"allowed by {whole.spec.text}")
         deciding: list[RuleSpec] = []
-        for target in targets:
+        for target, bases in checked:
             allowed = next((r for r in allows if r.test(target, bases)), None)
             if allowed is None:
                 return Decision(None, (), f"no rule allows {tool_name} {target!r}")
@@ -324,14 +417,6 @@ class CompiledRules:
             return Decision(None, (), f"no rule matches this {tool_name} call")
         unique = tuple(dict.fromkeys(deciding))
         return Decision("allow", unique, f"allowed by {', '.join(r.text for r in unique)}{shown}")
-
-
-def _exact_host(spec: str) -> str | None:
-    """``domain:example.com`` -> ``example.com``; None for wildcards and URL globs."""
-    if not spec.startswith("domain:"):
-        return None
-    host = spec[len("domain:"):].strip().lower().rstrip(".")
-    return None if "*" in host or "?" in host else host
 
 
 def _hit_decision(action: str, hits: list[tuple[_Rule, str]], parts: tuple[str, ...],
@@ -345,6 +430,7 @@ def _hit_decision(action: str, hits: list[tuple[_Rule, str]], parts: tuple[str, 
 
 
 def context_bases(ctx: MatchContext) -> dict[str, str]:
+    """The folders rules are anchored at, as written (``..`` and ``.`` removed, links not followed)."""
     home = os.path.expanduser("~") if ctx.home is None else ctx.home
     home = resolve(home, "/", "/")
     cwd = resolve(ctx.cwd or os.getcwd(), os.getcwd(), home)
@@ -352,18 +438,31 @@ def context_bases(ctx: MatchContext) -> dict[str, str]:
     return {"abs": "/", "home": home, "root": root, "cwd": cwd}
 
 
+def _real_bases(bases: dict[str, str]) -> dict[str, str]:
+    """The same folders with symbolic links followed (as written where that cannot be known)."""
+    return {anchor: physical(base) or base for anchor, base in bases.items()}
+
+
 def path_targets(tool_name: str, tool_input: Mapping[str, Any], bases: dict[str, str]) -> list[str]:
+    """The paths a file tool call names, normalised as written (see :func:`path_views` for links)."""
+    return [lexical for lexical, _ in _raw_targets(tool_name, tool_input, bases)]
+
+
+def _raw_targets(tool_name: str, tool_input: Mapping[str, Any],
+                 bases: dict[str, str]) -> list[tuple[str, str]]:
+    """``(normalised path, absolute path as written)`` for each path the call reads or writes."""
     cwd, home = bases["cwd"], bases["home"]
     raw = tool_input.get(PATH_FIELDS.get(tool_name, "file_path"))
-    if isinstance(raw, str) and raw:
-        base = resolve(raw, cwd, home)
-    elif tool_name in _DIR_TOOLS:
-        base = cwd
+    if isinstance(raw, str) and raw and "\0" not in raw:
+        written = _absolute(raw, cwd, home)
+    elif raw is None and tool_name in _DIR_TOOLS:
+        written = cwd
     else:
         return []
-    targets = [base]
+    base = resolve(written, "/", home)
+    targets = [(base, written)]
     pattern = tool_input.get("pattern")
-    if tool_name == "Glob" and isinstance(pattern, str):
+    if tool_name == "Glob" and isinstance(pattern, str) and "\0" not in pattern:
         # The literal start of a Glob pattern is a directory it will read too:
         # pattern '../../home/me/.ssh/*' reads ~/.ssh whatever 'path' says.
         literal: list[str] = []
@@ -373,18 +472,85 @@ def path_targets(tool_name: str, tool_input: Mapping[str, Any], bases: dict[str,
             literal.append(segment)
         prefix = "/".join(literal)
         if prefix or pattern.startswith("/"):
-            extra = resolve(prefix or "/", base, home)
+            extra_written = _absolute(prefix or "/", written, home)
+            extra = resolve(extra_written, "/", home)
             if extra != base:
-                targets.append(extra)
+                targets.append((extra, extra_written))
     return targets
 
 
-def _generic_targets(tool_name: str, tool_input: Mapping[str, Any]) -> list[str]:
+def _absolute(path: str, cwd: str, home: str) -> str:
+    """``path`` made absolute (``~`` expanded, joined to ``cwd``) but not normalised: ``..`` must be
+    applied after links are followed, as the kernel does."""
+    if path == "~" or path.startswith("~/"):
+        return home + path[1:]
+    return path if path.startswith("/") else cwd + "/" + path
+
+
+_Views = list[tuple[str, dict[str, str]]]
+
+
+def path_views(tool_name: str, tool_input: Mapping[str, Any],
+               ctx: MatchContext) -> tuple[_Views, _Views, str]:
+    """What a file tool call is checked against: ``(views, checked, problem)``.
+
+    Each path is taken twice: as written (normalised, with the anchors as
+    written) and as the file it really reaches (links followed, with the
+    anchors' own links followed).  Deny and ask rules are tried on every view,
+    including the real path against the anchors as written; an allow must
+    cover both the path as written and the real one.  ``problem`` says why the
+    call can never be allowed: its path is missing or not a string, or where
+    a link leads cannot be known (a loop, an unreadable folder).
+    """
+    bases = context_bases(ctx)
+    field = PATH_FIELDS.get(tool_name, "file_path")
+    targets = _raw_targets(tool_name, tool_input, bases)
+    if not targets:
+        value = tool_input.get(field)
+        texts = [t for t in field_texts(value) if t and "\0" not in t]
+        return [(resolve(t, bases["cwd"], bases["home"]), bases) for t in texts], [], _bad_field(field, value)
+    real = _real_bases(bases)
+    views: _Views = []
+    checked: _Views = []
+    problem = ""
+    for lexical, written in targets:
+        views.append((lexical, bases))
+        checked.append((lexical, bases))
+        reached = physical(written)
+        if reached is None:
+            problem = f"a path whose symbolic links cannot be followed ({lexical!r})"
+            continue
+        if reached != lexical or real != bases:
+            views += [(reached, real), (reached, bases)]
+            checked.append((reached, real))
+    return _unique(views), _unique(checked), problem
+
+
+def _unique(views: _Views) -> _Views:
+    out: _Views = []
+    for view in views:
+        if view not in out:
+            out.append(view)
+    return out
+
+
+def _bad_field(field: str, value: Any) -> str:
+    if value is None:
+        return f"no {field}"
+    if isinstance(value, str):
+        return f"an unusable {field} ({value[:80]!r})"
+    return f"a {field} that is not a string ({type(value).__name__})"
+
+
+def _generic_targets(tool_name: str, tool_input: Mapping[str, Any]) -> tuple[list[str], str]:
+    """``(subjects, problem)``: the primary field of a known tool, else every top-level string."""
     field = PRIMARY_FIELDS.get(tool_name)
     if field is not None:
         value = tool_input.get(field)
-        return [value] if isinstance(value, str) else []
-    return [v for v in tool_input.values() if isinstance(v, str)]
+        if value is None or isinstance(value, str):
+            return ([value] if value is not None else []), ""
+        return field_texts(value), _bad_field(field, value)
+    return [v for v in tool_input.values() if isinstance(v, str)], ""
 
 
 def input_for(tool: str, value: str) -> dict[str, str]:

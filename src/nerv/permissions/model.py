@@ -9,6 +9,8 @@ attribute assignment after construction.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from typing import Any
 
 from nerv.permissions.syntax import ACTIONS, RuleSyntaxError, format_rule, parse_rule
@@ -95,3 +97,30 @@ class Decision(_Frozen):
     def __init__(self, action: str | None, rules: tuple[RuleSpec, ...], reason: str,
                  parts: tuple[str, ...] = ()) -> None:
         self._set(action=action, rules=rules, reason=reason, parts=parts)
+
+
+def value_text(value: Any) -> str:
+    """A JSON value as a rule compares it: strings as they are, ``true``, ``3``, JSON otherwise."""
+    if isinstance(value, str):
+        return value
+    try:
+        return json.dumps(value, sort_keys=True, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def field_texts(value: Any) -> list[str]:
+    """The text a malformed field holds, for deny and ask rules: a list's strings joined and one by
+    one, an object's string values, and the whole value as JSON."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    out: list[str] = []
+    if isinstance(value, (list, tuple)):
+        items = [v for v in value if isinstance(v, str)]
+        out = ([" ".join(items)] if items else []) + items
+    elif isinstance(value, Mapping):
+        out = [v for v in value.values() if isinstance(v, str)]
+    out.append(value_text(value))
+    return list(dict.fromkeys(out))

@@ -16,14 +16,25 @@ below the working directory.  A pattern that matches a directory also matches
 everything inside it, and ``dir/**`` matches ``dir`` itself, so a deny on a
 folder cannot be side-stepped by naming the folder.  Paths are normalised
 (``.``, ``..``, repeated ``/``) before matching, so ``/repo/src/../.env`` is
-``/repo/.env``; symbolic links are not resolved (no filesystem access).  On
-macOS and Windows, whose filesystems usually ignore case, matching ignores case.
+``/repo/.env``.  Deny and ask rules written relative to the working directory
+(``secrets/**``, not ``./secrets/**``) match at any depth below it, as a
+gitignore pattern without a leading slash would be expected to: a narrower
+reading would let ``sub/secrets/key`` through.  Allow rules keep the anchored
+reading (narrower is the safe side).  On macOS and Windows, whose filesystems
+usually ignore case, matching ignores case.
+
+Symbolic links: :func:`physical` walks a path the way the kernel does (each
+link replaced by its target, ``..`` applied after that), so the matcher can
+check both the path as written and the file it really reaches; see
+``matcher.path_views``.
 """
 
 from __future__ import annotations
 
+import os
 import posixpath
 import re
+import stat
 import sys
 
 _FOLD_CASE = sys.platform in ("darwin", "win32")
@@ -35,7 +46,7 @@ class PathPattern:
 
     __slots__ = ("_regex", "anchor", "floating", "rel", "ups")
 
-    def __init__(self, spec: str) -> None:
+    def __init__(self, spec: str, *, float_relative: bool = False) -> None:
         if spec.startswith("//"):
             anchor, rel = "abs", spec[2:]
         elif spec == "~" or spec.startswith("~/"):
@@ -48,12 +59,14 @@ class PathPattern:
         while rel.startswith("./"):
             rel, explicit = rel[2:], True
         # gitignore: a separator at the start or in the middle anchors the pattern.
-        self.floating = not explicit and "/" not in rel.rstrip("/")
+        self.floating = not explicit and (float_relative or "/" not in rel.rstrip("/"))
         rel = posixpath.normpath(rel) if rel else ""
         rel = "" if rel == "." else rel.lstrip("/")
         ups = 0
         while rel == ".." or rel.startswith("../"):
             ups, rel = ups + 1, rel[3:]
+        if ups:
+            self.floating = False  # '../x' names one place, above the working directory
         self.anchor = anchor  # "abs" | "home" | "root" | "cwd"
         self.ups = ups  # leading '../' segments: the anchor's n-th parent
         self.rel = rel  # the glob, relative to the anchor
@@ -196,3 +209,55 @@ def resolve(path: str, cwd: str, home: str) -> str:
     if path.startswith("//"):
         path = "/" + path.lstrip("/")  # POSIX keeps a leading '//'; the kernel does not care
     return path
+
+
+# Linux follows at most 40 links while resolving one path (ELOOP beyond).
+MAX_LINKS = 40
+
+
+def physical(path: str) -> str | None:
+    """The file ``path`` (absolute, not yet normalised) really reaches, or None if that is unknowable.
+
+    Walks the path one component at a time as the kernel does: a symbolic link
+    is replaced by its target (relative targets from the link's folder), and
+    ``..`` climbs from where the walk really is, so ``link/../x`` goes to the
+    parent of the link's *target*.  Components that do not exist are taken
+    literally (a Write may create them).  None when the answer cannot be known:
+    a link loop, more than :data:`MAX_LINKS` links, a component that cannot be
+    examined (permission denied) or a name the filesystem cannot encode.
+    """
+    pending = path.split("/")
+    pending.reverse()
+    done = "/"
+    links = 0
+    while pending:
+        name = pending.pop()
+        if name in ("", "."):
+            continue
+        if name == "..":
+            done = posixpath.dirname(done)
+            continue
+        candidate = posixpath.join(done, name)
+        try:
+            mode = os.lstat(candidate).st_mode
+        except (FileNotFoundError, NotADirectoryError):
+            done = candidate
+            continue
+        except (OSError, ValueError, UnicodeError):
+            return None
+        if not stat.S_ISLNK(mode):
+            done = candidate
+            continue
+        links += 1
+        if links > MAX_LINKS:
+            return None
+        try:
+            target = os.readlink(candidate)
+        except (OSError, ValueError, UnicodeError):
+            return None
+        if target.startswith("/"):
+            done = "/"
+        parts = target.split("/")
+        parts.reverse()
+        pending.extend(parts)
+    return done

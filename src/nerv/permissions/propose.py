@@ -11,7 +11,7 @@ from nerv.permissions.paths import relative_to
 from nerv.permissions.programs import ASSIGNMENT, DENY_WRAPPERS, basename, interpreter_kind, stages
 from nerv.permissions.shell import ParseError, parse
 from nerv.permissions.syntax import FAMILY, format_rule, mcp_server
-from nerv.permissions.web import url_host
+from nerv.permissions.web import url_hosts
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -32,7 +32,8 @@ def propose_patterns(tool_name: str, tool_input: Mapping[str, Any],
     ``sudo``).  Nothing for commands that cannot be parsed.  File tools: the
     exact path, then its directory with ``/**``, written relative to the project
     root (``/src/**``), the home directory (``~/...``) or as ``//abs``.
-    WebFetch: the host and, for hosts with three or more labels, ``*.parent``.
+    WebFetch: the host and, for hosts with three or more labels, ``*.parent``
+    (nothing for a URL whose host is not certain, see ``urls``).
     """
     if tool_name == "Bash":
         command = tool_input.get("command")
@@ -41,9 +42,10 @@ def propose_patterns(tool_name: str, tool_input: Mapping[str, Any],
         return _files(tool_name, tool_input, ctx or MatchContext())
     if tool_name == "WebFetch":
         url = tool_input.get("url")
-        host = url_host(url) if isinstance(url, str) else None
-        if host is None:
-            return []
+        hosts = url_hosts(url, for_allow=True) if isinstance(url, str) else ()
+        if not hosts or not re.fullmatch(r"[a-z0-9_.\-]+", hosts[0]):
+            return []  # no host a rule could allow (odd spellings, IPv6, international names)
+        host = hosts[0]
         out = [f"WebFetch(domain:{host})"]
         labels = host.split(".")
         if len(labels) >= 3 and not host.replace(".", "").isdigit():

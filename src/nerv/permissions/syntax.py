@@ -14,6 +14,23 @@ ACTIONS = ("deny", "ask", "allow")  # in order of precedence
 READ_TOOLS = ("Read", "Glob", "Grep", "LS", "NotebookRead")
 EDIT_TOOLS = ("Edit", "Write", "MultiEdit", "NotebookEdit")
 FAMILY = {**{t: "Read" for t in READ_TOOLS}, **{t: "Edit" for t in EDIT_TOOLS}}
+# Claude Code renamed Task to Agent; a rule written with either name covers both.
+ALIASES = {"Task": "Agent", "Agent": "Task"}
+# Claude Code's built-in tools: a rule naming anything else (not mcp__...) is
+# refused at `rules add` unless the caller says the name is meant.
+KNOWN_TOOLS = frozenset({
+    *READ_TOOLS, *EDIT_TOOLS, "Bash", "BashOutput", "KillShell", "KillBash", "WebFetch", "WebSearch",
+    "Agent", "Task", "TodoWrite", "TodoRead", "Skill", "SlashCommand", "ExitPlanMode", "EnterPlanMode",
+    "AskUserQuestion", "ListMcpResourcesTool", "ReadMcpResourceTool", "PowerShell", "LSP", "ToolSearch",
+})
+# Top-level parameters a deny or ask rule can name, ``Tool(param:value)``.  Bash
+# takes only names no command could have, so ``Bash(timeout:*)`` stays the
+# prefix rule for the ``timeout`` program.
+PARAMETERS = {
+    "Bash": ("run_in_background", "dangerouslyDisableSandbox"),
+    "Agent": ("model", "subagent_type", "run_in_background", "isolation", "description", "prompt"),
+}
+PARAMETERS["Task"] = PARAMETERS["Agent"]
 
 CHECK_PREFIX = "check:"
 
@@ -79,6 +96,81 @@ def validate_specifier(tool: str, spec: str | None) -> None:
         raise RuleSyntaxError(f"unknown check {name!r} in Bash rule (known: {known})")
 
 
+def parameter_rule(tool: str, spec: str | None) -> tuple[str, str] | None:
+    """``("Agent", "model:opus")`` -> ``("model", "opus")``: a rule on one top-level parameter."""
+    if spec is None:
+        return None
+    name, sep, value = spec.strip().partition(":")
+    if sep and name in PARAMETERS.get(tool, ()):
+        return name, value.strip()
+    return None
+
+
+def validate_action(tool: str, spec: str | None, action: str) -> None:
+    """Raise RuleSyntaxError for rules that are only meaningful as deny or ask."""
+    if action != "allow":
+        return
+    if parameter_rule(tool, spec) is not None:
+        raise RuleSyntaxError(f"a parameter rule such as {format_rule(tool, spec)!r} can only deny or ask: "
+                              f"allowing a call by one parameter would ignore what the call does")
+    if is_tool_glob(tool) and not is_whole(spec):
+        return  # refused elsewhere ('cannot take a specifier')
+    if is_tool_glob(tool) and _glob_covers_builtin(tool):
+        raise RuleSyntaxError(f"{tool!r} as an allow rule would allow every tool, Bash included; "
+                              "allow tools by name instead")
+    if tool == "WebFetch" and spec and not is_whole(spec) and not spec.strip().startswith("domain:"):
+        from nerv.permissions.web import split_url_glob
+
+        if split_url_glob(spec.strip()) is None:
+            raise RuleSyntaxError(f"allow rule {format_rule(tool, spec)!r} must start with a scheme "
+                                  "(https://host/...) or be domain:HOST")
+
+
+def _glob_covers_builtin(tool: str) -> bool:
+    from nerv.permissions.web import compile_glob
+
+    regex = compile_glob(tool)
+    return any(regex.fullmatch(name) for name in KNOWN_TOOLS)
+
+
+def check_tool_name(tool: str, action: str, *, unchecked: bool = False) -> None:
+    """Refuse tool names Claude Code does not have (``bash``, ``Bsh``) with a suggestion.
+
+    MCP names (``mcp__server``, ``mcp__server__tool``, ``mcp__server__*``) are
+    accepted as written.  Tool-name globs (``mcp__*``) and names of tools nerv
+    does not know are accepted only when ``unchecked``; an allow glob that
+    covers a built-in tool (``*``) never is.
+    """
+    if tool in KNOWN_TOOLS:
+        return
+    if is_tool_glob(tool):
+        if action == "allow" and _glob_covers_builtin(tool):
+            raise RuleSyntaxError(f"{tool!r} as an allow rule would allow every tool, Bash included; "
+                                  "allow tools by name instead")
+        if action == "allow" and not unchecked:
+            raise RuleSyntaxError(f"{tool!r} as an allow rule would allow tools nobody has reviewed; name "
+                                  "the server (mcp__SERVER) or pass --tool-name-unchecked")
+        return
+    server = mcp_server(tool)
+    if server is not None and re.fullmatch(r"mcp__[A-Za-z0-9_\-]+?(__[A-Za-z0-9_\-]+|__\*)?", tool):
+        return
+    if unchecked:
+        return
+    raise RuleSyntaxError(f"unknown tool {tool!r}{_suggestion(tool)} (for an MCP tool write "
+                          "mcp__SERVER__TOOL; for a tool nerv does not know yet pass --tool-name-unchecked)")
+
+
+def _suggestion(tool: str) -> str:
+    import difflib
+
+    by_folded = {name.lower(): name for name in sorted(KNOWN_TOOLS)}
+    exact = by_folded.get(tool.lower())
+    if exact is not None:
+        return f": did you mean {exact}?"
+    close = difflib.get_close_matches(tool.lower(), list(by_folded), n=1, cutoff=0.6)
+    return f": did you mean {by_folded[close[0]]}?" if close else ""
+
+
 def format_rule(tool: str, specifier: str | None) -> str:
     """The inverse of :func:`parse_rule`: ``("Bash", "ls *")`` -> ``"Bash(ls *)"``."""
     return tool if not specifier else f"{tool}({specifier})"
@@ -124,6 +216,7 @@ def candidate_key(tool: str, pattern: str | None) -> str:
     * other Bash rules (whole tool, ``* --version``, ``npm*``, checks): ``"Bash"``;
     * MCP rules: the server, ``"mcp__github"``, whatever the tool part;
     * tool names with a ``*`` (``mcp__*``): ``"*"``;
+    * parameter rules (``Bash(run_in_background:true)``): the tool name;
     * everything else: the tool name as written (``"Read"``, ``"Edit"``, ``"Write"``).
 
     The DB layer can store this in an indexed column and prefilter with
@@ -134,6 +227,8 @@ def candidate_key(tool: str, pattern: str | None) -> str:
     server = mcp_server(tool)
     if server is not None:
         return server
+    if parameter_rule(tool, pattern) is not None:
+        return tool  # loaded for every call of the tool (keys.call_keys always includes it)
     if tool == "Bash" and pattern is not None and not is_whole(pattern) and check_name(tool, pattern) is None:
         head = literal_head(pattern)
         if head is not None:

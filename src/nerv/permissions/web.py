@@ -5,45 +5,28 @@
 ``a.b.example.com``) but not the apex ``example.com`` itself: ``*`` matches
 characters and the pattern requires the dot, as with TLS wildcard names, so
 allow both forms to cover both.  ``domain:*`` matches every host.  Hosts are
-compared case-insensitively without a trailing dot.  Any other specifier is a
-glob (``*`` = any characters) matched against the whole URL.
+compared case-insensitively without one trailing dot; a rule naming an IPv4
+address in any form (``domain:0x7f.1``) names the address (``127.0.0.1``).
+Any other specifier is a glob (``*`` = any characters) over the URL: an allow
+glob must start with ``scheme://`` and its host part is matched against the
+host alone, so ``https://*.python.org/*`` cannot be met by
+``https://evil.com/?.python.org/``.
 
-The host is read the way WHATWG URL parsers (Node's, which Claude Code uses)
-read it: tabs and newlines are dropped, ``\\`` ends the authority like ``/``,
-user info before the last ``@`` is ignored and percent-escapes are decoded,
-so ``https://good.com\\@evil.com`` is a fetch from ``good.com`` and
-``https://good.com@evil.com`` one from ``evil.com``.  International names are
-compared as written (no IDNA conversion).
+The host is the one a WHATWG URL parser finds (see :mod:`nerv.permissions.urls`).
+Allow rules match only URLs whose host that module resolves with certainty
+(http or https, no international name it cannot map exactly); deny and ask
+rules match any host the URL could plausibly have, and deny / ask globs also
+match the URL exactly as written.
 """
 
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
-_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:")
-_PERCENT = re.compile(r"%([0-9A-Fa-f]{2})")
-_AUTHORITY_END = re.compile(r"[/\\?#]")
-_C0_AND_SPACE = "".join(map(chr, range(0x21)))
+from nerv.permissions.urls import ParsedURL, parse_host, parse_url, url_host
 
-
-def url_host(url: str) -> str | None:
-    """The lower-case host of ``url``, or None when it has none."""
-    u = re.sub(r"[\t\n\r]", "", url).strip(_C0_AND_SPACE)
-    m = _SCHEME.match(u)
-    rest = u[m.end():] if m else u
-    if m:
-        if not rest.startswith(("//", "\\\\", "/\\", "\\/")):
-            return None  # mailto:, data:... have no host
-        rest = rest[2:]
-    authority = _AUTHORITY_END.split(rest, 1)[0]
-    host = authority.rpartition("@")[2]
-    if host.startswith("["):
-        end = host.find("]")
-        host = host[1:end] if end > 0 else ""
-    else:
-        host = host.split(":", 1)[0]
-    host = _PERCENT.sub(lambda g: chr(int(g.group(1), 16)), host).lower().rstrip(".")
-    return host or None
+__all__ = ["WebPattern", "compile_glob", "rule_host", "split_url_glob", "url_host", "url_hosts"]
 
 
 def compile_glob(pattern: str, *, ignore_case: bool = False) -> re.Pattern[str]:
@@ -52,16 +35,85 @@ def compile_glob(pattern: str, *, ignore_case: bool = False) -> re.Pattern[str]:
     return re.compile(regex, re.S | (re.I if ignore_case else 0))
 
 
-class WebPattern:
-    __slots__ = ("domain", "regex")
+@lru_cache(maxsize=32)
+def parsed(url: str) -> ParsedURL | None:
+    return parse_url(url)
 
-    def __init__(self, spec: str) -> None:
+
+def comparable(host: str) -> str:
+    """A host as rules compare it: without one trailing dot (``example.com.`` is ``example.com``)."""
+    return host[:-1] if host.endswith(".") and len(host) > 1 else host
+
+
+def rule_host(spec: str) -> str | None:
+    """``domain:Example.COM.`` -> ``example.com``; ``domain:0x7f.1`` -> ``127.0.0.1``; None for wildcards."""
+    if not spec.startswith("domain:"):
+        return None
+    text = spec[len("domain:"):].strip().lower()
+    if "*" in text or "?" in text:
+        return None
+    found = parse_host(text)
+    return comparable(found[0] if found is not None and found[1] else text)
+
+
+def url_hosts(url: str, *, for_allow: bool) -> tuple[str, ...]:
+    """The hosts (comparable form) rules of one kind must consider for ``url``."""
+    found = parsed(url)
+    if found is None or (for_allow and not found.certain):
+        return ()
+    return (comparable(found.host),) if for_allow else tuple(dict.fromkeys(map(comparable, found.hosts)))
+
+
+class WebPattern:
+    """A WebFetch specifier; ``strict`` (allow rules) matches only certainly-resolved URLs."""
+
+    __slots__ = ("domain", "path", "regex", "scheme", "strict", "whole")
+
+    def __init__(self, spec: str, *, strict: bool = False) -> None:
+        self.strict = strict
         self.domain = spec.startswith("domain:")
-        text = spec[len("domain:"):].strip().lower().rstrip(".") if self.domain else spec
-        self.regex = compile_glob(text, ignore_case=self.domain)
+        self.scheme: re.Pattern[str] | None = None
+        self.path: re.Pattern[str] | None = None
+        self.whole: re.Pattern[str] | None = None
+        if self.domain:
+            exact = rule_host(spec)
+            text = exact if exact is not None else comparable(spec[len("domain:"):].strip().lower())
+            self.regex = compile_glob(text, ignore_case=True)
+            return
+        whole = self.whole = compile_glob(spec)
+        self.regex = whole
+        split = split_url_glob(spec)
+        if split is not None:
+            scheme, authority, path = split
+            self.scheme = compile_glob(scheme.lower())
+            self.regex = compile_glob(authority.lower())
+            self.path = compile_glob(path or "/")
 
     def matches(self, url: str) -> bool:
-        if not self.domain:
-            return self.regex.fullmatch(url) is not None
-        host = url_host(url)
-        return host is not None and self.regex.fullmatch(host) is not None
+        if self.domain:
+            return any(self.regex.fullmatch(h) for h in url_hosts(url, for_allow=self.strict))
+        found = parsed(url)
+        if self.scheme is not None and self.path is not None and found is not None:
+            port = "" if found.port is None else f":{found.port}"
+            structured = (self.scheme.fullmatch(found.scheme) is not None
+                          and self.path.fullmatch(found.path) is not None
+                          and any(self.regex.fullmatch(comparable(h) + port) for h in
+                                  ((found.host,) if self.strict else found.hosts)))
+            if self.strict:
+                return found.certain and structured
+            if structured:
+                return True
+        if self.strict:
+            return False
+        # Deny and ask globs: the URL as written, or as it will be fetched.
+        whole = self.whole
+        return whole is not None and (whole.fullmatch(url) is not None or (
+            found is not None and whole.fullmatch(found.href) is not None))
+
+
+def split_url_glob(spec: str) -> tuple[str, str, str] | None:
+    """``https://*.x.org/a/*`` -> ``("https", "*.x.org", "/a/*")``; None without ``scheme://``."""
+    m = re.match(r"([A-Za-z][A-Za-z0-9+.\-*]*)://([^/?#\\]*)(.*)\Z", spec, re.S)
+    if m is None:
+        return None
+    return m.group(1), m.group(2), m.group(3)

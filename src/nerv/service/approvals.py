@@ -98,6 +98,7 @@ class ApprovalsMixin(ServiceBase):
         decided_by: str | None = None,
         add_rule: str | None = None,
         rule_project_id: str | None = None,
+        rule_note: str | None = None,
     ) -> ApprovalRequest:
         """Move a pending request to approved / denied / expired; a decided one stays as it is.
 
@@ -123,7 +124,7 @@ class ApprovalsMixin(ServiceBase):
                 action, tool, pattern = rule
                 if self.find_rule(tool, pattern, action, rule_project_id) is None:
                     self.create_rule(pattern, action, tool, project_id=rule_project_id,
-                                     note=f"from approval request {id[:8]}")
+                                     note=rule_note or f"from approval request {id[:8]}")
         if not recorded:  # committed as expired: the hook had already answered deny
             raise requests.RequestExpiredError(requests.expired_message(id))
         return self._require(REQUESTS, id)

@@ -53,11 +53,6 @@ class TableSpec(Generic[T]):
         return frozenset(self.columns)
 
     @cached_property
-    def insert_sql(self) -> str:
-        marks = ", ".join("?" for _ in self.columns)
-        return f"INSERT INTO {self.table} ({', '.join(self.columns)}) VALUES ({marks})"
-
-    @cached_property
     def select_sql(self) -> str:
         """``SELECT <columns in dataclass order> FROM table`` (append WHERE / ORDER BY)."""
         return f"SELECT {', '.join(self.columns)} FROM {self.table}"

@@ -76,9 +76,14 @@ class RulesMixin(ServiceBase):
         project_id: str | None = None,
         note: str | None = None,
         enabled: bool = True,
+        tool_name_unchecked: bool = False,
     ) -> Rule:
-        """Store a rule. ``tool`` is e.g. ``Bash``; ``pattern`` its specifier (``npm test:*``)."""
-        tool, pattern, key = self._checked_rule(tool, pattern)
+        """Store a rule. ``tool`` is e.g. ``Bash``; ``pattern`` its specifier (``npm test:*``).
+
+        Unknown tool names (``bash``, ``Bsh``) are refused with a suggestion
+        unless ``tool_name_unchecked`` (MCP tools and tools Claude Code may add).
+        """
+        tool, pattern, key = self._checked_rule(tool, pattern, action, unchecked=tool_name_unchecked)
         return self._insert(
             RULES,
             {
@@ -92,24 +97,53 @@ class RulesMixin(ServiceBase):
             },
         )
 
-    def _checked_rule(self, tool: str | None, pattern: str | None) -> tuple[str, str, str]:
-        """``(tool, pattern, match_key)`` after the matcher's syntax check (ValidationError if refused)."""
+    def _checked_rule(self, tool: str | None, pattern: str | None, action: str, *,
+                      unchecked: bool = True) -> tuple[str, str, str]:
+        """``(tool, pattern, match_key)`` after the matcher's syntax checks (ValidationError if refused).
+
+        ``unchecked=False`` also refuses tool names Claude Code does not have.
+        """
+        from nerv.permissions.syntax import check_tool_name, validate_action
+
         perms = _permissions()
         tool = (tool or "").strip()
         pattern = "" if pattern is None else pattern.strip()
+        action = action if action in ACTIONS else "deny"  # a bad action is reported by the insert's checks
         try:
             perms.parse_rule(perms.format_rule(tool, pattern or None))
-            perms.CompiledRules([perms.RuleSpec("new", tool, pattern or None, "allow")])
+            perms.CompiledRules([perms.RuleSpec("new", tool, pattern or None, action)])
+            check_tool_name(tool, action, unchecked=unchecked)
+            validate_action(tool, pattern or None, action)
         except perms.RuleSyntaxError as exc:
             raise ValidationError(str(exc)) from None
         return tool, pattern, perms.candidate_key(tool, pattern or None)
 
     def create_rule_from_text(
-        self, text: str, action: str, *, project_id: str | None = None, note: str | None = None
+        self, text: str, action: str, *, project_id: str | None = None, note: str | None = None,
+        tool_name_unchecked: bool = False,
     ) -> Rule:
         """Store a rule written in Claude Code's combined form, e.g. ``Bash(npm test:*)``."""
         tool, pattern = parse_rule_text(text)
-        return self.create_rule(pattern, action, tool, project_id=project_id, note=note)
+        return self.create_rule(pattern, action, tool, project_id=project_id, note=note,
+                                tool_name_unchecked=tool_name_unchecked)
+
+    def add_rule_from_text(
+        self, text: str, action: str, *, project_id: str | None = None, note: str | None = None,
+        tool_name_unchecked: bool = False,
+    ) -> tuple[Rule, bool]:
+        """``(rule, created)``: store a rule unless the same rule (tool, specifier, action, scope)
+        already exists, in which case that one is returned with ``created`` False - so a script
+        can add its rules every time it runs."""
+        tool, pattern = parse_rule_text(text)
+        if action not in ACTIONS:
+            raise ValidationError(f"invalid rule action {action!r}: expected one of {', '.join(ACTIONS)}")
+        tool, pattern, _ = self._checked_rule(tool, pattern, action, unchecked=tool_name_unchecked)
+        with self.transaction():
+            existing = self.find_rule(tool, pattern, action, project_id)
+            if existing is not None:
+                return existing, False
+            return self.create_rule(pattern, action, tool, project_id=project_id, note=note,
+                                    tool_name_unchecked=tool_name_unchecked), True
 
     def get_rules(self, project_id: str | None = None, *, include_disabled: bool = True) -> list[Rule]:
         """Rules in force for ``project_id`` (global ones plus that project's), oldest first."""
@@ -139,10 +173,11 @@ class RulesMixin(ServiceBase):
     def update_rule(self, id: str, updates: dict[str, Any]) -> Rule:
         """Change a rule; a new tool or pattern is checked and re-indexed (match_key)."""
         updates = dict(updates)
-        if "tool" in updates or "pattern" in updates:
+        if "tool" in updates or "pattern" in updates or "action" in updates:
             current = self._require(RULES, id)
             tool, pattern, key = self._checked_rule(
-                updates.get("tool", current.tool), updates.get("pattern", current.pattern)
+                updates.get("tool", current.tool), updates.get("pattern", current.pattern),
+                updates.get("action", current.action), unchecked="tool" not in updates,
             )
             updates.update({"tool": tool, "pattern": pattern, "match_key": key})
         return self._update(RULES, id, updates)
@@ -226,7 +261,7 @@ class RulesMixin(ServiceBase):
                     continue
                 try:
                     tool, pattern = parse_rule_text(entry)
-                    tool, pattern, _ = self._checked_rule(tool, pattern)
+                    tool, pattern, _ = self._checked_rule(tool, pattern, action, unchecked=False)
                 except ValidationError as exc:
                     result.invalid.append(f"{action} {entry}: {exc}")
                     continue
@@ -239,7 +274,8 @@ class RulesMixin(ServiceBase):
                     result.skipped.append(f"{action} {text}")
                     continue
                 seen.add((action, tool, pattern))
-                result.added.append(self.create_rule(pattern, action, tool, project_id=project_id, note=note))
+                result.added.append(self.create_rule(pattern, action, tool, project_id=project_id, note=note,
+                                                     tool_name_unchecked=True))
         return result
 
     # -- suggestions ------------------------------------------------------------------------------

@@ -47,6 +47,8 @@ from nerv.ids import new_id
 from nerv.models import Session
 from nerv.service.base import ServiceBase
 from nerv.service.tables import PROJECTS, SESSIONS
+from nerv.store import rows as store_rows
+from nerv.store import usage as store_usage
 
 if TYPE_CHECKING:
     from nerv.models import Repo
@@ -106,8 +108,8 @@ class UsageMixin(ServiceBase):
     def ingest(self, paths: Sequence[str | Path] | None = None) -> IngestResult:
         """Read new usage from ``paths`` (files or folders; default: every Claude Code
         projects folder). Incremental: unchanged files are only stat'ed."""
+        from nerv.service.ingest import IngestRun
         from nerv.usage.discovery import default_roots, walk_files
-        from nerv.usage.store import IngestRun
 
         roots = (
             [os.path.abspath(os.path.expanduser(os.fspath(p))) for p in paths]
@@ -128,7 +130,7 @@ class UsageMixin(ServiceBase):
         """Ingest one session's transcript and its ``<session>/subagents/agent-*.jsonl``
         files, for the hook's Stop / SessionEnd events. Never raises for file problems
         (a missing or unreadable file is listed in ``errors``)."""
-        from nerv.usage.store import IngestRun
+        from nerv.service.ingest import IngestRun
 
         main = os.path.abspath(os.path.expanduser(os.fspath(path)))
         subagents = Path(main).with_suffix("") / "subagents"
@@ -174,13 +176,13 @@ class UsageMixin(ServiceBase):
         """Drop every remembered read position: the next ingest reads everything again
         (metrics are deduplicated, so that adds nothing that is already there)."""
         with self.transaction() as conn:
-            return conn.execute("DELETE FROM ingested_files").rowcount
+            return store_usage.forget_all_files(conn)
 
     def reprice(self, *, everything: bool = False) -> int:
         """Recompute costs from the price table in force. By default only rows without a
         price; ``everything``: every transcript row too (not stream-json results, whose
         cost is Claude Code's). Returns the number of rows whose cost changed; audited."""
-        from nerv.usage.store import reprice_all, reprice_unpriced
+        from nerv.service.ingest import reprice_all, reprice_unpriced
 
         prices = self.price_table()
         with self.transaction() as conn:
@@ -188,7 +190,8 @@ class UsageMixin(ServiceBase):
             if everything:
                 changed += reprice_all(conn, prices)
             if changed:
-                self._audit("usage", new_id(), "reprice", None, {"rows": changed, "everything": everything})
+                store_rows.event(conn, self.actor, "usage", new_id(), "reprice",
+                                 {"rows": changed, "everything": everything})
         return changed
 
     # -- sessions -------------------------------------------------------------------------

@@ -15,7 +15,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from nerv.errors import ConstraintError, NotFoundError, ValidationError
+from nerv.errors import NotFoundError, ValidationError
 from nerv.ids import new_id, now_ms
 from nerv.store import audit
 from nerv.store.tx import Transaction
@@ -33,7 +33,11 @@ _REFERENCES = (
 DECISION_ACTIONS = {"approved": "approve", "denied": "deny", "expired": "expire"}
 
 
-class RequestExpiredError(ConstraintError):
+class AlreadyDecidedError(ValidationError):
+    """The request is not pending any more (exit code 2; the dashboard answers 409)."""
+
+
+class RequestExpiredError(AlreadyDecidedError):
     """A decision came after the waiting hook had given up (and answered deny)."""
 
 
@@ -142,7 +146,8 @@ def decide(
     Returns True when recorded. Returns False when the request's hook had
     already stopped waiting (``expires_at`` passed): the request is then
     marked expired instead (the caller commits that and reports
-    :func:`expired_message`). A request that is not pending raises.
+    :func:`expired_message`). An expired request raises RequestExpiredError,
+    one already approved or denied AlreadyDecidedError.
     """
     if status not in DECISION_ACTIONS:
         raise ValidationError(f"invalid decision {status!r}: expected approved, denied or expired")
@@ -152,8 +157,10 @@ def decide(
         ).fetchone()
         if row is None:
             raise NotFoundError("approval_request", request_id)
+        if row[0] == "expired":
+            raise RequestExpiredError(expired_message(request_id))
         if row[0] != "pending":
-            raise ValidationError(f"request {request_id} is already {row[0]}")
+            raise AlreadyDecidedError(f"request {request_id} is already {row[0]}")
         now = now_ms()
         if status != "expired" and row[1] is not None and now >= row[1]:
             _set_status(conn, actor, request_id, "expired", GAVE_UP, actor, now)
@@ -167,6 +174,6 @@ GAVE_UP = "its hook stopped waiting and answered deny"
 
 def expired_message(request_id: str) -> str:
     return (
-        f"request {request_id} expired: its hook stopped waiting and told Claude Code the call was denied, "
-        "so a decision now would not reach it; the agent has to retry the call (a new request)"
+        f"request {request_id} is already expired: its hook stopped waiting and the call was not run, "
+        "so a decision now would reach nothing; the agent has to retry the call (a new request)"
     )

@@ -8,6 +8,7 @@ change and its audit row, so a failure rolls both back.
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 from collections.abc import Mapping
@@ -33,9 +34,13 @@ class Table(Protocol):
     @property
     def touches_updated_at(self) -> bool: ...
     @property
-    def insert_sql(self) -> str: ...
-    @property
     def select_sql(self) -> str: ...
+
+
+@functools.cache
+def _insert_sql(table: str, columns: tuple[str, ...]) -> str:
+    """Built once per table, not once per call."""
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
 
 
 def sql_value(value: Any) -> Any:
@@ -60,7 +65,7 @@ def insert(
     params = tuple([sql_value(v) for v in row.values()])
     with Transaction(conn):
         try:
-            conn.execute(spec.insert_sql, params)
+            conn.execute(_insert_sql(spec.table, spec.columns), params)
         except sqlite3.IntegrityError:
             missing = missing_reference(conn, spec, values)
             if missing is not None:

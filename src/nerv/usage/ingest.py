@@ -2,7 +2,7 @@
 reading it fast, and turning a stream-json run into metric rows.
 
 The database side (sessions, the metrics upsert, file state) is
-:mod:`nerv.usage.store`, driven by :mod:`nerv.service.usage`.
+:mod:`nerv.service.ingest` over :mod:`nerv.store.usage`.
 
 How a file is read again (state kept per path in ``ingested_files``):
 
@@ -82,6 +82,8 @@ class Batch:
     records: list[UsageRecord]
     end_offset: int
     counts: dict[LineKind, int] = field(default_factory=lambda: dict.fromkeys(LineKind, 0))
+    final: bool = False  # the pass's last batch: it reached the end of the complete lines
+    bad: list[int] = field(default_factory=list)  # malformed lines, numbered from the pass's start (1-based)
 
     @property
     def lines(self) -> int:
@@ -109,10 +111,13 @@ def read_batches(
     offset = start
     kept: dict[str, UsageRecord] = {}
     usage = synthetic = ignored = malformed = 0
+    number = 0
+    bad: list[int] = []
     for line in fh:
         if not line.endswith(b"\n"):
             break  # half-written: the next pass resumes at its start
         offset += len(line)
+        number += 1
         if _CANDIDATE in line:
             kind, record = parse_line(line, source_path=source, fallback_session=fallback_session)
             if record is not None:
@@ -120,13 +125,16 @@ def read_batches(
                 held = kept.get(record.external_id)
                 kept[record.external_id] = record if held is None else better(held, record)
                 if len(kept) >= limit:
-                    yield Batch(list(kept.values()), offset, _counts(usage, synthetic, ignored, malformed))
+                    counts = _counts(usage, synthetic, ignored, malformed)
+                    yield Batch(list(kept.values()), offset, counts, bad=bad)
                     kept = {}
+                    bad = []
                     usage = synthetic = ignored = malformed = 0
             elif kind is LineKind.SYNTHETIC:
                 synthetic += 1
             elif kind is LineKind.MALFORMED:
                 malformed += 1
+                _note(bad, number)
             else:
                 ignored += 1
             continue
@@ -139,7 +147,17 @@ def read_batches(
             ignored += 1
         else:
             malformed += 1  # cut short, not an object, or not text at all
-    yield Batch(list(kept.values()), offset, _counts(usage, synthetic, ignored, malformed))
+            _note(bad, number)
+    counts = _counts(usage, synthetic, ignored, malformed)
+    yield Batch(list(kept.values()), offset, counts, final=True, bad=bad)
+
+
+BAD_LINES_SHOWN = 20  # line numbers kept per batch (and per run) to show; all are counted
+
+
+def _note(bad: list[int], number: int) -> None:
+    if len(bad) < BAD_LINES_SHOWN:
+        bad.append(number)
 
 
 def _counts(usage: int, synthetic: int, ignored: int, malformed: int) -> dict[LineKind, int]:
@@ -262,6 +280,7 @@ class IngestResult:
     unknown_models: dict[str, int] = field(default_factory=dict)  # model -> responses added unpriced
     unpriced_total: int = 0  # rows in the database still without a price, after this run
     errors: list[str] = field(default_factory=list)  # files that could not be read
+    bad_lines: list[str] = field(default_factory=list)  # "file:line" of the first malformed lines skipped
     audit_id: str | None = None
     elapsed_s: float = 0.0
 

@@ -128,13 +128,18 @@ def dedupe(records: Iterable[UsageRecord]) -> list[UsageRecord]:
     return list(kept.values())
 
 
+MAX_TOKENS = 2**53  # exclusive; five of them still sum far below 2**63
+
+
 def _count(raw: Mapping[str, object], key: str) -> int:
     value = raw.get(key, 0)
     if value is None:
         return 0
-    # bool is an int subclass; a True token count is a format error, not 1.
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise UsageFormatError(f"{key} is not a non-negative integer: {value!r}")
+    # bool is an int subclass; a True token count is a format error, not 1. Counts at or
+    # above 2**53 are no real usage (and would overflow SQLite's 64-bit sums): refused.
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < MAX_TOKENS:
+        shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
+        raise UsageFormatError(f"{key} is not an integer in [0, 2**53): {shown}")
     return value
 
 

@@ -48,7 +48,9 @@ from nerv.errors import (
     ValidationError,
 )
 from nerv.ids import now_ms, short_id
+from nerv.service.rules import parse_rule_text
 from nerv.service.tables import BY_ENTITY, PROJECTS, REQUESTS, TASKS
+from nerv.store.requests import AlreadyDecidedError
 
 if TYPE_CHECKING:
     from nerv.models import ApprovalRequest, AuditEntry, Project, Rule, Session, Task
@@ -132,6 +134,8 @@ def as_api_error(exc: BaseException) -> ApiError:
         return ApiError(404, "not_found", str(exc))
     if isinstance(exc, AmbiguousIdError):
         return ApiError(400, "ambiguous_id", str(exc))
+    if isinstance(exc, AlreadyDecidedError):
+        return ApiError(409, "conflict", str(exc))
     if isinstance(exc, ValidationError):
         return ApiError(400, "invalid", str(exc))
     if isinstance(exc, ConflictError):
@@ -473,27 +477,29 @@ class Api:
         if scope not in ("project", "global"):
             raise ApiError(400, "invalid", f"scope must be project or global, got {scope!r}")
         svc = self.service
-        rule: Rule | None = None
-        with svc.transaction():
-            request_id = svc.resolve_id(REQUESTS, request.params["request"])
+        request_id = svc.resolve_id(REQUESTS, request.params["request"])
+        action = "allow" if approve else "deny"
+        rule_project: str | None = None
+        if remember is not None and scope == "project":
             current = svc.get_request(request_id)
-            if current is None:  # pragma: no cover - resolve_id just found it, in this transaction
+            if current is None:  # pragma: no cover - resolve_id just found it
                 raise NotFoundError("approval_request", request_id)
-            if current.status != "pending":
-                raise ApiError(409, "conflict", f"request {short_id(request_id)} is already {current.status}")
-            decided = svc.decide_request(request_id, "approved" if approve else "denied", reason=reason)
-            if remember is not None:
-                if scope == "project" and current.project_id is None:
-                    raise ApiError(
-                        400, "invalid", "the request has no project: remember the rule with scope global"
-                    )
-                rule = svc.create_rule_from_text(
-                    remember,
-                    "allow" if approve else "deny",
-                    project_id=current.project_id if scope == "project" else None,
-                    note=f"from the dashboard ({'approved' if approve else 'denied'} request "
-                    f"{short_id(request_id)})",
+            if current.project_id is None:
+                raise ApiError(
+                    400, "invalid", "the request has no project: remember the rule with scope global"
                 )
+            rule_project = current.project_id
+        # The same call as `nerv approvals approve|deny`: decision and rule in one
+        # transaction, an identical rule that already exists kept as it is.
+        decided = svc.decide_request(
+            request_id, "approved" if approve else "denied", reason=reason, add_rule=remember,
+            rule_project_id=rule_project,
+            rule_note=f"from the dashboard ({'approved' if approve else 'denied'} request "
+            f"{short_id(request_id)})",
+        )
+        rule: Rule | None = None
+        if remember is not None:
+            rule = svc.find_rule(*parse_rule_text(remember), action, rule_project)
         names = {p.id: p.name for p in svc.get_projects()}
         return {"request": request_json(decided, names), "rule": None if rule is None else rule_json(rule)}
 

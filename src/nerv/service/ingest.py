@@ -1,8 +1,10 @@
-"""The database side of usage ingest: one run over a set of files, and repricing.
+"""One usage ingest run over a set of files, and repricing: the service side.
 
-Imported lazily by :class:`nerv.service.usage.UsageMixin` (the hook imports the
-service on every call; parsing and pricing code is only loaded when used).
-Storage decisions are described in :mod:`nerv.service.usage`.
+Parsing and prices are :mod:`nerv.usage` (pure, no SQL); every write is a
+:mod:`nerv.store.usage` statement inside a service transaction. Imported
+lazily by :class:`nerv.service.usage.UsageMixin` (parsing and pricing code is
+only loaded when used). Storage decisions are described in
+:mod:`nerv.service.usage`.
 """
 
 from __future__ import annotations
@@ -11,13 +13,16 @@ import os
 import sqlite3
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from nerv.ids import new_id, now_ms
+from nerv.store import rows as store_rows
+from nerv.store import usage as store_usage
 from nerv.usage.discovery import FileKind, classify, session_id_for_file
 from nerv.usage.ingest import (
+    BAD_LINES_SHOWN,
     BATCH_RECORDS,
     HEAD_BYTES,
     RESULT_PREFIX,
@@ -33,59 +38,11 @@ from nerv.usage.records import LineKind, TokenUsage, UsageRecord
 from nerv.usage.stream_json import read_stream
 
 if TYPE_CHECKING:
-    from nerv.service.usage import UsageMixin
+    from nerv.service.usage import UsageMixin  # the service drives the run
 
 TRANSCRIPT_KINDS = (FileKind.TRANSCRIPT.value, FileKind.SUBAGENT.value)
 _MAX_PENDING_FILES = 256  # unchanged-but-touched files carry no records: bound their count too
 RESULT_END = RESULT_PREFIX[:-1] + chr(ord(RESULT_PREFIX[-1]) + 1)  # "result;": end of the prefix range
-
-# Mirrors usage.records.better: replace the stored copy only when the new one ranks
-# higher by (total, output, 1h writes, 5m writes, reads, input). session_id is kept.
-UPSERT_METRIC = """
-INSERT INTO metrics (id, session_id, external_id, model, input_tokens, output_tokens, cache_read_tokens,
-                     cache_write_5m_tokens, cache_write_1h_tokens, cost_usd, recorded_at, created_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (external_id) DO UPDATE SET
-  model = excluded.model,
-  input_tokens = excluded.input_tokens,
-  output_tokens = excluded.output_tokens,
-  cache_read_tokens = excluded.cache_read_tokens,
-  cache_write_5m_tokens = excluded.cache_write_5m_tokens,
-  cache_write_1h_tokens = excluded.cache_write_1h_tokens,
-  cost_usd = excluded.cost_usd,
-  recorded_at = excluded.recorded_at
-WHERE (excluded.input_tokens + excluded.output_tokens + excluded.cache_write_5m_tokens
-       + excluded.cache_write_1h_tokens + excluded.cache_read_tokens,
-       excluded.output_tokens, excluded.cache_write_1h_tokens, excluded.cache_write_5m_tokens,
-       excluded.cache_read_tokens, excluded.input_tokens)
-    > (metrics.input_tokens + metrics.output_tokens + metrics.cache_write_5m_tokens
-       + metrics.cache_write_1h_tokens + metrics.cache_read_tokens,
-       metrics.output_tokens, metrics.cache_write_1h_tokens, metrics.cache_write_5m_tokens,
-       metrics.cache_read_tokens, metrics.input_tokens)
-"""
-_SAVE_STATE = (
-    "INSERT OR REPLACE INTO ingested_files (path, kind, size, mtime_ns, inode, read_offset, head_len, "
-    "head_hash, lines, malformed, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-)
-_NEW_SESSION = (
-    "INSERT INTO claude_sessions (id, project_id, task_id, status, started_at, ended_at, tokens_input, "
-    "tokens_output, cost_usd, claude_session_id, tokens_cache_read, tokens_cache_write_5m, "
-    "tokens_cache_write_1h, model, cwd, transcript_path, updated_at) "
-    "VALUES (?, ?, NULL, 'completed', ?, ?, 0, 0, 0, ?, 0, 0, 0, ?, ?, ?, ?)"
-)
-# Widen an existing session's time span and fill in what it lacks; a live session
-# (ended_at NULL, e.g. one the hook opened) keeps its open end.
-_TOUCH_SESSION = """
-UPDATE claude_sessions SET
-  started_at = min(started_at, :lo),
-  ended_at = CASE WHEN ended_at IS NULL THEN NULL ELSE max(ended_at, :hi) END,
-  cwd = coalesce(cwd, :cwd), model = coalesce(model, :model),
-  transcript_path = coalesce(transcript_path, :path), updated_at = :now
-WHERE id = :id AND (started_at > :lo OR (ended_at IS NOT NULL AND ended_at < :hi)
-  OR (cwd IS NULL AND :cwd IS NOT NULL) OR (model IS NULL AND :model IS NOT NULL)
-  OR (transcript_path IS NULL AND :path IS NOT NULL))
-"""
-
 
 @dataclass
 class _Session:
@@ -108,51 +65,21 @@ class _Chunk:
     mtime_ms: int = 0
 
 
+def _cost_of(prices: PriceTable) -> store_usage.CostOf:
+    def cost(model: str, tokens: tuple[int, int, int, int, int]) -> float | None:
+        return prices.cost_of(model, TokenUsage(*tokens))
+
+    return cost
+
+
 def reprice_unpriced(conn: sqlite3.Connection, prices: PriceTable) -> int:
-    rows = conn.execute(
-        "SELECT m.id, m.model, m.input_tokens, m.output_tokens, m.cache_write_5m_tokens, "
-        "m.cache_write_1h_tokens, m.cache_read_tokens "
-        "FROM unpriced_metrics u JOIN metrics m ON m.id = u.metric_id"
-    ).fetchall()
-    repriced = 0
-    for row in rows:
-        cost = prices.cost_of(row["model"] or "", TokenUsage(*(row[i] for i in range(2, 7))))
-        if cost is not None:
-            conn.execute("UPDATE metrics SET cost_usd = ? WHERE id = ?", (cost, row["id"]))
-            conn.execute("DELETE FROM unpriced_metrics WHERE metric_id = ?", (row["id"],))
-            repriced += 1
-    return repriced
-
-
-# -- one ingest run ---------------------------------------------------------------------
+    return store_usage.reprice_unpriced(conn, _cost_of(prices))
 
 
 def reprice_all(conn: sqlite3.Connection, prices: PriceTable) -> int:
     """Recompute every transcript row's cost (not stream-json results: Claude Code's own
     figure). A row whose model lost its price is flagged unpriced. Returns rows changed."""
-    rows = conn.execute(
-        "SELECT m.id, m.model, m.input_tokens, m.output_tokens, m.cache_write_5m_tokens, "
-        "m.cache_write_1h_tokens, m.cache_read_tokens, m.cost_usd, "
-        "(u.metric_id IS NOT NULL) AS unpriced FROM metrics m "
-        "LEFT JOIN unpriced_metrics u ON u.metric_id = m.id "
-        "WHERE m.external_id IS NOT NULL AND NOT (m.external_id >= ? AND m.external_id < ?)",
-        (RESULT_PREFIX, RESULT_END),
-    ).fetchall()
-    changed = 0
-    for row in rows:
-        cost = prices.cost_of(row["model"] or "", TokenUsage(*(row[i] for i in range(2, 7))))
-        if cost is None:
-            if not row["unpriced"]:
-                conn.execute("UPDATE metrics SET cost_usd = 0 WHERE id = ?", (row["id"],))
-                conn.execute(
-                    "INSERT INTO unpriced_metrics (metric_id, model) VALUES (?, ?)",
-                    (row["id"], row["model"] or ""),
-                )
-                changed += 1
-        elif abs(cost - row["cost_usd"]) > 1e-12:
-            conn.execute("UPDATE metrics SET cost_usd = ? WHERE id = ?", (cost, row["id"]))
-            changed += 1
-    return changed
+    return store_usage.reprice_all(conn, _cost_of(prices), RESULT_PREFIX, RESULT_END)
 
 
 class IngestRun:
@@ -222,13 +149,21 @@ class IngestRun:
         malformed = prev.malformed if prev else 0
         mtime_ms = state.mtime_ns // 1_000_000
         offset = start
+        base = lines  # the pass numbers its lines from here
         for batch in read_batches(fh, start, source=path, fallback_session=fallback):
+            for number in batch.bad:
+                if len(result.bad_lines) < BAD_LINES_SHOWN:
+                    result.bad_lines.append(f"{path}:{base + number}")
             result.lines += batch.lines
             result.malformed_lines += batch.counts[LineKind.MALFORMED]
             result.synthetic += batch.counts[LineKind.SYNTHETIC]
             lines += batch.lines
             malformed += batch.counts[LineKind.MALFORMED]
-            self._queue(_Chunk(state, batch.end_offset, lines, malformed, batch.records, main_of, mtime_ms))
+            # A batch before the last records the file only up to where it ended: saved with
+            # its rows, that state must not look like the whole file, or a run interrupted
+            # after this commit would find the file "unchanged" and never read the rest.
+            covered = state if batch.final else replace(state, size=batch.end_offset)
+            self._queue(_Chunk(covered, batch.end_offset, lines, malformed, batch.records, main_of, mtime_ms))
             offset = batch.end_offset
         result.bytes_read += offset - start
 
@@ -270,11 +205,7 @@ class IngestRun:
                 times = [r.timestamp_ms for r in records if r.timestamp_ms is not None]
                 at = max(times) if times else state.mtime_ns // 1_000_000
                 session = self._session(conn, session_id, cwd, main_model, min(times, default=at), at, None)
-                replaced = conn.execute(
-                    "DELETE FROM metrics WHERE session_id = ? AND external_id IS NOT NULL "
-                    "AND NOT (external_id >= ? AND external_id < ?)",
-                    (session.id, RESULT_PREFIX, RESULT_END),
-                ).rowcount
+                replaced = store_usage.delete_transcript_rows(conn, session.id, RESULT_PREFIX, RESULT_END)
                 result.replaced_by_result += replaced
                 now = now_ms()
                 values = [
@@ -365,29 +296,20 @@ class IngestRun:
     ) -> None:
         if not values:
             return
-        before = conn.execute("SELECT coalesce(max(rowid), 0) FROM metrics").fetchone()[0]
-        changed = conn.executemany(UPSERT_METRIC, values).rowcount
-        added = conn.execute("SELECT count(*) FROM metrics WHERE rowid > ?", (before,)).fetchone()[0]
+        added, updated = store_usage.upsert_metrics(conn, values)
         self.result.responses_added += added
-        self.result.responses_updated += changed - added
+        self.result.responses_updated += updated
         for external_id, model in unpriced:
-            flagged = conn.execute(
-                "INSERT OR IGNORE INTO unpriced_metrics (metric_id, model) "
-                "SELECT id, coalesce(model, '') FROM metrics WHERE external_id = ?",
-                (external_id,),
-            ).rowcount
-            if flagged:
+            if store_usage.flag_unpriced(conn, external_id):
                 self.result.add_unknown(model)
 
     def _covered(self, conn: sqlite3.Connection, claude_id: str) -> bool:
         covered = self.covered.get(claude_id)
         if covered is None:
             prefix = f"{RESULT_PREFIX}{claude_id}:"
-            row = conn.execute(
-                "SELECT 1 FROM metrics WHERE external_id >= ? AND external_id < ? LIMIT 1",
-                (prefix, prefix[:-1] + ";"),
-            ).fetchone()
-            covered = self.covered[claude_id] = row is not None
+            covered = self.covered[claude_id] = store_usage.has_metric_in_range(
+                conn, prefix, prefix[:-1] + ";"
+            )
         return covered
 
     def _session(
@@ -404,19 +326,15 @@ class IngestRun:
         from ``cwd``). An existing one gets its time span widened and blanks filled."""
         session = self.sessions.get(claude_id)
         if session is None:
-            row = conn.execute(
-                "SELECT id, project_id, cwd FROM claude_sessions WHERE claude_session_id = ?", (claude_id,)
-            ).fetchone()
+            row = store_usage.find_session(conn, claude_id)
             if row is None:
                 project = self._project_for(cwd)
                 ident = new_id()
-                conn.execute(
-                    _NEW_SESSION, (ident, project, first, last, claude_id, model, cwd, transcript, now_ms())
-                )
+                store_usage.new_session(conn, ident, project, first, last, claude_id, model, cwd, transcript)
                 self.result.sessions_created += 1
                 session = self.sessions[claude_id] = _Session(ident, project, cwd, created=True)
                 return session
-            session = self.sessions[claude_id] = _Session(row["id"], row["project_id"], row["cwd"])
+            session = self.sessions[claude_id] = _Session(*row)
         else:
             session.created = False
         where = cwd or session.cwd
@@ -424,25 +342,10 @@ class IngestRun:
             self.tried_assign.add(claude_id)
             project = self._project_for(where)
             if project is not None:
-                conn.execute(
-                    "UPDATE claude_sessions SET project_id = ?, updated_at = ? "
-                    "WHERE id = ? AND project_id IS NULL",
-                    (project, now_ms(), session.id),
-                )
+                store_usage.assign_project(conn, session.id, project)
                 session.project_id = project
                 self.result.sessions_assigned += 1
-        conn.execute(
-            _TOUCH_SESSION,
-            {
-                "lo": first,
-                "hi": last,
-                "cwd": cwd,
-                "model": model,
-                "path": transcript,
-                "now": now_ms(),
-                "id": session.id,
-            },
-        )
+        store_usage.widen_session(conn, session.id, first, last, cwd, model, transcript)
         return session
 
     def _drop_if_empty(self, conn: sqlite3.Connection, claude_id: str) -> None:
@@ -451,11 +354,7 @@ class IngestRun:
         session = self.sessions.get(claude_id)
         if session is None or not session.created:
             return
-        if (
-            conn.execute("SELECT 1 FROM metrics WHERE session_id = ? LIMIT 1", (session.id,)).fetchone()
-            is None
-        ):
-            conn.execute("DELETE FROM claude_sessions WHERE id = ?", (session.id,))
+        if store_usage.drop_session_if_empty(conn, session.id):
             del self.sessions[claude_id]
             self.result.sessions_created -= 1
 
@@ -480,12 +379,13 @@ class IngestRun:
         if vanished or priceable or result.changed:
             with service.transaction() as conn:
                 if vanished:
-                    conn.executemany("DELETE FROM ingested_files WHERE path = ?", [(p,) for p in vanished])
+                    store_usage.forget_files(conn, vanished)
                 if priceable:
                     result.repriced = reprice_unpriced(conn, self.prices)
                 if result.changed:
                     result.audit_id = new_id()
-                    service._audit("usage", result.audit_id, "ingest", None, _audit_summary(result, roots))
+                    store_rows.event(conn, service.actor, "usage", result.audit_id, "ingest",
+                                     _audit_summary(result, roots))
         if unpriced_models:
             row = service._read_one("SELECT count(*) FROM unpriced_metrics")
             result.unpriced_total = int(row[0]) if row else 0
@@ -509,22 +409,10 @@ def _audit_summary(result: IngestResult, roots: Sequence[str]) -> dict[str, Any]
 
 
 def _save(conn: sqlite3.Connection, state: FileState, offset: int, lines: int, malformed: int) -> None:
-    conn.execute(
-        _SAVE_STATE,
-        (
-            state.path,
-            state.kind,
-            state.size,
-            state.mtime_ns,
-            state.inode,
-            offset,
-            state.head_len,
-            state.head_hash,
-            lines,
-            malformed,
-            now_ms(),
-        ),
-    )
+    store_usage.save_file_state(conn, (
+        state.path, state.kind, state.size, state.mtime_ns, state.inode, offset, state.head_len,
+        state.head_hash, lines, malformed,
+    ))
 
 
 __all__ = ["IngestRun", "reprice_all", "reprice_unpriced"]

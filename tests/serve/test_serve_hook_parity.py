@@ -154,3 +154,23 @@ def test_project_headers_stand_for_the_hooks_environment(
                  headers={"X-Nerv-Project-Id": project.id})
     assert b'"deny"' in body
     assert b'"deny"' not in _same(control, call)  # without either: no project, no rule
+
+
+def test_a_long_running_server_sees_every_rule_change(control: ControlServer, db_path: Path) -> None:
+    """The server reuses compiled rules between calls; any change to a rule in force must show."""
+    call = _pre("Bash", {"command": "terraform plan"})
+
+    def decision() -> str | None:
+        body = _same(control, call, process=False)
+        return json.loads(body)["hookSpecificOutput"]["permissionDecision"] if body else None
+
+    assert decision() is None
+    with DatabaseService(db_path) as service:
+        rule = service.create_rule_from_text("Bash(terraform:*)", "allow")
+    assert decision() == "allow"
+    with DatabaseService(db_path) as service:
+        service.update_rule(rule.id, {"action": "deny"})
+    assert decision() == "deny"
+    with DatabaseService(db_path) as service:
+        service.update_rule(rule.id, {"enabled": False})
+    assert decision() is None

@@ -206,21 +206,16 @@ def _clip(title: str, width: int = 30) -> str:
 
 def _spend(conn: Any, project_id: str | None, environ: Mapping[str, str], enforce: Any) -> list[str]:
     """``today $x[/$limit]`` and ``month $y[/$limit]``, with the budget's level when it warns."""
-    budgets = {b.period: b for b in enforce.budgets(conn, project_id, environ) if b.scope == "global"}
-    budgets.update({b.period: b for b in enforce.budgets(conn, project_id, environ) if b.scope == "project"})
+    found = enforce.budgets(conn, project_id, environ)
+    budgets = {b.period: b for b in found if b.scope == "global"}
+    budgets.update({b.period: b for b in found if b.scope == "project"})  # a project's own comes first
     out = []
     for period, label in (("daily", "today"), ("monthly", "month")):
         budget = budgets.get(period)
         if budget is None:
-            from datetime import datetime, timedelta
+            from datetime import datetime
 
-            from nerv.usage.report import day_start, month_start, next_month, to_ms
-
-            today = datetime.now().date()
-            if period == "daily":
-                lo, hi = to_ms(day_start(today)), to_ms(day_start(today + timedelta(days=1)))
-            else:
-                lo, hi = to_ms(day_start(month_start(today))), to_ms(day_start(next_month(today)))
+            lo, hi = enforce.period_bounds(period, datetime.now().date())
             out.append(f"{label} {_money(enforce.spent(conn, lo, hi, project_id))}")
             continue
         text = f"{label} {_money(budget.spent_usd)}/{_money(budget.limit_usd)}"

@@ -15,8 +15,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from nerv.ids import new_id, now_ms
 from nerv.store import audit
@@ -37,8 +36,7 @@ _HELD = (
 )
 
 
-@dataclass(frozen=True)
-class ApiRequest:
+class ApiRequest(NamedTuple):
     claude_session_id: str
     request_id: str
     model: str | None

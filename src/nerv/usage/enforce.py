@@ -4,7 +4,9 @@ The service's :meth:`~nerv.service.usage.UsageMixin.budget_status` answers the
 same question for the CLI and the dashboard; this module reads a connection
 directly (no service imports) so nerv-hook can check budgets on a tool call.
 Both sum spend with :func:`nerv.usage.queries.spend_sql` and grade it with
-:func:`nerv.usage.budget.level_for`, so the figures agree.
+:func:`level_for` (defined here, used by :mod:`nerv.usage.budget`), so the
+figures agree. No dataclasses here: ``dataclasses`` imports ``inspect``, which
+costs a short-lived process milliseconds per start.
 
 ``budget.enforce`` (``off`` | ``ask`` | ``deny``; the project's setting, else
 the global one) says what happens once a daily or monthly budget is exceeded:
@@ -18,9 +20,8 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from collections.abc import Iterable, Mapping
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from nerv.store import reads
@@ -31,16 +32,43 @@ PERIOD_KEYS = (("daily", "budget.daily_usd"), ("monthly", "budget.monthly_usd"))
 DEFAULT_WARN_AT = (0.8, 1.0)
 
 
-@dataclass(frozen=True)
+def level_for(fraction: float, warn_at: Iterable[float]) -> tuple[str, float | None]:
+    """``(ok | warning | exceeded, the highest warn_at threshold reached)``."""
+    reached = [t for t in warn_at if fraction >= t]
+    threshold = max(reached) if reached else None
+    if fraction >= 1.0:
+        return "exceeded", threshold
+    return ("warning" if reached else "ok"), threshold
+
+
+def period_bounds(period: str, today: date) -> tuple[int, int]:
+    """``[start, end)`` in epoch ms of today (daily) or this month (monthly), local time."""
+    if period == "daily":
+        first, end = today, today + timedelta(days=1)
+    else:
+        first = today.replace(day=1)
+        end = date(today.year + (today.month == 12), today.month % 12 + 1, 1)
+    return (int(datetime.combine(first, time()).timestamp() * 1000),
+            int(datetime.combine(end, time()).timestamp() * 1000))
+
+
 class Budget:
-    scope: str  # "global" or "project"
-    project_id: str | None
-    period: str  # "daily" or "monthly"
-    key: str  # the setting that holds the limit
-    limit_usd: float
-    spent_usd: float
-    level: str  # ok, warning, exceeded
-    threshold: float | None
+    """One configured budget and how much of it is spent."""
+
+    __slots__ = ("key", "level", "limit_usd", "period", "project_id", "scope", "spent_usd", "threshold")
+
+    def __init__(
+        self, scope: str, project_id: str | None, period: str, key: str, limit_usd: float, spent_usd: float,
+        level: str, threshold: float | None,
+    ) -> None:
+        self.scope = scope  # "global" or "project"
+        self.project_id = project_id
+        self.period = period  # "daily" or "monthly"
+        self.key = key  # the setting that holds the limit
+        self.limit_usd = limit_usd
+        self.spent_usd = spent_usd
+        self.level = level  # ok, warning, exceeded
+        self.threshold = threshold
 
     @property
     def fraction(self) -> float:
@@ -81,14 +109,8 @@ def budgets(
     now: datetime | None = None,
 ) -> list[Budget]:
     """The configured budgets in force for a call in ``project_id`` and how much of each is spent."""
-    from nerv.usage.budget import level_for
-    from nerv.usage.report import day_start, month_start, next_month, to_ms
-
     today = (now or datetime.now()).date()
-    bounds = {
-        "daily": (to_ms(day_start(today)), to_ms(day_start(today + timedelta(days=1)))),
-        "monthly": (to_ms(day_start(month_start(today))), to_ms(day_start(next_month(today)))),
-    }
+    bounds = {period: period_bounds(period, today) for period, _ in PERIOD_KEYS}
     out: list[Budget] = []
     scopes: list[tuple[str, str | None]] = [("global", None)]
     if project_id is not None:

@@ -4,10 +4,10 @@ grouped in SQLite, turned into :class:`nerv.usage.report.ReportRow`."""
 from __future__ import annotations
 
 import sqlite3
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from nerv.usage.records import TokenUsage
-from nerv.usage.report import ReportRow
+if TYPE_CHECKING:  # spend_sql is used where dataclass imports cost too much (hook, statusline)
+    from nerv.usage.report import ReportRow
 
 GROUP_SQL = {
     "session": "s.id",
@@ -128,6 +128,9 @@ def spend_sql(since: int, until: int, project_id: str | None, *, by_day: bool) -
 
 
 def report_row(by: str, row: sqlite3.Row) -> ReportRow:
+    from nerv.usage.records import TokenUsage
+    from nerv.usage.report import ReportRow
+
     key = row["k"]
     models = sorted(set(row["models"].split(","))) if row["models"] else []
     extra: dict[str, Any] = {}

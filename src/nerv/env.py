@@ -22,6 +22,7 @@ NERV_ACTOR = "NERV_ACTOR"  # who is written into the audit log
 NERV_SYNCHRONOUS = "NERV_SYNCHRONOUS"  # SQLite synchronous level: OFF, NORMAL, FULL, EXTRA
 NERV_BUSY_TIMEOUT_MS = "NERV_BUSY_TIMEOUT_MS"  # how long a write waits for the lock
 NERV_HOOK_BUSY_TIMEOUT_MS = "NERV_HOOK_BUSY_TIMEOUT_MS"  # the same for the hook (short: it then asks)
+NERV_HOOK_DEADLINE_S = "NERV_HOOK_DEADLINE_S"  # the hook's own deadline for deciding (then it asks)
 NERV_DEBUG = "NERV_DEBUG"  # print tracebacks of internal errors
 # Settings may be overridden by NERV_<KEY> with dots turned into underscores,
 # e.g. approval.mode -> NERV_APPROVAL_MODE (see nerv.service.settings).
@@ -31,6 +32,7 @@ SETTING_PREFIX = "NERV_"
 NO_COLOR = "NO_COLOR"
 CLAUDE_CONFIG_DIR = "CLAUDE_CONFIG_DIR"  # Claude Code's own override of ~/.claude
 CLAUDE_PROJECT_DIR = "CLAUDE_PROJECT_DIR"  # set by Claude Code for hooks: the project root
+CLAUDECODE = "CLAUDECODE"  # "1" in the shell Claude Code runs its agent's commands in
 
 DB_FILENAME = "state.db"
 

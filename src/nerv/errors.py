@@ -13,11 +13,16 @@ class NervError(Exception):
     exit_code = 1
 
 
+def shown_entity(entity: str) -> str:
+    """An entity type as people read it: ``approval_request`` -> ``approval request``."""
+    return entity.replace("_", " ")
+
+
 class NotFoundError(NervError):
     exit_code = 3
 
     def __init__(self, entity: str, ident: str) -> None:
-        super().__init__(f"{entity} not found: {ident}")
+        super().__init__(f"{shown_entity(entity)} not found: {ident}")
         self.entity = entity
         self.ident = ident
 
@@ -27,7 +32,7 @@ class AmbiguousIdError(NervError):
 
     def __init__(self, entity: str, prefix: str, matches: list[str]) -> None:
         shown = ", ".join(matches[:5])
-        super().__init__(f"{entity} id prefix {prefix!r} is ambiguous: matches {shown}")
+        super().__init__(f"{shown_entity(entity)} id prefix {prefix!r} is ambiguous: matches {shown}")
         self.entity = entity
         self.prefix = prefix
         self.matches = matches
@@ -37,6 +42,14 @@ class ValidationError(NervError):
     """A value is not allowed: bad enum value, unknown column, empty name..."""
 
     exit_code = 2
+
+
+class MissingFileError(ValidationError):
+    """A file or folder the user named does not exist: a bad value (exit 2), not an unknown id."""
+
+    def __init__(self, what: str, path: str) -> None:
+        super().__init__(f"{what} not found: {path}")
+        self.path = path
 
 
 class ConstraintError(NervError):

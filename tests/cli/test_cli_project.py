@@ -46,7 +46,7 @@ def test_update_and_delete(invoke: Any, service: DatabaseService) -> None:
     service.create_task(project.id, "keeps it alive")
     assert_error(invoke("project", "delete", project.id), 4, "still has 1 tasks")
     empty = service.create_project("empty")
-    assert ok(invoke("project", "delete", empty.id, "--json")).json() == {"deleted": empty.id}
+    assert ok(invoke("project", "delete", empty.id, "--json")).json() == {"deleted": empty.id, "with": {}}
     assert service.get_project(empty.id) is None
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +13,7 @@ import pytest
 from cli_helpers import ANSI, assert_error, ok
 
 from nerv import DatabaseService
-from nerv.cli.setup import DEMO_PROJECT, DEMO_TASKS, period_starts
+from nerv.cli.setup import DEMO_PROJECT, DEMO_TASKS
 from nerv.db.migrations import latest_version
 from nerv.db.schema import TASK_STATUSES
 from nerv.ids import now_ms
@@ -122,11 +122,12 @@ def test_status_counts_costs_and_approvals(invoke: Any, project: Project, servic
     assert ok(invoke("status", "--json")).json()["project"]["id"] == other.id
 
 
-def test_period_starts_are_local_midnight_and_first_of_month() -> None:
-    now = datetime(2024, 3, 15, 13, 45).astimezone()
-    day, month = period_starts(now)
-    assert datetime.fromtimestamp(day / 1000) == datetime(2024, 3, 15)
-    assert datetime.fromtimestamp(month / 1000) == datetime(2024, 3, 1)
+def test_local_midnight_and_first_of_month() -> None:
+    from nerv.when import local_midnight_ms, month_start
+
+    day = date(2024, 3, 15)
+    assert datetime.fromtimestamp(local_midnight_ms(day) / 1000) == datetime(2024, 3, 15)
+    assert datetime.fromtimestamp(local_midnight_ms(month_start(day)) / 1000) == datetime(2024, 3, 1)
 
 
 def test_status_warnings_are_rendered(capsys: pytest.CaptureFixture[str]) -> None:

@@ -176,3 +176,22 @@ def test_allow_reports_the_rule() -> None:
     assert decision.action == "allow"
     assert [r.text for r in decision.rules] == ["Edit(/src/**)"]
     assert "/repo/src/x.py" in decision.reason
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    ["src/**/../../../etc/*", "*/../../x", "{/etc,src}/*", "src/{a,../../etc}/*", "**/{x,{y,/z}}", "src/{a"],
+)
+def test_glob_patterns_that_can_climb_out_are_never_allowed(pattern: str) -> None:
+    rules = compiled(("allow", "Read(/**)"), ("allow", "Glob"))
+    decision = rules.evaluate("Glob", {"pattern": pattern}, CTX)
+    assert decision.action == "ask" and "climb out" in decision.reason, decision
+    deny = compiled(("allow", "Glob"), ("deny", "Read(src/**)"))
+    if pattern.startswith("src"):
+        assert deny.evaluate("Glob", {"pattern": pattern}, CTX).action == "deny"
+
+
+@pytest.mark.parametrize("pattern", ["**/*.{ts,tsx}", "src/**/*.py", "{a,b}/*.md", "*.txt"])
+def test_ordinary_glob_patterns_are_allowed(pattern: str) -> None:
+    rules = compiled(("allow", "Read(/**)"), ("allow", "Glob"))
+    assert rules.evaluate("Glob", {"pattern": pattern}, CTX).action == "allow"

@@ -95,6 +95,9 @@ def test_project_scope(invoke: Any, service: DatabaseService) -> None:
         (("rules", "add", "Agent(model:opus)", "--allow"), 2, "can only deny or ask"),
         (("rules", "add", "Bash(run_in_background:true)", "--allow"), 2, "can only deny or ask"),
         (("rules", "add", "WebFetch(*.python.org/*)", "--allow"), 2, "must start with a scheme"),
+        (("rules", "add", "WebFetch(example.com)", "--deny"), 2, "did you mean WebFetch(domain:example.com)"),
+        (("rules", "add", "WebFetch(domain:https://x.com/a)", "--deny"), 2, "WebFetch(domain:x.com)"),
+        (("rules", "add", "Read(~root/.ssh/**)", "--deny"), 2, "only '~/'"),
         (("rules", "add", "Bash(ls)", "--allow", "--project", "nope"), 3, "project not found"),
         (("rules", "remove", "zzzzzz"), 3, "rule not found"),
         (("rules", "test", "Bash", "{not json"), 2, "not valid"),
@@ -190,7 +193,7 @@ def test_import_claude_explicit_path_and_errors(
     invoke: Any, service: DatabaseService, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    one_error(invoke("rules", "import-claude"), 3, "settings file not found", str(tmp_path / "home"))
+    one_error(invoke("rules", "import-claude"), 2, "settings file not found", str(tmp_path / "home"))
     bad = tmp_path / "bad.json"
     bad.write_text("{nope")
     one_error(invoke("rules", "import-claude", str(bad)), 2, "not valid JSON")

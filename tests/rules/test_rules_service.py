@@ -163,6 +163,30 @@ def test_import_claude_rules_is_idempotent(empty: DatabaseService) -> None:
     assert empty.match_rule("Bash", "curl x") is not None
 
 
+def test_import_refuses_unknown_tools_and_allow_globs(empty: DatabaseService) -> None:
+    result = empty.import_claude_rules({
+        "allow": ["bash(npm test:*)", "*", "mcp__*", "Agent(model:haiku)", "Task(explore)"],
+        "deny": ["Bsh(rm:*)", "mcp__*", "Agent(model:opus)"],
+    })
+    assert sorted(r.rule_text for r in result.added) == ["Agent(model:opus)", "Task(explore)", "mcp__*"]
+    invalid = " | ".join(result.invalid)
+    assert "allow bash(npm test:*): unknown tool 'bash': did you mean Bash?" in invalid
+    assert "deny Bsh(rm:*): unknown tool 'Bsh': did you mean Bash?" in invalid
+    assert "allow *: " in invalid and "allow mcp__*: " in invalid and "can only deny or ask" in invalid
+
+
+def test_add_rule_from_text_is_idempotent_per_scope(empty: DatabaseService) -> None:
+    rule, created = empty.add_rule_from_text("Bash(make:*)", "deny", note="first")
+    again, created_again = empty.add_rule_from_text(" Bash( make:* ) ", "deny", note="second")
+    assert (created, created_again, again.id, again.note) == (True, False, rule.id, "first")
+    assert len(empty.get_rules()) == 1
+    with pytest.raises(ValidationError, match="invalid rule action"):
+        empty.add_rule_from_text("Bash(make:*)", "sometimes")
+    with pytest.raises(ValidationError, match="did you mean Bash"):
+        empty.add_rule_from_text("BASH(make:*)", "deny")
+    assert len(empty.get_rules()) == 1
+
+
 def test_decide_with_a_rule_is_one_transaction(empty: DatabaseService) -> None:
     request = empty.create_request("Bash", {"command": "npm test"})
     with pytest.raises(ValidationError):

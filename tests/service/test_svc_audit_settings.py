@@ -147,8 +147,8 @@ def prepared(world: World, name: str) -> Callable[[World], Any]:
         doomed_task = world.svc.create_task(world.project.id, "doomed")
         return lambda w: w.svc.delete_task(doomed_task.id)
     if name == "unset_setting":
-        world.svc.set_setting("k", 1)
-        return lambda w: w.svc.unset_setting("k")
+        world.svc.set_setting("budget.monthly_usd", 1)
+        return lambda w: w.svc.unset_setting("budget.monthly_usd")
     return MUTATIONS[name][0]
 
 
@@ -200,7 +200,8 @@ def test_failures_leave_nothing(world: World) -> None:
         lambda: svc.create_rule("make:*", "allow", "Bash"),  # duplicate
         lambda: svc.record_metric("missing"),
         lambda: svc.set_setting("approval.mode", "sometimes"),
-        lambda: svc.set_setting("x", 1, project_id="missing"),
+        lambda: svc.set_setting("budget.daily_usd", 1, project_id="missing"),
+        lambda: svc.set_setting("approval.mod", "queue"),
         lambda: svc.unset_setting("never-set"),
     ]
     for operation in failing:
@@ -318,10 +319,10 @@ def test_set_and_unset_setting(service: DatabaseService) -> None:
     )
     with nothing_changes(service):
         service.set_setting("budget.daily_usd", 7)  # unchanged: no audit row
-    service.set_setting("notes", {"a": [1, 2]}, project_id=project.id)
-    assert service.get_setting("notes", project.id) == {"a": [1, 2]}
+    service.set_setting("budget.warn_at", [0.5, 1], project_id=project.id)
+    assert service.get_setting("budget.warn_at", project.id) == [0.5, 1]
     assert [(s.key, s.value) for s in service.list_settings()] == [("budget.daily_usd", 7)]
-    assert [(s.key, s.value) for s in service.list_settings(project.id)] == [("notes", {"a": [1, 2]})]
+    assert [(s.key, s.value) for s in service.list_settings(project.id)] == [("budget.warn_at", [0.5, 1])]
     with one_audit_row(service) as audit:
         service.unset_setting("budget.daily_usd")
     assert (audit[0].action, audit[0].after) == ("delete", None)
@@ -334,10 +335,12 @@ def test_setting_bad_input(service: DatabaseService) -> None:
             service.set_setting("approval.mode", "sometimes")
         with pytest.raises(ValidationError, match="key must not be empty"):
             service.set_setting(" ", 1)
-        with pytest.raises(ValidationError, match="JSON value"):
-            service.set_setting("x", object())
+        with pytest.raises(ValidationError, match=r"did you mean approval\.mode\?"):
+            service.set_setting("approval.mod", "queue")
+        with pytest.raises(ValidationError, match=r"invalid value for budget\.daily_usd"):
+            service.set_setting("budget.daily_usd", object())
         with pytest.raises(NotFoundError, match="project not found: nope"):
-            service.set_setting("x", 1, project_id="nope")
+            service.set_setting("budget.daily_usd", 1, project_id="nope")
         with pytest.raises(NotFoundError, match="setting not found"):
             service.unset_setting("x")
 

@@ -151,9 +151,9 @@ def test_decide_request_bad_input(service: DatabaseService) -> None:
     with nothing_changes(service):
         with pytest.raises(ValidationError, match="invalid decision 'pending'"):
             service.decide_request(request.id, "pending")
-        with pytest.raises(NotFoundError, match="approval_request not found: nope"):
+        with pytest.raises(NotFoundError, match="approval request not found: nope"):
             service.decide_request("nope", "approved")
-        with pytest.raises(ValidationError, match="invalid approval_request status"):
+        with pytest.raises(ValidationError, match="invalid approval request status"):
             service.get_requests("waiting")
     assert service.decide_request(request.id, "denied").decided_by == "test"  # the service's actor
 

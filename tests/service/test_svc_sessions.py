@@ -80,7 +80,8 @@ def test_create_session_bad_input(
 
 def test_claude_session_id_is_unique(service: DatabaseService) -> None:
     service.create_session(None, claude_session_id="c1")
-    with nothing_changes(service), pytest.raises(ConflictError, match="claude_session_id must be unique"):
+    duplicate = r"session already exists \(same claude_session_id\)"
+    with nothing_changes(service), pytest.raises(ConflictError, match=duplicate):
         service.create_session(None, claude_session_id="c1")
 
 

@@ -146,7 +146,11 @@ def test_backup_refuses_to_overwrite_without_force(run_cli: Any, db_path: Path, 
     dest = tmp_path / "b.db"
     dest.write_text("precious")
     refused = run_cli("backup", str(dest))
-    assert refused.returncode == 5 and "already exists" in refused.stderr
+    assert refused.returncode == 2 and "already exists" in refused.stderr  # a bad value, not a bad database
+    missing = run_cli("backup", str(tmp_path / "no" / "such" / "b.db"))
+    assert (missing.returncode, missing.stderr) == (
+        2, f"nerv: error: backup folder not found: {tmp_path / 'no' / 'such'}\n"
+    )
     assert dest.read_text() == "precious"
     run_cli("backup", str(dest), "--force", check=True)
     assert sqlite3.connect(dest).execute("PRAGMA integrity_check").fetchone()[0] == "ok"
@@ -234,11 +238,17 @@ def test_restore_refuses_newer_foreign_and_corrupt_files(run_cli: Any, db_path: 
         (newer, "schema version 99, newer than this nerv"),
         (foreign, "is not a nerv database"),
         (garbage, "is not a usable SQLite database"),
-        (tmp_path / "missing.db", "backup not found"),
     ]:
         result = run_cli("restore", str(path))
         assert result.returncode == 5, result.stderr
         assert expected in result.stderr and "Traceback" not in result.stderr
+    # A file that is not there is a bad value (2), not an unusable database (5).
+    missing = run_cli("restore", str(tmp_path / "missing.db"))
+    expected_line = f"nerv: error: backup not found: {tmp_path / 'missing.db'}\n"
+    assert (missing.returncode, missing.stderr) == (2, expected_line)
+    onto_itself = run_cli("restore", str(db_path))
+    expected_line = "nerv: error: cannot restore a database onto itself\n"
+    assert (onto_itself.returncode, onto_itself.stderr) == (2, expected_line)
     assert snapshot(db_path) == before
     assert not [p for p in db_path.parent.iterdir() if ".restore-" in p.name]
 

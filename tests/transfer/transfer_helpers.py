@@ -34,8 +34,8 @@ def populate(service: DatabaseService) -> dict[str, str]:
     second = service.create_decision(alpha.id, "use sqlite, WAL")
     service.supersede_decision(first.id, second.id)
     service.set_setting("approval.mode", "ask")
-    service.set_setting("budget.usd", 12.5, project_id=alpha.id)
-    service.set_setting("budget.usd", 3, project_id=beta.id)
+    service.set_setting("budget.monthly_usd", 12.5, project_id=alpha.id)
+    service.set_setting("budget.monthly_usd", 3, project_id=beta.id)
     return {"alpha": alpha.id, "beta": beta.id, "session": session.id, "task": task.id}
 
 

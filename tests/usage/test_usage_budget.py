@@ -48,6 +48,16 @@ def test_monthly_exceeded_reports_the_crossing_day() -> None:
     assert "exceeded on 2026-04-07" in status.describe()
 
 
+def test_the_crossing_day_is_exact() -> None:
+    # $0.20 + $0.70 + $0.10 is 0.9999999999999999 in floats: a float running total would
+    # miss the $1 limit on the 3rd and only cross it on the 6th; in nano-dollars it is reached
+    # on the 3rd.
+    days = {date(2026, 4, d): v for d, v in ((1, 0.2), (2, 0.7), (3, 0.1), (6, 0.5))}
+    assert 0.2 + 0.7 + 0.1 < 1.0
+    status = evaluate(period="monthly", limit=1, spent=1.5, warn_at=WARN, now=NOW, daily_spend=days)
+    assert status.exhausted_on == date(2026, 4, 3)
+
+
 def test_daily_projection() -> None:
     # Noon: half the day gone. $10 so far is a $20/day pace: a $20 budget runs out today.
     assert (

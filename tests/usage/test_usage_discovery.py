@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from fixture_paths import SAMPLES
-from nerv.errors import NotFoundError
+from nerv.errors import MissingFileError
 from nerv.usage.discovery import FileKind, classify, default_roots, iter_files, session_id_for_file
 
 EXPECTED_KINDS = {
@@ -117,5 +117,5 @@ def test_iter_files(tmp_path: Path) -> None:
         "projects/y.json",
         "capture.log",  # a file named explicitly is taken whatever its suffix
     ]
-    with pytest.raises(NotFoundError):
+    with pytest.raises(MissingFileError):
         list(iter_files([tmp_path / "nope"]))

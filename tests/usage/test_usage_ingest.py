@@ -442,7 +442,7 @@ def test_vanished_files_are_forgotten_but_their_usage_kept(ingested: DatabaseSer
 
 
 def test_missing_path_is_an_error(service: DatabaseService, tmp_path: Path) -> None:
-    from nerv.errors import NotFoundError
+    from nerv.errors import MissingFileError
 
-    with pytest.raises(NotFoundError):
+    with pytest.raises(MissingFileError, match="path not found"):
         service.ingest([tmp_path / "nope"])

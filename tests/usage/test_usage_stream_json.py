@@ -222,3 +222,51 @@ def test_unknown_and_synthetic_models(tmp_path: Path) -> None:
     assert rec.model == "claude-opus-9" and rec.cwd == "/w"
     assert PRICES.price_for(rec.model) is None  # reported as unknown, not priced at $0
     assert PRICES.with_cost(rec).cost_usd is None
+
+
+def test_runs_without_timestamps_are_dated_by_mtime_and_duration() -> None:
+    # Neither real output carries a timestamp: the end is the file's mtime, the start that
+    # minus the result's duration_ms (2360 in the NDJSON, 88076 in the 2025 array).
+    mtime = 1_768_478_400_000
+    basic = read_stream(BASIC)
+    assert (basic.first_at, basic.last_at) == (None, None)
+    assert basic.result is not None and basic.result.duration_ms == 2360
+    assert basic.span(mtime) == (mtime - 2360, mtime)
+    array = read_stream(ARRAY)
+    assert array.result is not None and array.result.duration_ms == 88076
+    assert array.span(mtime) == (mtime - 88076, mtime)
+
+
+def test_timestamps_inside_the_output_date_the_run(tmp_path: Path) -> None:
+    # The real NDJSON with a transcript-style timestamp added to each event: those win over
+    # the file's mtime and the duration, whichever events carry them.
+    stamps = ["2026-01-15T08:59:58.000Z", None, "2026-01-15T09:00:00.360Z"]
+    lines = []
+    for line, stamp in zip(BASIC.read_text().splitlines(), stamps, strict=True):
+        event = json.loads(line)
+        if stamp:
+            event["timestamp"] = stamp
+        lines.append(json.dumps(event))
+    dated = tmp_path / "dated.ndjson"
+    dated.write_text("\n".join(lines) + "\n")
+    scan = read_stream(dated)
+    start, end = 1_768_467_598_000, 1_768_467_600_360  # 08:59:58.000Z and 09:00:00.360Z
+    assert (scan.first_at, scan.last_at) == (start, end)
+    assert scan.span(file_mtime_ms=1) == (start, end)
+    assert scan.result is not None and scan.result.timestamp_ms == end
+    # Only the start is dated (system/init): the end is that plus duration_ms, 2360 ms, not
+    # the file's mtime: 08:59:58.000 + 2.360 s = 09:00:00.360.
+    only_init = tmp_path / "init.ndjson"
+    only_init.write_text("\n".join([lines[0], *BASIC.read_text().splitlines()[1:]]) + "\n")
+    assert read_stream(only_init).span(file_mtime_ms=1_768_467_700_000) == (start, start + 2360)
+    # Only the end is dated (the result): the start is that minus duration_ms.
+    only_result = tmp_path / "result.ndjson"
+    only_result.write_text("\n".join([*BASIC.read_text().splitlines()[:2], lines[2]]) + "\n")
+    assert read_stream(only_result).span(file_mtime_ms=1) == (end - 2360, end)
+
+
+@pytest.mark.parametrize("value", [-5, True, 1.5, "2360", None])
+def test_a_bad_duration_is_ignored(value: object) -> None:
+    event = {"type": "result", "total_cost_usd": 0.5, "duration_ms": value, "num_turns": value}
+    result = parse_result(event)
+    assert result.duration_ms is None and result.num_turns is None

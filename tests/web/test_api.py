@@ -18,7 +18,6 @@ from web_helpers import Seed, start_web, stop_web
 from nerv import DatabaseService
 from nerv.errors import DatabaseError
 from nerv.web import DashboardServer
-from nerv.web.api import Api
 
 
 class Reply:
@@ -167,33 +166,6 @@ def test_project_costs(url: str, seed: Seed, service: DatabaseService) -> None:
     overview = call(url, "/api/costs").json()
     assert overview["today_usd"] == pytest.approx(1.75)
     assert [(p["name"], p["cost_usd"]) for p in overview["projects"]] == [("alpha", pytest.approx(1.75))]
-
-
-def test_costs_without_the_usage_service(db_path: Path, seed: Seed) -> None:
-    """Before (or without) the usage methods, costs come from the sessions' own columns."""
-
-    class SessionsOnly:
-        def __init__(self, svc: DatabaseService) -> None:
-            self._svc = svc
-
-        def __getattr__(self, name: str) -> Any:
-            if name in ("usage_summary", "usage_report"):
-                raise AttributeError(name)
-            return getattr(self._svc, name)
-
-    with DatabaseService(db_path) as svc:
-        api = Api(SessionsOnly(svc))  # type: ignore[arg-type]
-        reply = api.handle("GET", f"/api/projects/{seed.alpha}/costs", {"days": ["3"]})
-        assert reply.status == 200, reply.body
-        data = reply.body
-        assert data["source"] == "sessions"
-        assert data["total_usd"] == data["today_usd"] == data["month_usd"] == pytest.approx(1.25)
-        assert [d["cost_usd"] for d in data["by_day"]] == [0, 0, pytest.approx(1.25)]
-        assert [s["nerv_session_id"] for s in data["by_session"]] == [seed.session]
-        overview = api.handle("GET", "/api/costs", {}).body
-        assert overview["source"] == "sessions"
-        assert overview["today_usd"] == pytest.approx(1.25)
-        assert [p["name"] for p in overview["projects"]] == ["alpha", "beta"]
 
 
 def test_audit_trail_filters(url: str, seed: Seed, service: DatabaseService) -> None:

@@ -124,9 +124,10 @@ def show(app: AppContext, request_id: str, as_json: bool) -> None:
 def _refuse_agents() -> None:
     """A person decides, never the agent whose call waits: Claude Code sets CLAUDECODE=1
     in the shell its agent runs commands in."""
+    from nerv import env
     from nerv.errors import ValidationError
 
-    if os.environ.get("CLAUDECODE") == "1":
+    if os.environ.get(env.CLAUDECODE) == "1":
         raise ValidationError(
             "refused: CLAUDECODE=1 is set, so this runs inside a Claude Code agent; approving or denying "
             "a queued call is for a person (their own terminal, or the dashboard)"

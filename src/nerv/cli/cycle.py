@@ -116,3 +116,18 @@ def complete(app: AppContext, ident: str, learnings: str | None, as_json: bool) 
         emit_json(done)
     else:
         echo(f"completed cycle #{done.number} {sid(done.id)}")
+
+
+@cycle.command("delete")
+@click.argument("ident", metavar="ID", shell_complete=complete_id("cycle"))
+@json_option
+@pass_app
+def delete(app: AppContext, ident: str, as_json: bool) -> None:
+    """Delete a cycle; its tasks and decisions stay, no longer in a cycle (the audit log keeps it)."""
+    cycle_id = _resolve(app, ident)
+    released = app.service().delete_cycle(cycle_id)
+    if as_json:
+        emit_json({"deleted": cycle_id, "released": released})
+    else:
+        kept = f"; its {len(released)} task(s) and decision(s) are kept" if released else ""
+        echo(f"deleted cycle {sid(cycle_id)}{kept}")

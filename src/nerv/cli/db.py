@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 from typing import Any
 
 import click
@@ -25,37 +24,17 @@ def _mib(size: int) -> str:
 @pass_app
 def version(app: AppContext, as_json: bool) -> None:
     """The database's schema version, the latest this nerv knows, and the migrations."""
-    from nerv.db.connection import connect
-    from nerv.db.migrations import MIGRATIONS, latest_version
+    from nerv.db.migrations import MIGRATIONS, latest_version, schema_status
 
     path = app.path
+    exists, version_found, applied = schema_status(path)
     info: dict[str, Any] = {
         "path": str(path),
-        "exists": path.exists(),
-        "schema_version": 0,
+        "exists": exists,
+        "schema_version": version_found,
         "latest_version": latest_version(),
-        "applied": [],
+        "applied": [{"version": v, "name": n, "applied_at": at} for v, n, at in applied],
     }
-    if path.exists():
-        conn = connect(path, create=False)
-        try:
-            info["schema_version"] = int(conn.execute("PRAGMA user_version").fetchone()[0])
-            has_table = conn.execute(
-                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'"
-            ).fetchone()
-            if has_table:
-                info["applied"] = [
-                    {"version": int(r[0]), "name": str(r[1]), "applied_at": int(r[2])}
-                    for r in conn.execute(
-                        "SELECT version, name, applied_at FROM schema_migrations ORDER BY version"
-                    )
-                ]
-        except sqlite3.DatabaseError as exc:
-            from nerv.errors import DatabaseError
-
-            raise DatabaseError(f"cannot read {path}: {exc}") from None
-        finally:
-            conn.close()
     current = info["schema_version"]
     info["pending"] = [
         {"version": i + 1, "name": m.name} for i, m in enumerate(MIGRATIONS) if i + 1 > current
@@ -84,17 +63,10 @@ def version(app: AppContext, as_json: bool) -> None:
 @pass_app
 def migrate_cmd(app: AppContext, as_json: bool) -> None:
     """Apply pending migrations (a database holding data is backed up next to it first)."""
-    from nerv.db.connection import connect
-    from nerv.db.migrations import current_version, migrate
+    from nerv.db.migrations import migrate_path
 
     path = app.path
-    conn = connect(path)
-    try:
-        before = current_version(conn)
-        applied = migrate(conn, path)
-        after = current_version(conn)
-    finally:
-        conn.close()
+    before, applied, after = migrate_path(path)
     if as_json:
         emit_json({"path": str(path), "from_version": before, "to_version": after, "applied": applied})
     elif applied:

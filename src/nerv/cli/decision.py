@@ -222,3 +222,17 @@ def supersede(app: AppContext, ident: str, by: str, as_json: bool) -> None:
         emit_json(old)
     else:
         echo(f"decision {sid(old.id)} superseded by {sid(old.superseded_by)}")
+
+
+@decision.command("delete")
+@click.argument("ident", metavar="ID", shell_complete=complete_id("decision"))
+@json_option
+@pass_app
+def delete(app: AppContext, ident: str, as_json: bool) -> None:
+    """Delete a decision (to retire one, `supersede` keeps the record); the audit log keeps it."""
+    decision_id = _resolve(app, ident)
+    app.service().delete_decision(decision_id)
+    if as_json:
+        emit_json({"deleted": decision_id})
+    else:
+        echo(f"deleted decision {sid(decision_id)}")

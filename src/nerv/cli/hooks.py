@@ -22,7 +22,7 @@ from nerv.hook.events import install_timeout as claude_timeout
 
 @click.group()
 def hooks() -> None:
-    """Install nerv-hook into Claude Code's settings (user or project), remove it, or check it."""
+    """Install nerv-hook into Claude Code's settings (user or project), remove it, or show its status."""
 
 
 def user_settings() -> Path:
@@ -81,14 +81,18 @@ def _load(path: Path) -> dict[str, Any]:
     return data
 
 
+def _render(data: dict[str, Any]) -> bytes:
+    return (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+
+
 def _save(path: Path, data: dict[str, Any]) -> None:
     """Write atomically, keeping the file's permissions."""
     path.parent.mkdir(parents=True, exist_ok=True)
     mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
     fd, tmp = tempfile.mkstemp(prefix=".settings-", suffix=".json", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(_render(data))
         os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
@@ -227,24 +231,33 @@ def install(
     Everything else in the file is kept; running it again changes nothing. The
     entries' "timeout" exceeds approval.timeout_seconds by 30 s (at least 60 s),
     so a queued call is always answered (denied at worst) before Claude Code
-    would give up on the hook and let the call through.
+    would give up on the hook and let the call through. The file's bytes from
+    before the first install are kept in $NERV_HOME, for uninstall to put back.
     """
+    import copy
+
+    from nerv.cli import hookbackup
+
     path = _target(project, user)
     timeout = claude_timeout(app.service().get_setting("approval.timeout_seconds"))
     if http_mode or otel:
         _install_http(app, path, project, url, timeout, on_failure, http_mode, otel, as_json)
         return
     command = " ".join(shlex.quote(w) for w in [*hook_executable(), "--timeout", str(timeout)])
+    before = hookbackup.read_bytes(path)
     data = _load(path)
     from nerv.cli.hookshttp import remove_http_from
 
-    before = json.dumps(data, sort_keys=True)
-    remove_http_from(data)
+    remove_http_from(data)  # a command install replaces nerv's http hooks
+    had_nerv = bool(uninstall_from(copy.deepcopy(data), path))
     changed = install_into(data, path, command, timeout)
-    if changed or json.dumps(data, sort_keys=True) != before:
+    backup = hookbackup.backup_file(path) if hookbackup.load(path) else None
+    if changed:  # the backup is written before the file is changed
+        backup = hookbackup.remember(path, before, _render(data), had_nerv)
         _save(path, data)
     if as_json:
-        emit_json({"path": str(path), "command": command, "timeout": timeout, "changed": changed})
+        emit_json({"path": str(path), "command": command, "timeout": timeout, "changed": changed,
+                   "backup": None if backup is None else str(backup)})
     elif changed:
         echo(f"installed nerv-hook in {path} ({', '.join(changed)}; timeout {timeout} s)")
     else:
@@ -293,19 +306,30 @@ def _install_http(
 @_with_target
 @json_option
 def uninstall(project: str | None, user: bool, as_json: bool) -> None:
-    """Remove nerv-hook's entries (and only those) from the settings file."""
+    """Remove nerv-hook's entries (and only those) from the settings file.
+
+    While the file is still exactly what install wrote, it is restored byte for
+    byte from install's backup (or removed, if install created it); otherwise
+    nerv's entries alone are taken out and everything else is kept -- with the
+    deny entries and env settings ``install --http`` / ``--otel`` added.
+    """
+    from nerv.cli import hookbackup
     from nerv.cli.hookshttp import remove_added
 
     path = _target(project, user)
     data = _load(path)
     changed = uninstall_from(data, path)
     removed = remove_added(data, path)
-    if changed or removed:
-        _save(path, data)
+    restored = hookbackup.restore(path)
+    if not restored:
+        if changed or removed:
+            _save(path, data)
+        hookbackup.forget(path)  # the file changed since install: that backup is stale
     if as_json:
-        emit_json({"path": str(path), "changed": changed, "removed": removed})
+        emit_json({"path": str(path), "changed": changed, "restored": restored, "removed": removed})
     elif changed:
-        echo(f"removed nerv-hook from {path} ({', '.join(changed)})")
+        how = "restored the file as it was before install" if restored else "nothing else was changed"
+        echo(f"removed nerv-hook from {path} ({', '.join(changed)}); {how}")
     else:
         echo(f"nerv-hook was not installed in {path}")
 

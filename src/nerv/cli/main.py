@@ -21,8 +21,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "init": ("setup:init", "Create (or migrate) the database and show where it lives."),
     "paths": ("setup:paths", "Show the files and folders nerv uses."),
     "status": ("setup:status", "Summary of the current project: tasks, sessions, cost."),
-    "demo": ("setup:demo", "Create a demo project with tasks and print its board."),
-    "project": ("project:project", "Create, list, show and choose projects."),
+    "demo": ("setup:demo", "Create a demo project with tasks and print its board (--remove: delete it)."),
+    "project": ("project:project", "Create, list, show, choose and delete projects."),
     "repo": ("repo:repo", "Repositories that belong to a project."),
     "task": ("task:task", "Kanban tasks: create, list, board, move, update."),
     "cycle": ("cycle:cycle", "Numbered development cycles."),
@@ -42,8 +42,37 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "completion": ("setup:completion", "Print the shell completion script (bash, zsh or fish)."),
     "rules": ("rules:rules", "Permission rules in Claude Code's syntax: add, list, test, import, suggest."),
     "approvals": ("approvals:approvals", "Tool calls waiting for a person: list, show, approve, deny."),
-    "hooks": ("hooks:hooks", "Install nerv-hook into Claude Code's settings, remove it, check it."),
+    "hooks": ("hooks:hooks", "nerv-hook in Claude Code's settings: install, uninstall, status."),
 }
+
+
+# Words ending in a full stop that do not end a sentence.
+ABBREVIATIONS = ("e.g.", "i.e.", "etc.", "vs.", "cf.")
+
+
+def first_sentence(help_text: str) -> str:
+    """The first sentence of a command's help, whole: what a group's command list shows.
+
+    click's own summary stops at any word ending in "." (so "Add RULE, e.g." was
+    all `rules --help` said) and cuts longer ones with "..."; a whole sentence,
+    wrapped by the help formatter, reads better than either.
+    """
+    paragraph = help_text.strip().split("\n\n", 1)[0]
+    words = [w for w in paragraph.split() if w != "\b"]
+    for i, word in enumerate(words):
+        if word.endswith(".") and word.lower().lstrip("(\"'") not in ABBREVIATIONS:
+            return " ".join(words[: i + 1])
+    return " ".join(words)
+
+
+def with_full_summaries(command: click.Command) -> click.Command:
+    """Give every subcommand of a group (at any depth) its whole first sentence as short help."""
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            if sub.short_help is None and sub.help:
+                sub.short_help = first_sentence(sub.help)
+            with_full_summaries(sub)
+    return command
 
 
 class LazyGroup(click.Group):
@@ -57,7 +86,7 @@ class LazyGroup(click.Group):
         module_name, attr = entry[0].split(":")
         module = importlib.import_module(f"nerv.cli.{module_name}")
         command: click.Command = getattr(module, attr)
-        return command
+        return with_full_summaries(command)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = [(name, COMMANDS[name][1]) for name in self.list_commands(ctx)]

@@ -113,14 +113,46 @@ def update(app: AppContext, ident: str, name: str | None, goal: str | None, as_j
 
 
 @project.command("delete")
-@click.argument("ident")
+@click.argument("ident", metavar="ID")
+@click.option("--cascade", is_flag=True, help="Also delete everything in it (tasks, sessions, cycles, ...).")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation (for scripts).")
 @json_option
 @pass_app
-def delete(app: AppContext, ident: str, as_json: bool) -> None:
-    """Delete a project that has no tasks, sessions, cycles or decisions."""
-    project_id = app.project_id(ident)
-    app.service().delete_project(project_id)
+def delete(app: AppContext, ident: str, cascade: bool, yes: bool, as_json: bool) -> None:
+    """Delete a project (by default only one with no tasks, sessions, cycles or decisions).
+
+    With --cascade the project and everything in it go in one audited
+    transaction, after a confirmation (--yes skips it; without a terminal to
+    ask on, --yes is required). The audit log keeps every deleted row.
+    """
+    from nerv.service.tables import PROJECTS
+
+    service = app.service()
+    project_id = app.resolve(PROJECTS, ident)
+    if cascade:
+        found = service.get_project(project_id)
+        assert found is not None
+        contents = {k: n for k, n in service.project_contents(project_id).items() if n}
+        what = ", ".join(f"{n} {label}" for label, n in contents.items()) or "nothing else"
+        confirm_or_refuse(f"delete project {sid(project_id)} {found.name!r} and {what}", yes)
+    gone = service.delete_project(project_id, cascade=cascade)
     if as_json:
-        emit_json({"deleted": project_id})
+        emit_json({"deleted": project_id, "with": gone})
+    elif gone:
+        click.echo(f"deleted project {sid(project_id)} with {', '.join(f'{n} {k}' for k, n in gone.items())}")
     else:
         click.echo(f"deleted project {sid(project_id)}")
+
+
+def confirm_or_refuse(action: str, yes: bool) -> None:
+    """Ask "ACTION?" on the terminal unless --yes; no terminal and no --yes is a refusal."""
+    import sys
+
+    from nerv.errors import NervError, ValidationError
+
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise ValidationError(f"not confirmed: would {action}; pass --yes to confirm without a terminal")
+    if not click.confirm(f"{action[0].upper()}{action[1:]}?", default=False, err=True):
+        raise NervError("not confirmed: nothing was deleted")

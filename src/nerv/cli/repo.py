@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from nerv.cli.context import AppContext, complete_id, pass_app
@@ -22,18 +24,49 @@ def repo() -> None:
     shell_complete=complete_id("project"),
 )
 @click.option("--name", help="Display name (default: the folder's name).")
-@click.option("--branch", default="main", show_default=True, help="Default branch.")
+@click.option("--branch", help="Default branch (default: git's: origin's HEAD, else the checked-out branch).")
 @json_option
 @pass_app
 def add(
-    app: AppContext, path: str, project: str | None, name: str | None, branch: str, as_json: bool
+    app: AppContext, path: str, project: str | None, name: str | None, branch: str | None, as_json: bool
 ) -> None:
-    """Register the repository at PATH with a project."""
-    added = app.service().add_repo(app.project_id(project), path, name=name, default_branch=branch)
+    """Register the git repository at PATH (an existing folder) with a project."""
+    project_id = app.project_id(project)
+    folder = existing_folder(path)
+    if branch is None:
+        branch = detected_branch(folder)
+    added = app.service().add_repo(project_id, str(folder), name=name, default_branch=branch)
     if as_json:
         emit_json(added)
     else:
         echo(f"added repo {sid(added.id)} {added.name} ({added.path})")
+
+
+def existing_folder(path: str) -> Path:
+    """PATH as an absolute folder that exists (symlinks kept as written), or a clear error."""
+    from nerv.errors import ValidationError
+    from nerv.service.projects import normalize_path
+
+    folder = Path(normalize_path(path))
+    if not folder.exists():
+        raise ValidationError(f"no such folder: {folder}")
+    if not folder.is_dir():
+        raise ValidationError(f"not a folder: {folder}")
+    return folder
+
+
+def detected_branch(folder: Path) -> str:
+    """The default branch git reports for ``folder``; nerv assumes none."""
+    from nerv.errors import ValidationError
+    from nerv.gitrepo import default_branch
+
+    branch = default_branch(folder)
+    if branch is None:
+        raise ValidationError(
+            f"cannot tell the default branch of {folder} (not a git repository, or a detached HEAD): "
+            "give --branch NAME"
+        )
+    return branch
 
 
 @repo.command("list")

@@ -252,13 +252,13 @@ def import_claude(app: AppContext, path: Path | None, project: str | None, as_js
     PATH defaults to $CLAUDE_CONFIG_DIR/settings.json or ~/.claude/settings.json.
     Rules already stored are skipped, so importing twice changes nothing.
     """
-    from nerv.errors import NotFoundError, ValidationError
+    from nerv.errors import MissingFileError, ValidationError
 
     source = path or claude_settings_path()
     try:
         data = json.loads(source.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise NotFoundError("settings file", str(source)) from None
+        raise MissingFileError("settings file", str(source)) from None
     except OSError as exc:
         raise ValidationError(f"cannot read {source}: {exc.strerror or exc}") from None
     except ValueError as exc:

@@ -72,7 +72,9 @@ def get(app: AppContext, key: str, project: str | None, global_: bool, as_json: 
     project_id = _scope(app, project, global_)
     value, source = app.service().effective_setting(key, project_id)
     if source == "unset":
-        raise NotFoundError("setting", key)
+        from nerv.service.settings import suggest_key
+
+        raise NotFoundError("setting", key + suggest_key(key))
     if as_json:
         emit_json({"key": key, "value": value, "source": source, "project_id": project_id})
     else:
@@ -86,16 +88,55 @@ def get(app: AppContext, key: str, project: str | None, global_: bool, as_json: 
 @json_option
 @pass_app
 def set_(app: AppContext, key: str, value: str, project: str | None, as_json: bool) -> None:
-    """Store a value (valid JSON is taken as JSON: 5, true, null, [1, 2]; else as a string)."""
+    """Store a value (valid JSON is taken as JSON: 5, true, null, [1, 2]; else as a string).
+
+    Only known keys are accepted (`nerv settings list`), each with its own
+    type and range; a near miss is answered with the key it probably meant.
+    """
     from nerv.service.settings import parse_value
 
     project_id = app.project_id(project) if project else None
     stored = app.service().set_setting(key, parse_value(value), project_id)
+    if stored.key == "approval.timeout_seconds":
+        for note in hook_timeout_notes(stored.value):
+            click.echo(f"nerv: note: {note}", err=True)
     if as_json:
         emit_json(stored)
     else:
         scope = f"project {stored.project_id[:8]}" if stored.project_id else "global"
         echo(f"{stored.key} = {render_value(stored.value)} ({scope})")
+
+
+def hook_timeout_notes(seconds: float) -> list[str]:
+    """Why a queued call may wait less than ``seconds``: the installed hooks' own timeouts.
+
+    Claude Code kills a hook after its entry's timeout, which `nerv hooks install`
+    also passes to nerv-hook as ``--timeout``; the hook stops waiting a margin before
+    that. So the installed entries (user settings and the current folder's project
+    settings) cap the wait until `nerv hooks install` rewrites them.
+    """
+    import shlex
+
+    from nerv.cli.hooks import inspect_file, project_settings, user_settings
+    from nerv.hook import events
+
+    notes = []
+    for path in dict.fromkeys((user_settings(), project_settings("."))):
+        entry = inspect_file(path)["events"].get("PreToolUse")
+        if entry is None:
+            continue
+        try:
+            argv = shlex.split(str(entry.get("command") or ""))
+        except ValueError:
+            argv = []
+        claude_s = events.claude_timeout(argv)  # what the installed hook itself believes
+        longest = max(0.0, claude_s - events.KILL_MARGIN_S)
+        if seconds > longest:
+            notes.append(
+                f"nerv-hook in {path} has timeout {claude_s:g} s, so a queued call waits at most "
+                f"{longest:g} s; run `nerv hooks install` again to apply {seconds:g} s"
+            )
+    return notes
 
 
 @settings.command("unset")

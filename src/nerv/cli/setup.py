@@ -97,14 +97,6 @@ def paths(app: AppContext, as_json: bool) -> None:
 # -- status -------------------------------------------------------------------------------
 
 
-def period_starts(now: datetime) -> tuple[int, int]:
-    """Epoch ms of local midnight today and of the first of this month."""
-    local = now.astimezone()
-    day = local.replace(hour=0, minute=0, second=0, microsecond=0)
-    month = day.replace(day=1)
-    return int(day.timestamp() * 1000), int(month.timestamp() * 1000)
-
-
 def build_status(
     service: DatabaseService, project_id: str | None, now: datetime | None = None
 ) -> dict[str, Any]:
@@ -115,7 +107,6 @@ def build_status(
     from nerv.db.schema import TASK_STATUSES
 
     now = now or datetime.now().astimezone()
-    day_ms, month_ms = period_starts(now)
     project = service.get_project(project_id) if project_id else None
     data: dict[str, Any] = {
         "db": str(service.path),
@@ -138,9 +129,10 @@ def build_status(
     data["tasks"] = service.count_tasks_by_status(project.id)
     data["tasks_total"] = sum(data["tasks"].values())
     data["active_sessions"] = len(service.get_sessions(project.id, status="active"))
+    summary = service.usage_summary(project.id, now=local_now)  # today / month as the dashboard counts them
     data["cost_usd"] = {
-        "today": service.get_cost_between(project.id, since=day_ms),
-        "month": service.get_cost_between(project.id, since=month_ms),
+        "today": summary.today_usd,
+        "month": summary.month_usd,
         "total": service.get_project_cost(project.id),
     }
     data["pending_approvals"]["project"] = service.count_requests("pending", project_id=project.id)
@@ -164,7 +156,7 @@ def render_status(data: dict[str, Any]) -> None:
                 ("tasks", f"{data['tasks_total']} total: " + ", ".join(f"{k} {v}" for k, v in tasks.items())),
                 ("active sessions", data["active_sessions"]),
                 (
-                    "cost",
+                    "cost (this project)",
                     f"today {fmt_cost(cost['today'])}, this month {fmt_cost(cost['month'])}, "
                     f"total {fmt_cost(cost['total'])}",
                 ),
@@ -266,14 +258,37 @@ def ensure_demo(service: DatabaseService) -> dict[str, Any]:
     }
 
 
+def remove_demo(service: DatabaseService) -> list[tuple[str, dict[str, int]]]:
+    """Delete every "nerv demo" project and everything in it; (project id, what went with it) each."""
+    return [
+        (project.id, service.delete_project(project.id, cascade=True))
+        for project in service.get_projects()
+        if project.name == DEMO_PROJECT
+    ]
+
+
 @click.command()
 @click.option("--width", type=click.IntRange(min=50), help="Board width (default: the terminal's).")
+@click.option("--remove", is_flag=True, help='Delete the "nerv demo" project and everything in it.')
 @json_option
 @pass_app
-def demo(app: AppContext, width: int | None, as_json: bool) -> None:
-    """Create (or reuse) the "nerv demo" project with tasks, and print its board."""
+def demo(app: AppContext, width: int | None, remove: bool, as_json: bool) -> None:
+    """Create (or reuse) the "nerv demo" project with tasks, and print its board.
+
+    --remove deletes it again, with its repo entry, cycle, tasks and decision, in
+    one audited transaction (nothing else in the database is touched).
+    """
     from nerv.cli.task import board_width, group_by_status, render_board
 
+    if remove:
+        removed = remove_demo(app.service())
+        if as_json:
+            emit_json({"removed": [{"deleted": pid, "with": gone} for pid, gone in removed]})
+        elif not removed:
+            echo("no demo project to remove")
+        for pid, gone in [] if as_json else removed:
+            echo(f"removed demo project {sid(pid)} with {', '.join(f'{n} {k}' for k, n in gone.items())}")
+        return
     result = ensure_demo(app.service())
     board = group_by_status(result["tasks"])
     if as_json:
@@ -288,6 +303,7 @@ def demo(app: AppContext, width: int | None, as_json: bool) -> None:
         echo(line)
     echo()
     echo(f"next: nerv task board --project {sid(project.id)}   nerv status --project {sid(project.id)}")
+    echo("when done with it: nerv demo --remove")
 
 
 # -- completion ---------------------------------------------------------------------------

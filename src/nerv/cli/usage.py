@@ -7,13 +7,14 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from nerv.cli.context import AppContext, complete_id, pass_app
-from nerv.cli.output import echo, emit_json, fmt_cost, json_option, sid, style, table, truncate
+from nerv.cli.output import echo, emit_json, fmt_time, json_option, sid, style, table, truncate
 from nerv.usage.report import GROUPINGS
 
 if TYPE_CHECKING:
     from nerv.usage.budget import BudgetStatus
     from nerv.usage.ingest import IngestResult
-    from nerv.usage.report import ReportRow
+    from nerv.usage.records import TokenUsage
+    from nerv.usage.report import ReportRow, UsageReport
 
 _CHART_WIDTH = 24
 
@@ -118,6 +119,7 @@ def _ingest_warnings(r: IngestResult) -> None:
     "--project", metavar="ID", help="Only this project's sessions.", shell_complete=complete_id("project")
 )
 @click.option("--unassigned", is_flag=True, help="Only sessions without a project.")
+@click.option("--breakdown", is_flag=True, help="Split each row by model.")
 @json_option
 @pass_app
 def report(
@@ -127,24 +129,38 @@ def report(
     until: str | None,
     project: str | None,
     unassigned: bool,
+    breakdown: bool,
     as_json: bool,
 ) -> None:
-    """Tokens and cost grouped by session, day, month, project, task or model."""
+    """Tokens and cost by session, day, week, month, 5-hour block, project, task or model.
+
+    Blocks are Claude's 5-hour billing windows: a block starts at its first
+    activity floored to the hour (UTC) and lasts 5 hours; the active one shows
+    its burn rate and projected cost at its end.
+    """
     from nerv.service.tables import PROJECTS
-    from nerv.usage.report import parse_bound
+    from nerv.usage.report import BREAKDOWN_GROUPINGS, UsageReport, parse_bound
 
     if project and unassigned:
         raise click.UsageError("give --project or --unassigned, not both")
+    if breakdown and by not in BREAKDOWN_GROUPINGS:
+        raise click.UsageError(f"--breakdown splits rows by model; it does not apply to --by {by}")
     service = app.service()
     project_id = service.resolve_id(PROJECTS, project) if project else None
     lo = parse_bound(since, end=False) if since else None
     hi = parse_bound(until, end=True) if until else None
-    rows = service.usage_report(by, since=lo, until=hi, project_id=project_id, unassigned=unassigned)
+    rows = service.usage_report(
+        by, since=lo, until=hi, project_id=project_id, unassigned=unassigned, breakdown=breakdown
+    )
+    if by == "block" and rows and lo is not None:  # whole blocks: the first may start before --since
+        lo = min(lo, rows[0].extra["start_at"])
+    totals = service.usage_totals(since=lo, until=hi, project_id=project_id, unassigned=unassigned)
+    result = UsageReport(by, rows, totals)
     if as_json:
-        emit_json([r.to_json() for r in rows])
+        emit_json(result.to_json())
         return
-    _print_report(by, rows)
-    unpriced = sum(r.unpriced for r in rows)
+    _print_report(result)
+    unpriced = result.totals.unpriced
     if unpriced:
         models = sorted({m for r in rows if r.unpriced for m in r.models})
         _warn(
@@ -161,63 +177,110 @@ def _models(models: list[str]) -> str:
     return truncate(", ".join(short), 40) or "-"
 
 
-def _print_report(by: str, rows: list[ReportRow]) -> None:
-    from nerv.usage.report import bar, human_count
+def _cwd(path: object, width: int = 32) -> str:
+    """A session's folder, ``~`` for the home folder, cut from the left to ``width``."""
+    import os
 
+    if not isinstance(path, str) or not path:
+        return "-"
+    home = os.path.expanduser("~")
+    if home not in ("", "~", os.sep) and (path == home or path.startswith(home + os.sep)):
+        path = "~" + path[len(home) :]
+    return path if len(path) <= width else "…" + path[-(width - 1) :]
+
+
+_HEADS = {
+    "session": ["session", "project", "cwd", "first", "last", "models"],
+    "day": ["day", "sessions", "models"],
+    "week": ["week of", "sessions", "models"],
+    "month": ["month", "sessions", "models"],
+    "block": ["block (5 h)", "sessions", "models"],
+    "project": ["project", "sessions", "models"],
+    "task": ["task", "sessions", "models"],
+    "model": ["model", "sessions", "responses"],
+}
+
+
+def _first_cells(by: str, r: ReportRow) -> list[str]:
+    if by == "session":
+        return [
+            str(r.extra.get("short_id") or r.label),
+            truncate(str(r.extra.get("project_name") or "-"), 20),
+            _cwd(r.extra.get("cwd")),
+            fmt_time(r.first_at),
+            fmt_time(r.last_at),
+            _models(r.models),
+        ]
+    if by == "model":
+        return [r.label, str(r.sessions), str(r.responses)]
+    if by in ("project", "task"):
+        return [
+            truncate(f"{sid(r.key)} {r.label}" if r.key else r.label, 40),
+            str(r.sessions),
+            _models(r.models),
+        ]
+    return [r.label, str(r.sessions), _models(r.models)]
+
+
+def _amounts(tokens: TokenUsage, cost_nano: int, unpriced: int) -> list[str]:
+    from nerv.usage.money import fmt_usd
+    from nerv.usage.report import human_count
+
+    return [
+        human_count(tokens.input),
+        human_count(tokens.output),
+        human_count(tokens.cache_write),
+        human_count(tokens.cache_read),
+        human_count(tokens.total),
+        fmt_usd(cost_nano) + ("+" if unpriced else ""),
+    ]
+
+
+def _print_report(result: UsageReport) -> None:
+    from nerv.usage.report import bar
+
+    by, rows = result.by, result.rows
     if not rows:
         echo("no usage recorded (run nerv usage ingest)")
         return
-    largest = max(r.cost_usd for r in rows)
-    heads = {
-        "session": ["session", "project", "models"],
-        "day": ["day", "sessions", "models"],
-        "month": ["month", "sessions", "models"],
-        "project": ["project", "sessions", "models"],
-        "task": ["task", "sessions", "models"],
-        "model": ["model", "sessions", "responses"],
-    }[by]
+    heads = _HEADS[by]
+    largest = max(r.cost_nano for r in rows)
     body = []
     for r in rows:
-        if by == "session":
-            first = [truncate(r.label, 36), sid(r.extra.get("project_id")), _models(r.models)]
-        elif by == "model":
-            first = [r.label, str(r.sessions), str(r.responses)]
-        elif by in ("project", "task"):
-            first = [
-                truncate(f"{sid(r.key)} {r.label}" if r.key else r.label, 40),
-                str(r.sessions),
-                _models(r.models),
-            ]
-        else:
-            first = [r.label, str(r.sessions), _models(r.models)]
-        t = r.tokens
-        cost = fmt_cost(r.cost_usd) + ("+" if r.unpriced else "")
         body.append(
             [
-                *first,
-                human_count(t.input),
-                human_count(t.output),
-                human_count(t.cache_write),
-                human_count(t.cache_read),
-                cost,
-                bar(r.cost_usd, largest, _CHART_WIDTH),
+                *_first_cells(by, r),
+                *_amounts(r.tokens, r.cost_nano, r.unpriced),
+                bar(r.cost_nano, largest, _CHART_WIDTH),
             ]
         )
-    total_cost = sum(r.cost_usd for r in rows)
-    body.append(
-        [
-            "total",
-            "",
-            "",
-            human_count(sum(r.tokens.input for r in rows)),
-            human_count(sum(r.tokens.output for r in rows)),
-            human_count(sum(r.tokens.cache_write for r in rows)),
-            human_count(sum(r.tokens.cache_read for r in rows)),
-            fmt_cost(total_cost) + ("+" if any(r.unpriced for r in rows) else ""),
-            "",
-        ]
+        for share in r.breakdown or ():
+            name = "  └ " + (share.model or "(no model)").removeprefix("claude-")
+            body.append(
+                [name, *[""] * (len(heads) - 1), *_amounts(share.tokens, share.cost_nano, share.unpriced), ""]
+            )
+    t = result.totals
+    body.append(["total", *[""] * (len(heads) - 1), *_amounts(t.tokens, t.cost_nano, t.unpriced), ""])
+    table([*heads, "input", "output", "cache write", "cache read", "total tokens", "cost", ""], body)
+    active = next((r for r in rows if r.extra.get("active")), None)
+    if active is not None:
+        echo(_active_block(active))
+
+
+def _active_block(row: ReportRow) -> str:
+    from nerv.usage.money import fmt_usd
+    from nerv.usage.report import human_count
+
+    end = fmt_time(row.extra["end_at"])
+    burn, projected = row.extra.get("burn_rate"), row.extra.get("projected")
+    if burn is None or projected is None:
+        return f"active block ends {end}: too little activity yet for a burn rate"
+    return (
+        f"active block ends {end} ({projected['remaining_minutes']} min left): "
+        f"burn rate {fmt_usd(burn['cost_nanousd_per_hour'])}/h, {burn['tokens_per_minute']:,.0f} tokens/min; "
+        f"projected {fmt_usd(projected['cost_nanousd'])} and {human_count(projected['total_tokens'])} tokens "
+        "at the end of the block"
     )
-    table([*heads, "input", "output", "cache write", "cache read", "cost", ""], body)
 
 
 # -- assign ------------------------------------------------------------------------------

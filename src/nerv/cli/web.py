@@ -16,7 +16,7 @@ def web(
 ) -> None:
     """Serve the local dashboard until interrupted (Ctrl-C): the same server as ``nerv serve``.
 
-    Prints one line, ``nerv dashboard: URL``, on stderr once it listens.
+    Prints one line, "nerv dashboard: URL", on stderr once it listens.
 
     There is no login, so the server stays local: it listens on 127.0.0.1 unless told
     otherwise, answers only requests whose Host names this machine (no DNS rebinding), and

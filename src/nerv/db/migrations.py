@@ -146,6 +146,50 @@ def check_not_too_new(conn: sqlite3.Connection, path: str) -> int:
     return version
 
 
+def schema_status(path: Path) -> tuple[bool, int, list[tuple[int, str, int]]]:
+    """``(exists, schema version, applied migrations as (version, name, applied_at))`` of the
+    file at ``path``, read without creating or changing it (for ``nerv db version``)."""
+    from nerv.db.connection import connect
+
+    if not path.exists():
+        return False, 0, []
+    conn = connect(path, create=False)
+    try:
+        version = current_version(conn)
+        has_table = conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'"
+        ).fetchone()
+        applied = (
+            [
+                (int(r[0]), str(r[1]), int(r[2]))
+                for r in conn.execute(
+                    "SELECT version, name, applied_at FROM schema_migrations ORDER BY version"
+                )
+            ]
+            if has_table
+            else []
+        )
+    except sqlite3.DatabaseError as exc:
+        raise DatabaseError(f"cannot read {path}: {exc}") from None
+    finally:
+        conn.close()
+    return True, version, applied
+
+
+def migrate_path(path: Path) -> tuple[int, list[str], int]:
+    """Open (creating) the database at ``path`` and apply what is pending:
+    ``(version before, names applied, version after)`` (for ``nerv db migrate``)."""
+    from nerv.db.connection import connect
+
+    conn = connect(path)
+    try:
+        before = current_version(conn)
+        applied = migrate(conn, path)
+        return before, applied, current_version(conn)
+    finally:
+        conn.close()
+
+
 def backup_path_for(db_path: Path, from_version: int, to_version: int) -> Path:
     stamp = now_ms()
     return db_path.with_name(f"{db_path.name}.v{from_version}-before-v{to_version}.{stamp}.bak")

@@ -55,7 +55,6 @@ DEFAULT_TIMEOUT_S = events.DEFAULT_APPROVAL_TIMEOUT_S
 # asks about: in queue mode they are left to Claude Code instead of waiting for a person.
 NEVER_QUEUED = frozenset({"TodoWrite", "TodoRead", "ExitPlanMode", "BashOutput", "KillShell", "KillBash"})
 POLL_S = 0.1
-HOOK_DEADLINE_ENV = "NERV_HOOK_DEADLINE_S"  # overrides events.DECIDE_DEADLINE_S
 
 
 class _Interrupted(Exception):
@@ -155,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _deadline_s(environ: Mapping[str, str]) -> float:
-    raw = environ.get(HOOK_DEADLINE_ENV)
+    raw = environ.get(env.NERV_HOOK_DEADLINE_S)  # overrides events.DECIDE_DEADLINE_S
     try:
         value = float(raw) if raw else events.DECIDE_DEADLINE_S
     except ValueError:

@@ -44,6 +44,8 @@ def command_keys(command: str) -> list[str]:
 
 def call_keys(tool_name: str, tool_input: Mapping[str, Any]) -> list[str]:
     """Keys of every rule that could match this tool call (``candidate_key`` values)."""
+    if not isinstance(tool_name, str):
+        return ["*"]  # the matcher never allows such a call; only tool globs could deny it
     if not isinstance(tool_input, Mapping):
         tool_input = {}
     if tool_name == "Bash":

@@ -37,7 +37,7 @@ from nerv.permissions.syntax import (
     tool_key,
     validate_specifier,
 )
-from nerv.permissions.web import WebPattern, compile_glob, rule_host, url_hosts
+from nerv.permissions.web import WebPattern, compile_glob, rule_hosts, url_hosts
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -58,6 +58,8 @@ PRIMARY_FIELDS = {
 }
 _VERB = {"deny": "denied by", "ask": "ask:", "allow": "allowed by"}
 _GLOB_CHARS = re.compile(r"[*?\[{]")
+# Ends the reason of a call that can run but whose reach nerv cannot establish (asked about).
+_UNKNOWABLE = "what it reaches cannot be known"
 
 
 class _Rule:
@@ -173,8 +175,9 @@ class CompiledRules:
         elif rule.kind == "path" and rule._path is not None and rule._path.key is not None:
             key = (tool, rule._path.anchor, rule._path.key)
             self._path_index.setdefault(key, []).append(rule)
-        elif rule.kind == "web" and rule_host(rule.spec.pattern or "") is not None:
-            self._host_index.setdefault(rule_host(rule.spec.pattern or "") or "", []).append(rule)
+        elif rule.kind == "web" and rule_hosts(rule.spec.pattern or "", action):
+            for host in rule_hosts(rule.spec.pattern or "", action):
+                self._host_index.setdefault(host, []).append(rule)
         elif tool != "Bash":
             self._by_tool.setdefault(tool_key(tool), []).append(rule)
         elif rule.kind == "whole":
@@ -384,9 +387,9 @@ class CompiledRules:
                 for host in url_hosts(text, for_allow=False):
                     rules += self._host_index.get(host, ())
         else:
-            targets, problem = _generic_targets(tool_name, tool_input)
+            targets, allow_targets, problem = _generic_targets(tool_name, tool_input)
             views = [(t, {}) for t in targets]
-            checked = [] if problem else views
+            checked = [] if problem else [(t, {}) for t in allow_targets]
         if not rules:
             return Decision(None, (), f"{tool_name} call with {problem}; not allowed" if problem
                             else f"no rule for {tool_name}")
@@ -401,7 +404,7 @@ class CompiledRules:
         if problem:
             # Never allowed.  Input of the wrong shape cannot run (None: no rule decides); a path
             # whose links cannot be followed can, so it is asked about.
-            verdict = "ask" if "symbolic links" in problem else None
+            verdict = "ask" if problem.endswith(_UNKNOWABLE) else None
             return Decision(verdict, (), f"{tool_name} call with {problem}; not allowed")
         allows = [r for r in rules if r.spec.action == "allow" and r.kind != "param"]
         whole = next((r for r in allows if r.kind == "whole"), None)
@@ -513,17 +516,37 @@ def path_views(tool_name: str, tool_input: Mapping[str, Any],
     views: _Views = []
     checked: _Views = []
     problem = ""
+    pattern = tool_input.get("pattern")
+    if tool_name == "Glob" and isinstance(pattern, str) and not _glob_stays_below(pattern):
+        problem = f"a Glob pattern that can climb out of its folder ({pattern[:80]!r}): {_UNKNOWABLE}"
     for lexical, written in targets:
         views.append((lexical, bases))
         checked.append((lexical, bases))
         reached = physical(written)
         if reached is None:
-            problem = f"a path whose symbolic links cannot be followed ({lexical!r})"
+            problem = f"a path whose symbolic links cannot be followed ({lexical!r}): {_UNKNOWABLE}"
             continue
         if reached != lexical or real != bases:
             views += [(reached, real), (reached, bases)]
             checked.append((reached, real))
     return _unique(views), _unique(checked), problem
+
+
+_BRACES = re.compile(r"\{([^{}]*)\}")
+
+
+def _glob_stays_below(pattern: str) -> bool:
+    """Whether a Glob pattern reads only below its literal start: after the first wildcard there is no
+    ``..`` segment, and no ``{a,b}`` alternative holds a ``/`` or ``..`` (``{/etc,src}/*`` reads /etc)."""
+    segments = pattern.split("/")
+    first = next((i for i, seg in enumerate(segments) if _GLOB_CHARS.search(seg)), len(segments))
+    rest = "/".join(segments[first:])
+    if ".." in segments[first:]:
+        return False
+    groups = _BRACES.findall(rest)
+    if any("/" in group or ".." in group for group in groups):
+        return False
+    return rest.count("{") == len(groups)  # nested or unclosed braces: not read here
 
 
 def _unique(views: _Views) -> _Views:
@@ -542,15 +565,49 @@ def _bad_field(field: str, value: Any) -> str:
     return f"a {field} that is not a string ({type(value).__name__})"
 
 
-def _generic_targets(tool_name: str, tool_input: Mapping[str, Any]) -> tuple[list[str], str]:
-    """``(subjects, problem)``: the primary field of a known tool, else every top-level string."""
+# What a known tool does when its primary field is left out: deny and ask rules see that value.
+_PRIMARY_DEFAULTS = {"Agent": "general-purpose", "Task": "general-purpose"}
+
+
+def _generic_targets(tool_name: str, tool_input: Mapping[str, Any]) -> tuple[list[str], list[str], str]:
+    """``(subjects for deny and ask, subjects an allow must cover, problem)``.
+
+    A known tool: its primary field (``subagent_type``...); left out, deny and
+    ask rules see the tool's default (an Agent call without one runs the
+    general-purpose agent) and only a whole-tool allow covers it.  Any other
+    tool (MCP...): every string in its input, nested ones included; numbers
+    and booleans are inert.
+    """
     field = PRIMARY_FIELDS.get(tool_name)
     if field is not None:
         value = tool_input.get(field)
-        if value is None or isinstance(value, str):
-            return ([value] if value is not None else []), ""
-        return field_texts(value), _bad_field(field, value)
-    return [v for v in tool_input.values() if isinstance(v, str)], ""
+        if isinstance(value, str):
+            return [value], [value], ""
+        if value is None:
+            default = _PRIMARY_DEFAULTS.get(tool_name)
+            return ([default] if default else []), [], ""
+        return field_texts(value), [], _bad_field(field, value)
+    texts: list[str] = []
+    strings: list[str] = []
+    for value in tool_input.values():
+        if isinstance(value, str):
+            texts.append(value)
+            strings.append(value)
+        elif isinstance(value, (list, tuple, Mapping)):
+            texts += field_texts(value)
+            strings += _nested_strings(value)
+    return list(dict.fromkeys(texts)), list(dict.fromkeys(strings)), ""
+
+
+def _nested_strings(value: Any, depth: int = 0) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if depth > 20:
+        return [value_text(value)]  # deeper than any real input: the whole of it must match
+    if isinstance(value, Mapping):
+        value = list(value.values())
+    items = value if isinstance(value, (list, tuple)) else ()
+    return [text for item in items for text in _nested_strings(item, depth + 1)]
 
 
 def input_for(tool: str, value: str) -> dict[str, str]:

@@ -211,8 +211,10 @@ def resolve(path: str, cwd: str, home: str) -> str:
     return path
 
 
-# Linux follows at most 40 links while resolving one path (ELOOP beyond).
+# Linux follows at most 40 links while resolving one path (ELOOP beyond), and
+# refuses a path of PATH_MAX bytes or more (ENAMETOOLONG).
 MAX_LINKS = 40
+PATH_MAX = 4096
 
 
 def physical(path: str) -> str | None:
@@ -224,24 +226,32 @@ def physical(path: str) -> str | None:
     parent of the link's *target*.  Components that do not exist are taken
     literally (a Write may create them).  None when the answer cannot be known:
     a link loop, more than :data:`MAX_LINKS` links, a component that cannot be
-    examined (permission denied) or a name the filesystem cannot encode.
+    examined (permission denied), a name the filesystem cannot encode, or a
+    path longer than the kernel accepts.
     """
+    if len(path) >= PATH_MAX:
+        return None  # the kernel refuses it (ENAMETOOLONG); and it bounds the walk's work
     pending = path.split("/")
     pending.reverse()
     done = "/"
     links = 0
+    missing = 0  # components walked below the first one that does not exist
     while pending:
         name = pending.pop()
         if name in ("", "."):
             continue
         if name == "..":
             done = posixpath.dirname(done)
+            missing = max(missing - 1, 0)
             continue
         candidate = posixpath.join(done, name)
+        if missing:
+            done, missing = candidate, missing + 1  # nothing exists below a missing folder
+            continue
         try:
             mode = os.lstat(candidate).st_mode
         except (FileNotFoundError, NotADirectoryError):
-            done = candidate
+            done, missing = candidate, 1
             continue
         except (OSError, ValueError, UnicodeError):
             return None

@@ -84,6 +84,10 @@ def validate_specifier(tool: str, spec: str | None) -> None:
         domain = spec[len("domain:"):].strip()
         if not domain:
             raise RuleSyntaxError("WebFetch rule 'domain:' needs a host name, e.g. domain:example.com")
+        if "://" in domain:
+            host = domain.split("://", 1)[1].split("/", 1)[0]
+            raise RuleSyntaxError(f"invalid domain {domain!r} in WebFetch rule: write the host alone, "
+                                  f"WebFetch(domain:{host})")
         if not _DOMAIN.fullmatch(domain):
             raise RuleSyntaxError(f"invalid domain {domain!r} in WebFetch rule")
     spec = spec.strip()
@@ -107,7 +111,9 @@ def parameter_rule(tool: str, spec: str | None) -> tuple[str, str] | None:
 
 
 def validate_action(tool: str, spec: str | None, action: str) -> None:
-    """Raise RuleSyntaxError for rules that are only meaningful as deny or ask."""
+    """Checks made when a rule is added (not when a stored rule is loaded): rules that are only
+    meaningful as deny or ask, and specifiers that would silently never match what they name."""
+    _never_matches(tool, spec)
     if action != "allow":
         return
     if parameter_rule(tool, spec) is not None:
@@ -124,6 +130,19 @@ def validate_action(tool: str, spec: str | None, action: str) -> None:
         if split_url_glob(spec.strip()) is None:
             raise RuleSyntaxError(f"allow rule {format_rule(tool, spec)!r} must start with a scheme "
                                   "(https://host/...) or be domain:HOST")
+
+
+def _never_matches(tool: str, spec: str | None) -> None:
+    if spec is None or is_whole(spec):
+        return
+    spec = spec.strip()
+    if tool == "WebFetch" and not spec.startswith("domain:") and "://" not in spec and not any(
+            c in spec for c in "*?"):
+        raise RuleSyntaxError(f"WebFetch({spec}) would only match the URL {spec!r} exactly; "
+                              f"did you mean WebFetch(domain:{spec.split('/', 1)[0]})?")
+    if tool in FAMILY and spec.startswith("~") and spec != "~" and not spec.startswith("~/"):
+        raise RuleSyntaxError(f"{tool}({spec}): only '~/' (your home) is expanded; write the path as "
+                              f"//home/USER/... for another user's home")
 
 
 def _glob_covers_builtin(tool: str) -> bool:

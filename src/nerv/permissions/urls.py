@@ -31,15 +31,23 @@ FETCHABLE = ("http", "https")
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:")
 _TAB_NEWLINE = re.compile(r"[\t\n\r]")
 _C0_AND_SPACE = "".join(map(chr, range(0x21)))
-_PERCENT = re.compile(rb"%([0-9A-Fa-f]{2})")
+_ESCAPE_RUN = re.compile(rb"(?:%[0-9A-Fa-f]{2})+")
 # The WHATWG "forbidden domain code points" (a host holding one is a failure).
-_FORBIDDEN_DOMAIN = frozenset("\x00\t\n\r #/:<>?@[\\]^|%\x7f" + "".join(map(chr, range(0x20))))
+_FORBIDDEN_DOMAIN = re.compile(r"[\x00-\x20#/:<>?@\[\\\]^|%\x7f]")
 # Code points with a fixed IDNA (UTS #46) mapping: ignored ones vanish, these stops become '.'.
 _IGNORED = frozenset(
     [0x00AD, 0x034F, 0x180B, 0x180C, 0x180D, 0x180F, 0x200B, 0x2060, 0x2064, 0xFEFF,
      *range(0xFE00, 0xFE10), *range(0x1BCA0, 0x1BCA4), *range(0xE0100, 0xE01F0)]
 )
 _STOPS = frozenset("\u3002\uff0e\uff61")
+# str.translate table for those mappings, fullwidth ASCII (its NFKC form) and ASCII lower case.
+_FIXED: dict[int, str | None] = {
+    **{code: None for code in _IGNORED}, **{ord(c): "." for c in _STOPS},
+    **{code: chr(code - 0xFEE0).lower() for code in range(0xFF01, 0xFF5F)},
+    **{code: chr(code).lower() for code in range(ord("A"), ord("Z") + 1)},
+}
+# Longer hosts cannot be looked up in DNS (253 characters); beyond this, skip the costly guesses.
+_LONGEST_GUESSED = 1024
 # Characters no fetch can go through: bidi controls and other format characters
 # are disallowed by IDNA; stripping them gives deny rules the name a reader sees.
 _FORMAT = re.compile("[\u200c-\u200f\u202a-\u202e\u2061-\u2063\u2066-\u206f]")
@@ -53,16 +61,25 @@ _DOTDOT = frozenset({"..", ".%2e", ".%2E", "%2e.", "%2E.", "%2e%2e", "%2E%2E", "
 class ParsedURL:
     """An absolute URL, parsed; ``host`` is serialised (``127.0.0.1``, ``[::1]``, ``example.com.``)."""
 
-    __slots__ = ("certain", "host", "hosts", "path", "port", "scheme")
+    __slots__ = ("_path", "_tail", "certain", "host", "hosts", "port", "scheme")
 
-    def __init__(self, scheme: str, host: str, port: int | None, path: str, certain: bool,
+    def __init__(self, scheme: str, host: str, port: int | None, tail: str, certain: bool,
                  hosts: tuple[str, ...]) -> None:
         self.scheme = scheme
         self.host = host
         self.port = port  # None for the scheme's default port
-        self.path = path  # path and query, serialised ('/a/b?q'); the fragment is never sent
+        self._tail = tail  # the text after the authority, as written
+        self._path: str | None = None
         self.certain = certain
         self.hosts = hosts  # every host the URL could have, for deny and ask rules
+
+    @property
+    def path(self) -> str:
+        """Path and query, serialised (``/a/b?q``); the fragment is never sent.  Computed on first use:
+        domain rules never need it."""
+        if self._path is None:
+            self._path = _path_and_query(self._tail, self.scheme in SPECIAL_PORTS)
+        return self._path
 
     @property
     def origin(self) -> str:
@@ -105,16 +122,21 @@ def parse_url(url: str) -> ParsedURL | None:
     if not special:
         # An opaque host: kept as written (lower-cased for comparison only).
         host = raw_host.lower()
-        return ParsedURL(scheme, host, port, _path_and_query(tail, special), False, (host,))
+        return ParsedURL(scheme, host, port, tail, False, (host,))
     parsed = parse_host(raw_host)
     if parsed is None:
         return None
     host, certain, hosts = parsed
-    return ParsedURL(scheme, host, port, _path_and_query(tail, special), certain and scheme in FETCHABLE,
+    return ParsedURL(scheme, host, port, tail, certain and scheme in FETCHABLE,
                      hosts)
 
 
 def _split_port(authority: str, scheme: str) -> tuple[str, int | None] | None:
+    if "[" not in authority and "]" not in authority:
+        host, sep, digits = authority.partition(":")
+        return _port(host, digits, scheme) if sep else (host, None)
+    if len(authority) > 64 + 6:
+        return None  # brackets hold only an IPv6 address (at most 45 characters), then ':port'
     inside = False
     for i, c in enumerate(authority):
         if c == "[":
@@ -122,16 +144,22 @@ def _split_port(authority: str, scheme: str) -> tuple[str, int | None] | None:
         elif c == "]":
             inside = False
         elif c == ":" and not inside:
-            digits = authority[i + 1:]
-            if digits and not (digits.isascii() and digits.isdigit()):
-                return None
-            port = int(digits) if digits else None
-            if port is not None and port > 65535:
-                return None
-            if port == SPECIAL_PORTS.get(scheme):
-                port = None
-            return authority[:i], port
+            return _port(authority[:i], authority[i + 1:], scheme)
     return authority, None
+
+
+def _port(host: str, digits: str, scheme: str) -> tuple[str, int | None] | None:
+    if digits and not (digits.isascii() and digits.isdigit()):
+        return None
+    digits = digits.lstrip("0") or ("0" if digits else "")
+    if len(digits) > 5:
+        return None  # beyond 65535 (and int() refuses very long digit strings)
+    port = int(digits) if digits else None
+    if port is not None and port > 65535:
+        return None
+    if port == SPECIAL_PORTS.get(scheme):
+        port = None
+    return host, port
 
 
 def parse_host(raw: str) -> tuple[str, bool, tuple[str, ...]] | None:
@@ -141,7 +169,7 @@ def parse_host(raw: str) -> tuple[str, bool, tuple[str, ...]] | None:
             return None
         ipv6 = _ipv6(raw[1:-1])
         return None if ipv6 is None else (ipv6, True, (ipv6,))
-    data = _PERCENT.sub(lambda g: bytes([int(g.group(1), 16)]), raw.encode("utf-8", "surrogatepass"))
+    data = _percent_decode(raw.encode("utf-8", "surrogatepass"))
     try:
         decoded = data.decode("utf-8")
     except UnicodeDecodeError:
@@ -151,14 +179,16 @@ def parse_host(raw: str) -> tuple[str, bool, tuple[str, ...]] | None:
         domain = decoded.lower()
     else:
         domain = _fixed_mappings(decoded)
-        if not domain.isascii():
+        # A name that only became ASCII through mapping is checked by IDNA as a whole: its
+        # 'xn--' labels must then be valid Punycode, which this module does not verify.
+        if not domain.isascii() or any(label.startswith("xn--") for label in domain.split(".")):
             certain = False
     hosts = [domain]
-    if not certain:
+    if not certain and len(decoded) <= _LONGEST_GUESSED:
         hosts += _approximations(decoded)
     out: list[str] = []
     for candidate in hosts:
-        if not candidate or any(c in _FORBIDDEN_DOMAIN for c in candidate):
+        if not candidate or _FORBIDDEN_DOMAIN.search(candidate):
             if candidate is domain and certain:
                 return None
             continue
@@ -182,32 +212,35 @@ def _number_or_same(domain: str) -> str:
 
 def _fixed_mappings(text: str) -> str:
     """Apply the IDNA mappings this module knows exactly; anything else stays as written."""
-    out: list[str] = []
-    for c in text:
-        code = ord(c)
-        if code in _IGNORED:
-            continue
-        if c in _STOPS:
-            out.append(".")
-        elif 0xFF01 <= code <= 0xFF5E:  # fullwidth ASCII -> ASCII (its NFKC form)
-            out.append(chr(code - 0xFEE0).lower())
-        else:
-            out.append(c.lower() if c.isascii() else c)
-    return "".join(out)
+    return text.translate(_FIXED)
+
+
+def _percent_decode(data: bytes) -> bytes:
+    """``%XX`` -> the byte; a ``%`` not followed by two hex digits stays as it is.  Whole runs of
+    escapes are decoded at once (one call per run, not per byte)."""
+    if b"%" not in data:
+        return data
+    return _ESCAPE_RUN.sub(lambda run: bytes.fromhex(run[0].replace(b"%", b"").decode("ascii")), data)
 
 
 def _approximations(text: str) -> list[str]:
-    """Hosts an international name could map to: NFKC case-folded, with and without IDNA encoding."""
+    """Hosts an international name could map to, for deny and ask rules: NFKC with lower-casing
+    or full case folding, with and without format characters, as written and IDNA-encoded."""
     import unicodedata
 
-    folded = unicodedata.normalize("NFKC", _fixed_mappings(text)).casefold()
-    folded = unicodedata.normalize("NFKC", folded)
-    stripped = _FORMAT.sub("", folded)
-    out = [folded, stripped]
-    for candidate in (folded, stripped):
+    mapped = unicodedata.normalize("NFKC", _fixed_mappings(text))
+    forms = [mapped.lower(), unicodedata.normalize("NFKC", mapped.casefold())]
+    forms += [_FORMAT.sub("", form) for form in forms]
+    out = list(forms)
+    for form in dict.fromkeys(forms):
+        out.append(".".join(_punycode_label(label) for label in form.split(".")))
         with contextlib.suppress(UnicodeError):
-            out.append(".".join(_idna_label(label) for label in candidate.split(".")))
-    return out
+            out.append(".".join(_idna_label(label) for label in form.split(".")))
+    return list(dict.fromkeys(out))
+
+
+def _punycode_label(label: str) -> str:
+    return label if label.isascii() else "xn--" + label.encode("punycode").decode("ascii")
 
 
 def _idna_label(label: str) -> str:
@@ -264,7 +297,7 @@ def _ipv4(domain: str) -> str | None:
 
 
 def _ipv6(text: str) -> str | None:
-    if not text or "%" in text or not text.isascii():
+    if not text or len(text) > 64 or "%" in text or not text.isascii():
         return None
     import ipaddress
 
@@ -312,11 +345,20 @@ def _path_and_query(tail: str, special: bool) -> str:
     return serial + (sep + _encode(query, _QUERY_ENCODE if special else _QUERY_ENCODE - {"'"}) if sep else "")
 
 
+_UNSAFE: dict[frozenset[str], tuple[re.Pattern[str], list[str]]] = {}
+
+
 def _encode(text: str, unsafe: frozenset[str]) -> str:
-    if text.isascii() and not any(c in unsafe for c in text):
+    """Percent-encode the ``unsafe`` characters and everything beyond ASCII (as UTF-8 bytes)."""
+    found = _UNSAFE.get(unsafe)
+    if found is None:
+        regex = re.compile("[" + "".join(map(re.escape, sorted(unsafe))) + "]")
+        table = [chr(b) if b < 0x80 and chr(b) not in unsafe else f"%{b:02X}" for b in range(256)]
+        found = _UNSAFE[unsafe] = (regex, table)
+    regex, table = found
+    if text.isascii() and not regex.search(text):
         return text
-    return "".join(c if c.isascii() and c not in unsafe else
-                   "".join(f"%{b:02X}" for b in c.encode("utf-8", "surrogatepass")) for c in text)
+    return "".join([table[b] for b in text.encode("utf-8", "surrogatepass")])
 
 
 def url_host(url: str) -> str | None:

@@ -26,12 +26,23 @@ from functools import lru_cache
 
 from nerv.permissions.urls import ParsedURL, parse_host, parse_url, url_host
 
-__all__ = ["WebPattern", "compile_glob", "rule_host", "split_url_glob", "url_host", "url_hosts"]
+__all__ = ["WebPattern", "compile_glob", "rule_hosts", "split_url_glob", "url_host", "url_hosts"]
 
 
 def compile_glob(pattern: str, *, ignore_case: bool = False) -> re.Pattern[str]:
-    """A glob where ``*`` matches any characters and ``?`` one character."""
-    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    """A glob where ``*`` matches any characters and ``?`` one character (use with ``fullmatch``).
+
+    The pieces between stars are placed at their leftmost position in atomic
+    groups - always a valid placement, as each piece has a fixed length - so
+    matching stays linear: text the agent chose cannot make ``*a*b*c*`` backtrack
+    for ever.
+    """
+    pieces = ["".join("." if c == "?" else re.escape(c) for c in piece) for piece in pattern.split("*")]
+    if len(pieces) == 1:
+        regex = pieces[0]
+    else:
+        middle = "".join(f"(?>.*?{piece})" for piece in pieces[1:-1] if piece)
+        regex = f"{pieces[0]}{middle}.*{pieces[-1]}"
     return re.compile(regex, re.S | (re.I if ignore_case else 0))
 
 
@@ -45,15 +56,23 @@ def comparable(host: str) -> str:
     return host[:-1] if host.endswith(".") and len(host) > 1 else host
 
 
-def rule_host(spec: str) -> str | None:
-    """``domain:Example.COM.`` -> ``example.com``; ``domain:0x7f.1`` -> ``127.0.0.1``; None for wildcards."""
+def rule_hosts(spec: str, action: str = "allow") -> tuple[str, ...]:
+    """The names an exact domain rule stands for (its index keys); () for wildcards and URL globs.
+
+    ``domain:Example.COM.`` -> ``("example.com",)``; ``domain:0x7f.1`` -> ``("127.0.0.1",)``.  A deny
+    or ask rule also keeps its text as written and drops every trailing dot, so ``domain:0x7f.``
+    still meets the host ``0x7f..`` (not an address: its last label is empty).
+    """
     if not spec.startswith("domain:"):
-        return None
+        return ()
     text = spec[len("domain:"):].strip().lower()
     if "*" in text or "?" in text:
-        return None
+        return ()
     found = parse_host(text)
-    return comparable(found[0] if found is not None and found[1] else text)
+    host = comparable(found[0] if found is not None and found[1] else text)
+    if action == "allow":
+        return (host,)
+    return tuple(dict.fromkeys(h for h in (host.rstrip("."), text.rstrip(".")) if h))
 
 
 def url_hosts(url: str, *, for_allow: bool) -> tuple[str, ...]:
@@ -61,7 +80,11 @@ def url_hosts(url: str, *, for_allow: bool) -> tuple[str, ...]:
     found = parsed(url)
     if found is None or (for_allow and not found.certain):
         return ()
-    return (comparable(found.host),) if for_allow else tuple(dict.fromkeys(map(comparable, found.hosts)))
+    if for_allow:
+        return (comparable(found.host),)
+    # Deny and ask: every plausible host, also without all its trailing dots ('x.com..').
+    hosts = [comparable(h) for h in found.hosts] + [h.rstrip(".") for h in found.hosts if h.rstrip(".")]
+    return tuple(dict.fromkeys(hosts))
 
 
 class WebPattern:
@@ -76,9 +99,14 @@ class WebPattern:
         self.path: re.Pattern[str] | None = None
         self.whole: re.Pattern[str] | None = None
         if self.domain:
-            exact = rule_host(spec)
-            text = exact if exact is not None else comparable(spec[len("domain:"):].strip().lower())
-            self.regex = compile_glob(text, ignore_case=True)
+            names = rule_hosts(spec, "allow" if strict else "deny")
+            if names:
+                self.regex = re.compile("|".join(map(re.escape, names)), re.I)
+            else:
+                text = comparable(spec[len("domain:"):].strip().lower())
+                if not strict:
+                    text = text.rstrip(".")  # deny and ask: 'x.com', 'x.com.' and 'x.com..' are one name
+                self.regex = compile_glob(text, ignore_case=True)
             return
         whole = self.whole = compile_glob(spec)
         self.regex = whole
@@ -91,7 +119,10 @@ class WebPattern:
 
     def matches(self, url: str) -> bool:
         if self.domain:
-            return any(self.regex.fullmatch(h) for h in url_hosts(url, for_allow=self.strict))
+            hosts = url_hosts(url, for_allow=self.strict)
+            if not self.strict:
+                hosts = tuple(h.rstrip(".") for h in hosts)
+            return any(self.regex.fullmatch(h) for h in hosts)
         found = parsed(url)
         if self.scheme is not None and self.path is not None and found is not None:
             port = "" if found.port is None else f":{found.port}"

@@ -1,11 +1,9 @@
 """The service layer: DatabaseService, the typed API over the state database.
 
 ``DatabaseService`` (in ``database.py``) is assembled from one mixin per
-aggregate. ``hookstore`` is the same layer cut lean for ``nerv-hook``: the
-handful of reads and writes a hook call needs, with nothing but sqlite3 and
-nerv's tiny modules, so the hook starts fast. This package's ``__init__``
-imports nothing eagerly, so importing ``nerv.service.hookstore`` does not pull
-in every aggregate.
+aggregate. The mixins validate, build dataclasses and call the write core,
+:mod:`nerv.store`, which nerv-hook also calls directly. This package's
+``__init__`` imports nothing eagerly.
 """
 
 from __future__ import annotations

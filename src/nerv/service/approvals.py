@@ -48,11 +48,10 @@ class ApprovalsMixin(ServiceBase):
     ) -> ApprovalRequest:
         """A pending request (as nerv-hook files one; ``expires_at``: when its waiter gives up)."""
         self._check(REQUESTS, {"tool_name": tool_name})
-        with self.transaction() as conn:
-            row = requests.create(
-                conn, self.actor, tool_name, tool_input, project_id=project_id, session_id=session_id,
-                task_id=task_id, cwd=cwd, expires_at=expires_at,
-            )
+        row = requests.create(
+            self._conn, self.actor, tool_name, tool_input, project_id=project_id, session_id=session_id,
+            task_id=task_id, cwd=cwd, expires_at=expires_at,
+        )
         return REQUESTS.make(row)
 
     def get_request(self, id: str) -> ApprovalRequest | None:

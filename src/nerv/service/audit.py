@@ -55,8 +55,7 @@ class AuditMixin(ServiceBase):
         self, entity_type: str, entity_id: str, action: str, details: dict[str, Any] | None = None
     ) -> None:
         """An audit row for something that is not a row change (an import, a hook decision...)."""
-        with self.transaction() as conn:
-            store_rows.event(conn, self.actor, entity_type, entity_id, action, details)
+        store_rows.event(self._conn, self.actor, entity_type, entity_id, action, details)
 
     def resolve_audit_entity_id(self, prefix: str, entity_type: str | None = None) -> str:
         """The full entity id the audit log knows for an exact id or unique prefix.

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from nerv import env
-from nerv.errors import AmbiguousIdError, DatabaseError, NotFoundError, ValidationError
+from nerv.errors import AmbiguousIdError, DatabaseError, NotFoundError, ValidationError, shown_entity
 from nerv.store import audit as store_audit
 from nerv.store import rows
 from nerv.store.tx import Transaction
@@ -134,8 +134,7 @@ class ServiceBase:
 
     def _put_setting(self, key: str, value: Any, project_id: str | None) -> None:
         """Insert or update one setting row, audited, in one transaction."""
-        with self.transaction() as conn:
-            rows.put_setting(conn, self.actor, key, value, project_id)
+        rows.put_setting(self._conn, self.actor, key, value, project_id)  # one transaction inside
 
     # -- ids -----------------------------------------------------------------------
 
@@ -143,7 +142,7 @@ class ServiceBase:
         """Full id for an exact id or a unique prefix of one."""
         ident = ident.strip()
         if not ident:
-            raise ValidationError(f"{spec.entity} id must not be empty")
+            raise ValidationError(f"{shown_entity(spec.entity)} id must not be empty")
         if self._read_one(f"SELECT 1 FROM {spec.table} WHERE id = ?", (ident,)):
             return ident
         rows = self._read(
@@ -180,13 +179,14 @@ class ServiceBase:
         for column, allowed in spec.enums.items():
             if column in values and values[column] not in allowed:
                 raise ValidationError(
-                    f"invalid {spec.entity} {column} {values[column]!r}: expected one of {', '.join(allowed)}"
+                    f"invalid {shown_entity(spec.entity)} {column} {values[column]!r}: "
+                    f"expected one of {', '.join(allowed)}"
                 )
         for column in spec.required:
             if column in values:
                 value = values[column]
                 if value is None or (isinstance(value, str) and not value.strip()):
-                    raise ValidationError(f"{spec.entity} {column} must not be empty")
+                    raise ValidationError(f"{shown_entity(spec.entity)} {column} must not be empty")
 
     def _get_row(self, spec: TableSpec[Any], ident: str) -> sqlite3.Row | None:
         return self._read_one(f"SELECT * FROM {spec.table} WHERE id = ?", (ident,))
@@ -205,10 +205,9 @@ class ServiceBase:
         """Insert one row (id and timestamps filled in) plus its audit row."""
         if not spec.column_set.issuperset(values):
             unknown = sorted(set(values) - spec.column_set)
-            raise ValidationError(f"unknown {spec.entity} field {unknown[0]!r}")
+            raise ValidationError(f"unknown {shown_entity(spec.entity)} field {unknown[0]!r}")
         self._check(spec, values)
-        with self.transaction() as conn:
-            row = rows.insert(conn, self.actor, spec, values, audited=audit)
+        row = rows.insert(self._conn, self.actor, spec, values, audited=audit)  # one transaction inside
         return spec.make(row)
 
     def _update(
@@ -218,14 +217,14 @@ class ServiceBase:
         if not spec.updatable.issuperset(updates):
             unknown = sorted(set(updates) - spec.column_set)
             if unknown:
-                raise ValidationError(f"unknown {spec.entity} field(s): {', '.join(unknown)}")
+                raise ValidationError(f"unknown {shown_entity(spec.entity)} field(s): {', '.join(unknown)}")
             frozen = sorted(set(updates) - spec.updatable)
-            raise ValidationError(f"{spec.entity} field(s) cannot be changed: {', '.join(frozen)}")
+            raise ValidationError(
+                f"{shown_entity(spec.entity)} field(s) cannot be changed: {', '.join(frozen)}"
+            )
         self._check(spec, updates)
-        with self.transaction() as conn:
-            row = rows.update(conn, self.actor, spec, ident, updates, action=action)
+        row = rows.update(self._conn, self.actor, spec, ident, updates, action=action)  # one transaction
         return spec.make(row)
 
     def _delete(self, spec: TableSpec[Any], ident: str) -> None:
-        with self.transaction() as conn:
-            rows.delete(conn, self.actor, spec, ident)
+        rows.delete(self._conn, self.actor, spec, ident)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from nerv.errors import ValidationError
+from nerv.errors import ConstraintError, ValidationError
 from nerv.models import Decision
 from nerv.service.base import ServiceBase
 from nerv.service.tables import DECISIONS
@@ -54,4 +54,13 @@ class DecisionsMixin(ServiceBase):
             )
 
     def delete_decision(self, id: str) -> None:
-        self._delete(DECISIONS, id)
+        """Delete a decision; refused while another one names it as its successor."""
+        with self.transaction():
+            self._require(DECISIONS, id)
+            successors_of = self._read("SELECT id FROM decisions WHERE superseded_by = ? ORDER BY id", (id,))
+            if successors_of:
+                named = ", ".join(str(row[0])[:8] for row in successors_of)
+                raise ConstraintError(
+                    f"decision {id[:8]} supersedes {named}: delete that one first, or keep this one"
+                )
+            self._delete(DECISIONS, id)

@@ -11,9 +11,8 @@ from nerv.errors import ConstraintError, NotFoundError, ValidationError
 from nerv.ids import now_ms
 from nerv.models import Cycle, Project, Repo
 from nerv.service.base import ServiceBase
-from nerv.service.tables import CYCLES, PROJECTS, REPOS, RULES, SETTINGS
-
-CURRENT_PROJECT_KEY = "project.current"
+from nerv.service.settings import CURRENT_PROJECT_KEY
+from nerv.service.tables import CYCLES, DECISIONS, PROJECTS, REPOS, TASKS
 
 
 class ProjectsMixin(ServiceBase):
@@ -32,30 +31,50 @@ class ProjectsMixin(ServiceBase):
     def update_project(self, id: str, updates: Mapping[str, Any]) -> Project:
         return self._update(PROJECTS, id, updates)
 
-    def delete_project(self, id: str) -> None:
-        """Delete an empty project (its repos, settings and rules go with it, each audited);
-        refuse while work hangs off it. Checked and done in one transaction."""
+    def project_contents(self, id: str) -> dict[str, int]:
+        """How many rows of each kind a project owns (what a cascading delete would remove)."""
+        from nerv.store import cascade as store_cascade
+
+        return store_cascade.contents(self._conn, id)
+
+    def delete_project(self, id: str, *, cascade: bool = False) -> dict[str, int]:
+        """Delete a project, in one transaction; returns how many rows of each kind went with it.
+
+        Without ``cascade`` only an empty project goes (its repos, settings and rules
+        with it); work hanging off it is refused. With ``cascade`` everything in it goes
+        too: approval requests, sessions and their metrics, decisions, tasks, cycles.
+        Every row but the metrics gets its own audit row (metrics are never audited one
+        by one; their count is in the project's row), and the audit log itself stays.
+        """
+        from nerv.store import cascade as store_cascade
+
         with self.transaction() as conn:
             self._require(PROJECTS, id)
-            counts = {}
-            for table, label in (
-                ("tasks", "tasks"),
-                ("claude_sessions", "sessions"),
-                ("cycles", "cycles"),
-                ("decisions", "decisions"),
-                ("approval_requests", "approval requests"),
-            ):
-                row = conn.execute(f"SELECT count(*) FROM {table} WHERE project_id = ?", (id,)).fetchone()
-                if row and row[0]:
-                    counts[label] = int(row[0])
-            if counts:
-                listed = ", ".join(f"{n} {label}" for label, n in counts.items())
-                raise ConstraintError(f"project {id} still has {listed}; delete or move them first")
-            for spec in (REPOS, SETTINGS, RULES):
-                owned = conn.execute(f"SELECT id FROM {spec.table} WHERE project_id = ?", (id,)).fetchall()
-                for (owned_id,) in owned:
-                    self._delete(spec, owned_id)
-            self._delete(PROJECTS, id)
+            owned = store_cascade.contents(conn, id)
+            work = {label: owned[label] for label in _WORK if owned[label]}
+            if work and not cascade:
+                listed = ", ".join(f"{n} {label}" for label, n in work.items())
+                raise ConstraintError(
+                    f"project {id} still has {listed}; delete or move them first, "
+                    "or delete it with everything in it (--cascade)"
+                )
+            return store_cascade.delete_project(conn, self.actor, id, current_key=CURRENT_PROJECT_KEY)
+
+    def delete_cycle(self, id: str) -> list[str]:
+        """Delete a cycle; its tasks and decisions stay, without a cycle (each change audited).
+
+        Returns the ids of the tasks and decisions that were in it. One transaction.
+        """
+        with self.transaction() as conn:
+            self._require(CYCLES, id)
+            tasks = [row[0] for row in conn.execute("SELECT id FROM tasks WHERE cycle_id = ?", (id,))]
+            decisions = [row[0] for row in conn.execute("SELECT id FROM decisions WHERE cycle_id = ?", (id,))]
+            for task in tasks:
+                self._update(TASKS, task, {"cycle_id": None})
+            for decision in decisions:
+                self._update(DECISIONS, decision, {"cycle_id": None})
+            self._delete(CYCLES, id)
+        return tasks + decisions
 
     def current_project(self) -> Project | None:
         """The project chosen with ``use_project``, else the most recently created one."""
@@ -178,6 +197,10 @@ class ProjectsMixin(ServiceBase):
         if cycle.started_at is None:
             updates["started_at"] = updates["completed_at"]
         return self._update(CYCLES, id, updates)
+
+
+# What a project must not have to be deleted without cascade: work, not configuration.
+_WORK = ("tasks", "sessions", "cycles", "decisions", "approval requests")
 
 
 def normalize_path(path: str) -> str:

@@ -62,11 +62,10 @@ class SessionsMixin(ServiceBase):
     ) -> Session:
         """What nerv-hook records for a Claude Code event (SessionStart, Stop, SessionEnd...):
         the session's row created or brought up to date, by the same code the hook runs."""
-        with self.transaction() as conn:
-            ident = store_sessions.touch(
-                conn, self.actor, event, claude_session_id, project_id=project_id, task_id=task_id,
-                cwd=cwd, transcript_path=transcript_path,
-            )
+        ident = store_sessions.touch(
+            self._conn, self.actor, event, claude_session_id, project_id=project_id, task_id=task_id,
+            cwd=cwd, transcript_path=transcript_path,
+        )
         return self._require(SESSIONS, ident)
 
     def end_session(self, id: str, status: str = "completed") -> Session:
@@ -80,28 +79,6 @@ class SessionsMixin(ServiceBase):
         """
         row = self._read_one("SELECT cost_nanousd FROM project_costs WHERE project_id = ?", (project_id,))
         return int(row[0]) / 1e9 if row else 0.0
-
-    def get_cost_between(
-        self, project_id: str | None, since: int | None = None, until: int | None = None
-    ) -> float:
-        """Cost of a project's work in ``[since, until)`` (epoch ms; ``None``: unbounded).
-
-        Ingested usage counts at each metric's ``recorded_at``; cost recorded on a
-        session directly (not through metrics) counts at the session's ``started_at``.
-        """
-        lo = -(2**62) if since is None else since
-        hi = 2**62 if until is None else until
-        row = self._read_one(
-            "SELECT "
-            "(SELECT coalesce(sum(m.cost_usd), 0.0) FROM metrics m "
-            " JOIN claude_sessions s ON s.id = m.session_id "
-            " WHERE s.project_id IS ? AND m.recorded_at >= ? AND m.recorded_at < ?) + "
-            "(SELECT coalesce(sum(s.cost_usd - coalesce("
-            "   (SELECT sum(m.cost_usd) FROM metrics m WHERE m.session_id = s.id), 0.0)), 0.0) "
-            " FROM claude_sessions s WHERE s.project_id IS ? AND s.started_at >= ? AND s.started_at < ?)",
-            (project_id, lo, hi, project_id, lo, hi),
-        )
-        return float(row[0]) if row else 0.0
 
     # -- metrics ---------------------------------------------------------------------
 

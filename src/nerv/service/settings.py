@@ -6,7 +6,9 @@ then the global value, then the built-in default below.
 
 from __future__ import annotations
 
+import difflib
 import json
+import math
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -16,8 +18,10 @@ from nerv import env
 from nerv.errors import NotFoundError, ValidationError
 from nerv.models import Setting
 from nerv.service.base import ServiceBase
-from nerv.service.tables import SETTINGS
+from nerv.service.tables import PROJECTS, SETTINGS
 from nerv.store import rows as store_rows
+
+CURRENT_PROJECT_KEY = "project.current"
 
 
 @dataclass(frozen=True)
@@ -29,7 +33,19 @@ class SettingDef:
 
 
 def _positive_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and value > 0
+    return isinstance(value, int | float) and not isinstance(value, bool) and 0 < value < math.inf
+
+
+# A queued call blocks the agent while it waits; past an hour nobody is coming.
+MAX_APPROVAL_TIMEOUT_S = 3600
+
+
+def _wait_seconds(value: Any) -> bool:
+    return _positive_number(value) and value <= MAX_APPROVAL_TIMEOUT_S
+
+
+def _fractions(value: Any) -> bool:
+    return isinstance(value, list) and all(_positive_number(x) and x <= 10 for x in value)
 
 
 def _optional_positive(value: Any) -> bool:
@@ -57,8 +73,8 @@ KNOWN: dict[str, SettingDef] = {
     "approval.timeout_seconds": SettingDef(
         50,
         "how long a queued hook call waits for a person before it is denied",
-        _positive_number,
-        "a positive number",
+        _wait_seconds,
+        f"a number of seconds, more than 0 and at most {MAX_APPROVAL_TIMEOUT_S}",
     ),
     "budget.daily_usd": SettingDef(
         None, "daily spending budget in USD (null: none)", _optional_positive, "a positive number or null"
@@ -76,10 +92,15 @@ KNOWN: dict[str, SettingDef] = {
     "budget.warn_at": SettingDef(
         [0.8, 1.0],
         "fractions of a budget at which nerv warns",
-        lambda v: isinstance(v, list) and all(_positive_number(x) for x in v),
-        "a list of positive fractions",
+        _fractions,
+        "a list of fractions above 0 and at most 10 (1.0 is the whole budget), e.g. [0.8, 1.0]",
     ),
-    "project.current": SettingDef(None, "the project commands use when none is given (nerv project use)"),
+    "project.current": SettingDef(
+        None,
+        "the project commands use when none is given (nerv project use)",
+        lambda v: isinstance(v, str) and bool(v.strip()),
+        "a project id",
+    ),
     "usage.prices": SettingDef(
         {},
         "price overrides, USD per million tokens: {model: {input, output, cache_write_5m, cache_write_1h,"
@@ -88,6 +109,30 @@ KNOWN: dict[str, SettingDef] = {
         "an object {model: {input: USD/MTok, output: USD/MTok, ...}} of non-negative numbers",
     ),
 }
+
+
+def suggest_key(key: str) -> str:
+    """`` (did you mean X?)`` for a near miss of a known key, else ``""``."""
+    close = difflib.get_close_matches(key, KNOWN, n=1, cutoff=0.6)
+    if not close:
+        close = [k for k in KNOWN if k.startswith(key) or key.startswith(k)][:1]
+    return f" (did you mean {close[0]}?)" if close else ""
+
+
+def check_setting(key: str, value: Any) -> SettingDef:
+    """The definition of ``key`` after checking that ``value`` fits it; a clear error otherwise."""
+    known = KNOWN.get(key)
+    if known is None:
+        raise ValidationError(
+            f"unknown setting {key!r}{suggest_key(key)}; `nerv settings list` shows the known ones"
+        )
+    if known.check is not None and not known.check(value):
+        try:
+            shown = json.dumps(value)
+        except (TypeError, ValueError):
+            shown = repr(value)
+        raise ValidationError(f"invalid value for {key}: {shown} (expected {known.expect})")
+    return known
 
 
 def parse_value(text: str) -> Any:
@@ -142,9 +187,11 @@ class SettingsMixin(ServiceBase):
         key = key.strip()
         if not key:
             raise ValidationError("setting key must not be empty")
-        known = KNOWN.get(key)
-        if known is not None and known.check is not None and not known.check(value):
-            raise ValidationError(f"invalid value for {key}: {value!r} (expected {known.expect})")
+        check_setting(key, value)
+        if key == CURRENT_PROJECT_KEY:
+            if project_id is not None:
+                raise ValidationError(f"{key} is global: it cannot be set for a project")
+            self._require(PROJECTS, value)
         if project_id is not None:
             self._validate(SETTINGS, {"project_id": project_id})
         try:
@@ -157,10 +204,9 @@ class SettingsMixin(ServiceBase):
         return SETTINGS.make(row)
 
     def unset_setting(self, key: str, project_id: str | None = None) -> None:
-        with self.transaction() as conn:
-            if not store_rows.delete_setting(conn, self.actor, key, project_id):
-                scope = f"project {project_id}" if project_id else "global scope"
-                raise NotFoundError("setting", f"{key} ({scope})")
+        if not store_rows.delete_setting(self._conn, self.actor, key, project_id):
+            scope = f"project {project_id}" if project_id else "global scope"
+            raise NotFoundError("setting", f"{key} ({scope})")
 
     def list_settings(self, project_id: str | None = None) -> list[Setting]:
         """Stored settings of one scope (global when ``project_id`` is None)."""

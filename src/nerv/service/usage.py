@@ -44,11 +44,15 @@ from typing import TYPE_CHECKING, Any
 
 from nerv.errors import AmbiguousIdError, DatabaseError, NotFoundError, ValidationError
 from nerv.ids import new_id
+from nerv.ids import now_ms as clock_ms
 from nerv.models import Session
 from nerv.service.base import ServiceBase
 from nerv.service.tables import PROJECTS, SESSIONS
 from nerv.store import rows as store_rows
 from nerv.store import usage as store_usage
+from nerv.usage.money import usd
+from nerv.usage.records import TokenUsage
+from nerv.when import local_midnight_ms, month_start, next_month
 
 if TYPE_CHECKING:
     from nerv.models import Repo
@@ -58,7 +62,8 @@ if TYPE_CHECKING:
     from nerv.usage.report import ReportRow
 
 PRICES_KEY = "usage.prices"
-GROUPINGS = ("session", "day", "month", "project", "task", "model")  # = nerv.usage.report.GROUPINGS
+# = nerv.usage.report.GROUPINGS (kept apart so the service imports stay light)
+GROUPINGS = ("session", "day", "week", "month", "block", "project", "task", "model")
 _PREFIX_END = "~"  # sorts after the characters of ids and Claude Code session ids
 
 
@@ -245,44 +250,49 @@ class UsageMixin(ServiceBase):
         until: int | None = None,
         project_id: str | None = None,
         unassigned: bool = False,
+        breakdown: bool = False,
+        now_ms: int | None = None,
     ) -> list[ReportRow]:
-        """Usage grouped ``by`` session, day, month, project, task or model, aggregated in SQL.
+        """Usage grouped ``by`` session, day, week, month, 5-hour block, project, task or
+        model (SQL in :mod:`nerv.usage.queries`); ``breakdown`` adds per-model rows.
 
         ``since`` / ``until`` are epoch ms (``[since, until)``); a response counts at its
         own time. Token or cost amounts recorded on a session directly rather than as
-        metrics count at the session's start (as in ``get_cost_between``), so the
-        project totals here match ``get_project_cost``.
+        metrics count at the session's start (as in ``usage_summary``), so the
+        project totals here match ``get_project_cost``. ``now_ms`` (default: now) says
+        which 5-hour block is active.
         """
-        from nerv.usage.queries import EXTRA_SQL, GROUP_SQL, by_session_sql, report_row, usage_cte
+        from nerv.usage.queries import report_rows, scope_sql
 
-        if by not in GROUPINGS:
-            raise ValidationError(f"cannot group usage by {by!r}: expected one of {', '.join(GROUPINGS)}")
-        key = GROUP_SQL[by]
-        extras = EXTRA_SQL.get(by, "")
-        order = "k" if by in ("day", "month") else "cost DESC, first_at, k"
-        where, params = self._scope(project_id, unassigned)
-        if since is None and until is None and by in ("session", "project", "task"):
-            rows = self._read(by_session_sql(key, extras, where, order), params)
-            return [report_row(by, row) for row in rows]
-        cte, cte_params = usage_cte(since, until)
-        rows = self._read(
-            f"{cte} SELECT {key} AS k, group_concat(DISTINCT u.model) AS models, "
-            "sum(u.i) AS i, sum(u.o) AS o, sum(u.w5) AS w5, sum(u.w1) AS w1, sum(u.r) AS r, "
-            "sum(u.c) AS cost, sum(u.unpriced) AS unpriced, "
-            "sum(u.n) AS n, count(DISTINCT u.sid) AS sessions, min(u.t) AS first_at, max(u.t) AS last_at"
-            f"{extras} FROM u JOIN claude_sessions s ON s.id = u.sid "
-            "LEFT JOIN projects p ON p.id = s.project_id LEFT JOIN tasks tk ON tk.id = s.task_id "
-            f"WHERE {where} GROUP BY k ORDER BY {order}",
-            [*cte_params, *params],
+        where, params = scope_sql(project_id, unassigned)
+        return report_rows(
+            self._read,
+            by,
+            since=since,
+            until=until,
+            where=where,
+            params=params,
+            breakdown=breakdown,
+            now_ms=now_ms if now_ms is not None else clock_ms(),
         )
-        return [report_row(by, row) for row in rows]
 
-    def _scope(self, project_id: str | None, unassigned: bool) -> tuple[str, list[Any]]:
-        if unassigned:
-            return "s.project_id IS NULL", []
-        if project_id is not None:
-            return "s.project_id = ?", [project_id]
-        return "1", []
+    def usage_totals(
+        self,
+        *,
+        since: int | None = None,
+        until: int | None = None,
+        project_id: str | None = None,
+        unassigned: bool = False,
+    ) -> ReportRow:
+        """The whole of :meth:`usage_report`'s range as one row (``by == "total"``)."""
+        from nerv.usage.queries import report_rows, scope_sql
+        from nerv.usage.report import ReportRow
+
+        where, params = scope_sql(project_id, unassigned)
+        rows = report_rows(self._read, "total", since=since, until=until, where=where, params=params)
+        if rows:
+            return rows[0]
+        return ReportRow("total", None, "total", [], TokenUsage(), 0, 0, 0, 0, None, None)
 
     def _spend(
         self,
@@ -304,15 +314,15 @@ class UsageMixin(ServiceBase):
         if memo is not None and key in memo:
             return memo[key]
         by_day = by_day or memo is not None
-        totals: dict[str, tuple[float, int]] = {}
+        totals: dict[str, tuple[int, int]] = {}  # nano-dollars: exact sums
         for sql, params in spend_sql(since, until, project_id, by_day=by_day):
             for row in self._read(sql, params):
-                cost, unpriced = totals.get(row[0], (0.0, 0))
-                totals[row[0]] = (cost + float(row[1] or 0.0), unpriced + int(row[2] or 0))
+                cost, unpriced = totals.get(row[0], (0, 0))
+                totals[row[0]] = (cost + int(row[1] or 0), unpriced + int(row[2] or 0))
         result = (
-            sum(c for c, _ in totals.values()),
+            usd(sum(c for c, _ in totals.values())),
             sum(n for _, n in totals.values()),
-            {date.fromisoformat(k): c for k, (c, _) in totals.items() if k} if by_day else {},
+            {date.fromisoformat(k): usd(c) for k, (c, _) in totals.items() if k} if by_day else {},
         )
         if memo is not None:
             memo[key] = result
@@ -339,7 +349,6 @@ class UsageMixin(ServiceBase):
         memo: dict[tuple[int, int, str | None], tuple[float, int, dict[date, float]]] | None,
     ) -> list[BudgetStatus]:
         from nerv.usage.budget import evaluate
-        from nerv.usage.report import day_start, month_start, next_month, to_ms
 
         today = now.date()
         statuses: list[BudgetStatus] = []
@@ -357,9 +366,8 @@ class UsageMixin(ServiceBase):
                 limit = _limit(key, value)
                 first = today if period == "daily" else month_start(today)
                 end = today + timedelta(days=1) if period == "daily" else next_month(today)
-                spent, unpriced, days = self._spend(
-                    to_ms(day_start(first)), to_ms(day_start(end)), pid, by_day=period == "monthly", memo=memo
-                )
+                lo, hi = local_midnight_ms(first), local_midnight_ms(end)
+                spent, unpriced, days = self._spend(lo, hi, pid, by_day=period == "monthly", memo=memo)
                 statuses.append(
                     evaluate(
                         period=period,
@@ -377,14 +385,12 @@ class UsageMixin(ServiceBase):
 
     def usage_summary(self, project_id: str | None = None, *, now: datetime | None = None) -> UsageSummary:
         """Today's and this month's cost (one project's, or all usage), with the budgets."""
-        from nerv.usage.report import day_start, month_start, next_month, to_ms
-
         now = now or datetime.now()
         today = now.date()
         if project_id is not None:
             project_id = self.resolve_id(PROJECTS, project_id)
-        day_lo, day_hi = to_ms(day_start(today)), to_ms(day_start(today + timedelta(days=1)))
-        month_lo, month_hi = to_ms(day_start(month_start(today))), to_ms(day_start(next_month(today)))
+        day_lo, day_hi = local_midnight_ms(today), local_midnight_ms(today + timedelta(days=1))
+        month_lo, month_hi = local_midnight_ms(month_start(today)), local_midnight_ms(next_month(today))
         memo: dict[tuple[int, int, str | None], tuple[float, int, dict[date, float]]] = {}
         today_cost, today_unpriced, _ = self._spend(day_lo, day_hi, project_id, memo=memo)
         month_cost, month_unpriced, _ = self._spend(month_lo, month_hi, project_id, memo=memo)

@@ -71,11 +71,40 @@ class Transaction:
         # Anything else (a nerv error, KeyboardInterrupt...) propagates unchanged.
 
 
+# Table -> the entity people know it as (the service's TableSpec names; repeated here so
+# that the hook's cheap import of this module needs no service code).
+ENTITY_OF_TABLE = {
+    "projects": "project",
+    "project_repos": "repo",
+    "cycles": "cycle",
+    "tasks": "task",
+    "claude_sessions": "session",
+    "approval_rules": "rule",
+    "approval_requests": "approval request",
+    "decisions": "decision",
+    "metrics": "metric",
+    "settings": "setting",
+}
+
+
+def duplicate_message(detail: str) -> str:
+    """SQLite's ``t.a, t.b`` or ``index 't_unique'`` as people read it: the entity, the columns."""
+    columns = ""
+    if detail.startswith("index "):
+        index = detail[len("index "):].strip("'\"")
+        table = max((name for name in ENTITY_OF_TABLE if index.startswith(name)), key=len, default="")
+    else:
+        qualified = [c.strip() for c in detail.split(",")]
+        table = qualified[0].split(".", 1)[0]
+        columns = ", ".join(c.split(".", 1)[-1] for c in qualified)
+    what = ENTITY_OF_TABLE.get(table, "record")
+    return f"{what} already exists" + (f" (same {columns})" if columns else "")
+
+
 def integrity_error(exc: sqlite3.IntegrityError) -> ConstraintError:
     message = str(exc)
     if message.startswith("UNIQUE constraint failed"):
-        columns = message.split(":", 1)[-1].strip()
-        return ConflictError(f"already exists: {columns} must be unique")
+        return ConflictError(duplicate_message(message.split(":", 1)[-1].strip()))
     if message.startswith("FOREIGN KEY constraint failed"):
         return ConstraintError("a referenced record does not exist, or other records still refer to this one")
     if message.startswith("CHECK constraint failed"):

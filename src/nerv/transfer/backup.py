@@ -29,7 +29,7 @@ from pathlib import Path
 
 from nerv.db.connection import connect
 from nerv.db.migrations import latest_version, migrate
-from nerv.errors import DatabaseError, NervError, SchemaTooNewError
+from nerv.errors import DatabaseError, MissingFileError, NervError, SchemaTooNewError, ValidationError
 from nerv.transfer.errors import BusyError, CheckFailedError
 from nerv.transfer.files import (
     create_private,
@@ -206,11 +206,11 @@ def _backup(
     else:
         final = dest
         if not final.parent.is_dir():
-            raise DatabaseError(f"backup folder does not exist: {final.parent}")
+            raise MissingFileError("backup folder", str(final.parent))
         if final.exists() and not overwrite:
-            raise DatabaseError(f"{final} already exists (use --force to replace it)")
+            raise ValidationError(f"{final} already exists (use --force to replace it)")
     if final.resolve() == db_path.resolve():
-        raise DatabaseError("the backup cannot replace the database itself")
+        raise ValidationError("the backup cannot replace the database itself")
     source = connect(db_path, create=False)
     temp = temp_name(final)
     try:
@@ -242,7 +242,7 @@ def _backup(
 
 def _open_backup(path: Path) -> sqlite3.Connection:
     if not path.is_file():
-        raise DatabaseError(f"backup not found: {path}")
+        raise MissingFileError("backup", str(path))
     try:
         conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None)
         conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
@@ -326,9 +326,9 @@ def _restore(
 ) -> RestoreResult:
     started = time.perf_counter()
     if db_path.exists() and backup_path.resolve() == db_path.resolve():
-        raise DatabaseError("cannot restore a database onto itself")
+        raise ValidationError("cannot restore a database onto itself")
     if not backup_path.is_file():
-        raise DatabaseError(f"backup not found: {backup_path}")
+        raise MissingFileError("backup", str(backup_path))
     make_private_dir(db_path.parent)
     staging, version, migrated = _stage(backup_path, db_path, progress)
     safety: Path | None = None

@@ -15,6 +15,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from nerv.usage.enforce import level_for
+from nerv.usage.money import fmt_usd, to_nano
 from nerv.usage.report import day_start, next_month
 
 PERIODS = ("daily", "monthly")
@@ -54,12 +55,11 @@ class BudgetStatus:
         }
 
     def describe(self) -> str:
-        """One line for people, e.g. ``monthly budget: $42.00 of $100.00 (42%), runs out 2026-02-25``."""
-        whose = "" if self.scope == "global" else f" (project {self.project_id})"
-        text = (
-            f"{self.period} budget{whose}: ${self.spent_usd:,.2f} of ${self.limit_usd:,.2f} "
-            f"({self.fraction:.0%})"
-        )
+        """One line for people, saying whose spending it counts, e.g. ``monthly budget (all
+        projects): $42.00 of $100.00 (42%), at this pace runs out 2026-02-25``."""
+        whose = " (all projects)" if self.scope == "global" else f" (project {self.project_id})"
+        spent, limit = fmt_usd(to_nano(self.spent_usd)), fmt_usd(to_nano(self.limit_usd))
+        text = f"{self.period} budget{whose}: {spent} of {limit} ({self.fraction:.0%})"
         if self.exhausted_on is not None:
             text += f", exceeded on {self.exhausted_on.isoformat()}"
         elif self.projected_exhaustion is not None:
@@ -115,10 +115,10 @@ def evaluate(
     else:
         start = today.replace(day=1)
         if spent >= limit:
-            running = 0.0
+            running = 0  # nano-dollars: a float running sum can stop a hair short of the limit
             for day in sorted(daily_spend or {}):
-                running += (daily_spend or {})[day]
-                if running >= limit:
+                running += to_nano((daily_spend or {})[day])
+                if running >= to_nano(limit):
                     exhausted = day
                     break
             exhausted = exhausted or today

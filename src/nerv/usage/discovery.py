@@ -15,7 +15,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from nerv.env import CLAUDE_CONFIG_DIR
-from nerv.errors import NotFoundError
+from nerv.errors import MissingFileError
 from nerv.usage.jsonstream import Malformed, iter_values
 
 SUFFIXES = frozenset({".jsonl", ".json", ".ndjson"})
@@ -86,7 +86,7 @@ def iter_files(paths: Iterable[Path | str]) -> Iterator[Path]:
                 if Path(name).suffix.lower() in SUFFIXES
             )
         else:
-            raise NotFoundError("path", str(path))
+            raise MissingFileError("path", str(path))
         for file in found:
             key = file.resolve()
             if key not in seen:
@@ -103,7 +103,7 @@ def walk_files(
     ``stat`` per file, no ``resolve()`` -- so re-scanning an unchanged tree
     stays cheap. Each file once (by device and inode) even when roots overlap
     or a file is linked twice; symlinked folders are not descended (like
-    ``os.walk``). A missing root raises NotFoundError; a folder or file that
+    ``os.walk``). A missing root raises MissingFileError; a folder or file that
     vanishes or cannot be read during the walk is noted in ``errors``.
     """
     seen: set[tuple[int, int]] = set()
@@ -113,14 +113,14 @@ def walk_files(
         try:
             st = os.stat(root)
         except OSError:
-            raise NotFoundError("path", root) from None
+            raise MissingFileError("path", root) from None
         if stat.S_ISREG(st.st_mode):
             if (st.st_dev, st.st_ino) not in seen:
                 seen.add((st.st_dev, st.st_ino))
                 yield root, st
             continue
         if not stat.S_ISDIR(st.st_mode):
-            raise NotFoundError("path", root)
+            raise MissingFileError("path", root)
         stack = [root]
         while stack:
             folder = stack.pop()

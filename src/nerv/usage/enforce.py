@@ -95,13 +95,15 @@ def _positive(value: Any) -> bool:
 
 
 def spent(conn: sqlite3.Connection, since: int, until: int, project_id: str | None) -> float:
+    """USD spent in ``[since, until)`` (all usage, or one project's), as the reports sum it."""
+    from nerv.usage.money import usd
     from nerv.usage.queries import spend_sql
 
-    total = 0.0
+    nano = 0
     for sql, params in spend_sql(since, until, project_id, by_day=False):
         for row in conn.execute(sql, params):
-            total += float(row[1] or 0.0)
-    return total
+            nano += int(row[1] or 0)  # whole nano-dollars (nerv.usage.money)
+    return usd(nano)
 
 
 def budgets(

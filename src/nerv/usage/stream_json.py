@@ -16,13 +16,21 @@ How to account it:
   transcript under ~/.claude/projects. Its records have ``message:request`` ids
   while these have bare message ids, so dedup cannot merge the two: account a
   session from one source, not both.
+
+When did the run happen? Any event may carry an ISO ``timestamp`` (transcript
+style), and the result its ``duration_ms`` (Claude Code's own wall-clock time for
+the run): :meth:`StreamScan.span` dates the run by those. The real outputs we have
+carry no timestamp (neither the 2025 array nor the 2.1.7 NDJSON); then the end is
+the file's modification time (the ``result`` is the last line written, so a file
+written as the run streamed ends when the run did; a copied or touched file does
+not) and the start is that end minus ``duration_ms``.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from nerv.usage.jsonstream import Malformed, iter_values
@@ -62,6 +70,8 @@ class StreamResult:
     model_usage: dict[str, ModelUsage]
     num_turns: int | None
     is_error: bool = False
+    duration_ms: int | None = None  # the run's wall-clock time, as Claude Code measured it
+    timestamp_ms: int | None = None  # the event's own ISO timestamp, when it has one
 
 
 @dataclass(frozen=True)
@@ -69,6 +79,7 @@ class StreamItem:
     kind: LineKind
     record: UsageRecord | None = None
     result: StreamResult | None = None
+    timestamp_ms: int | None = None  # the event's ``timestamp``, whatever its type
 
 
 def _cost(value: object) -> float | None:
@@ -92,15 +103,21 @@ def parse_result(event: Mapping[str, object]) -> StreamResult:
                 raise UsageFormatError(f"modelUsage[{model!r}] is not an object")
             renamed = {snake: raw[camel] for camel, snake in _MODEL_USAGE_FIELDS.items() if camel in raw}
             per_model[str(model)] = ModelUsage(usage_from_api(renamed), _cost(raw.get("costUSD")))
-    turns = event.get("num_turns")
     return StreamResult(
         session_id=_str(event.get("session_id")),
         total_cost_usd=cost,
         usage=usage_from_api(event.get("usage") or {}),
         model_usage=per_model,
-        num_turns=turns if isinstance(turns, int) and not isinstance(turns, bool) else None,
+        num_turns=_count(event.get("num_turns")),
         is_error=event.get("is_error") is True,
+        duration_ms=_count(event.get("duration_ms")),
+        timestamp_ms=parse_timestamp_ms(event.get("timestamp")),
     )
+
+
+def _count(value: object) -> int | None:
+    """A non-negative integer field, or None (absent, a bool, a float, negative)."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
 
 
 def _assistant(event: Mapping[str, object], session: str | None, cwd: str | None, source: str) -> StreamItem:
@@ -143,20 +160,23 @@ def iter_stream(path: Path | str) -> Iterator[StreamItem]:
         if isinstance(event, Malformed) or not isinstance(event, dict):
             yield StreamItem(LineKind.MALFORMED)
             continue
-        kind = event.get("type")
-        if kind == "system" and event.get("subtype") == "init":
+        item = _item(event, session, cwd, str(path))
+        if event.get("type") == "system" and event.get("subtype") == "init":
             session = _str(event.get("session_id")) or session
             cwd = _str(event.get("cwd")) or cwd
-            yield StreamItem(LineKind.IGNORED)
-        elif kind == "assistant":
-            yield _assistant(event, session, cwd, str(path))
-        elif kind == "result":
-            try:
-                yield StreamItem(LineKind.USAGE, result=parse_result(event))
-            except UsageFormatError:
-                yield StreamItem(LineKind.MALFORMED)
-        else:
-            yield StreamItem(LineKind.IGNORED)
+        yield replace(item, timestamp_ms=parse_timestamp_ms(event.get("timestamp")))
+
+
+def _item(event: Mapping[str, object], session: str | None, cwd: str | None, source: str) -> StreamItem:
+    kind = event.get("type")
+    if kind == "assistant":
+        return _assistant(event, session, cwd, source)
+    if kind == "result":
+        try:
+            return StreamItem(LineKind.USAGE, result=parse_result(event))
+        except UsageFormatError:
+            return StreamItem(LineKind.MALFORMED)
+    return StreamItem(LineKind.IGNORED)
 
 
 @dataclass
@@ -164,6 +184,26 @@ class StreamScan:
     records: list[UsageRecord]  # deduplicated; output counts are placeholders
     result: StreamResult | None  # the last result event; None if the run never finished
     counts: dict[LineKind, int] = field(default_factory=dict)
+    first_at: int | None = None  # the earliest ``timestamp`` of any event (epoch ms)
+    last_at: int | None = None  # the latest
+
+    def span(self, file_mtime_ms: int) -> tuple[int, int]:
+        """When the run started and ended (epoch ms), from what the output says: the
+        result's own timestamp ends it; else the first timestamp plus ``duration_ms``
+        (or the last timestamp, if later or the duration is unknown); with no timestamp
+        at all, ``file_mtime_ms`` ends it. It starts at the end minus ``duration_ms`` or
+        at the first timestamp, whichever is earlier (see the module's docstring)."""
+        result = self.result
+        duration = result.duration_ms if result is not None else None
+        if result is not None and result.timestamp_ms is not None:
+            end = result.timestamp_ms
+        elif self.first_at is not None and self.last_at is not None:
+            end = self.last_at if duration is None else max(self.last_at, self.first_at + duration)
+        else:
+            end = file_mtime_ms
+        # The run began duration_ms before it ended, or at the first dated event if earlier.
+        starts = [t for t in (self.first_at, None if duration is None else end - duration) if t is not None]
+        return min(starts, default=end), end
 
     @property
     def session_id(self) -> str | None:
@@ -179,15 +219,20 @@ class StreamScan:
 def read_stream(path: Path | str) -> StreamScan:
     counts = dict.fromkeys(LineKind, 0)
     result: StreamResult | None = None
+    first: int | None = None
+    last: int | None = None
 
     def collect() -> Iterator[UsageRecord]:
-        nonlocal result
+        nonlocal result, first, last
         for item in iter_stream(path):
             counts[item.kind] += 1
             if item.result is not None:
                 result = item.result
+            if item.timestamp_ms is not None:
+                first = item.timestamp_ms if first is None else min(first, item.timestamp_ms)
+                last = item.timestamp_ms if last is None else max(last, item.timestamp_ms)
             if item.record is not None:
                 yield item.record
 
     records = dedupe(collect())  # streamed: only one copy per response is held
-    return StreamScan(records=records, result=result, counts=counts)
+    return StreamScan(records=records, result=result, counts=counts, first_at=first, last_at=last)

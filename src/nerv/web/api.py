@@ -32,7 +32,7 @@ import threading
 import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
@@ -51,9 +51,10 @@ from nerv.ids import now_ms, short_id
 from nerv.service.rules import parse_rule_text
 from nerv.service.tables import BY_ENTITY, PROJECTS, REQUESTS, TASKS
 from nerv.store.requests import AlreadyDecidedError
+from nerv.when import local_midnight_ms, parse_when
 
 if TYPE_CHECKING:
-    from nerv.models import ApprovalRequest, AuditEntry, Project, Rule, Session, Task
+    from nerv.models import ApprovalRequest, AuditEntry, Project, Rule, Task
     from nerv.service import DatabaseService
 
 Json = dict[str, Any]
@@ -331,47 +332,26 @@ class Api:
         first = today - timedelta(days=days - 1)
         titles = {t.id: t.title for t in svc.get_tasks(project.id)}
         data: Json = {"project": project_json(project), "total_usd": svc.get_project_cost(project.id)}
-        if hasattr(svc, "usage_summary") and hasattr(svc, "usage_report"):
-            summary = svc.usage_summary(project.id)
-            per_day = {
-                str(row.key): row.cost_usd
-                for row in svc.usage_report("day", since=_day_ms(first), project_id=project.id)
+        summary = svc.usage_summary(project.id)
+        per_day = {
+            str(row.key): row.cost_usd
+            for row in svc.usage_report("day", since=local_midnight_ms(first), project_id=project.id)
+        }
+        sessions = [
+            {
+                **row.to_json(),
+                "label": row.label,
+                "task_title": titles.get(str(row.extra.get("task_id"))),
             }
-            sessions = [
-                {
-                    **row.to_json(),
-                    "label": row.label,
-                    "task_title": titles.get(str(row.extra.get("task_id"))),
-                }
-                for row in svc.usage_report("session", project_id=project.id)
-            ]
-            data.update(
-                source="usage",
-                today_usd=summary.today_usd,
-                month_usd=summary.month_usd,
-                unpriced_responses=summary.month_unpriced,
-                budgets=[b.to_json() for b in summary.budgets],
-            )
-        else:  # without the usage service: the sessions' own cost columns
-            per_day = {
-                (first + timedelta(days=i)).isoformat(): svc.get_cost_between(
-                    project.id, _day_ms(first + timedelta(days=i)), _day_ms(first + timedelta(days=i + 1))
-                )
-                for i in range(days)
-            }
-            month = today.replace(day=1)
-            sessions = [
-                session_cost_json(s, titles)
-                for s in sorted(svc.get_sessions(project.id), key=lambda s: -s.cost_usd)
-                if s.cost_usd
-            ]
-            data.update(
-                source="sessions",
-                today_usd=svc.get_cost_between(project.id, _day_ms(today), None),
-                month_usd=svc.get_cost_between(project.id, _day_ms(month), None),
-                unpriced_responses=0,
-                budgets=[],
-            )
+            for row in svc.usage_report("session", project_id=project.id)
+        ]
+        data.update(
+            source="usage",
+            today_usd=summary.today_usd,
+            month_usd=summary.month_usd,
+            unpriced_responses=summary.month_unpriced,
+            budgets=[b.to_json() for b in summary.budgets],
+        )
         data["by_day"] = [
             {"day": day, "cost_usd": per_day.get(day, 0.0)}
             for day in ((first + timedelta(days=i)).isoformat() for i in range(days))
@@ -382,39 +362,17 @@ class Api:
     def costs(self, request: Request) -> Json:
         """Cost per project (all time) and all usage today / this month."""
         svc = self.service
-        if hasattr(svc, "usage_summary") and hasattr(svc, "usage_report"):
-            summary = svc.usage_summary(None)
-            rows = [
-                {"project_id": row.key, "name": row.label, "cost_usd": row.cost_usd, "sessions": row.sessions}
-                for row in svc.usage_report("project")
-            ]
-            return {
-                "source": "usage",
-                "today_usd": summary.today_usd,
-                "month_usd": summary.month_usd,
-                "unassigned_sessions": summary.unassigned_sessions,
-                "budgets": [b.to_json() for b in summary.budgets],
-                "projects": rows,
-            }
-        today = date.today()
-        projects = svc.get_projects()
-        totals = {p.id: svc.get_project_cost(p.id) for p in projects}
+        summary = svc.usage_summary(None)  # "today" as `nerv status` counts it
         rows = [
-            {
-                "project_id": p.id,
-                "name": p.name,
-                "cost_usd": totals[p.id],
-                "sessions": len(svc.get_sessions(p.id)),
-            }
-            for p in sorted(projects, key=lambda p: -totals[p.id])
+            {"project_id": row.key, "name": row.label, "cost_usd": row.cost_usd, "sessions": row.sessions}
+            for row in svc.usage_report("project")
         ]
-        scopes: list[str | None] = [*totals, None]
         return {
-            "source": "sessions",
-            "today_usd": sum(svc.get_cost_between(pid, _day_ms(today)) for pid in scopes),
-            "month_usd": sum(svc.get_cost_between(pid, _day_ms(today.replace(day=1))) for pid in scopes),
-            "unassigned_sessions": len(svc.get_sessions(None)),
-            "budgets": [],
+            "source": "usage",
+            "today_usd": summary.today_usd,
+            "month_usd": summary.month_usd,
+            "unassigned_sessions": summary.unassigned_sessions,
+            "budgets": [b.to_json() for b in summary.budgets],
             "projects": rows,
         }
 
@@ -541,28 +499,6 @@ def request_json(request: ApprovalRequest, project_names: Mapping[str, str]) -> 
     }
 
 
-def session_cost_json(session: Session, task_titles: Mapping[str, str]) -> Json:
-    """A session as a cost row, shaped like a usage report row (the fallback without usage)."""
-    return {
-        "session_id": session.claude_session_id,
-        "nerv_session_id": session.id,
-        "label": session.claude_session_id or session.id,
-        "models": [session.model] if session.model else [],
-        "tokens": {
-            "input": session.tokens_input,
-            "output": session.tokens_output,
-            "cache_write_5m": session.tokens_cache_write_5m,
-            "cache_write_1h": session.tokens_cache_write_1h,
-            "cache_read": session.tokens_cache_read,
-        },
-        "cost_usd": session.cost_usd,
-        "unpriced_responses": 0,
-        "started_at": session.started_at,
-        "task_id": session.task_id,
-        "task_title": task_titles.get(session.task_id or ""),
-    }
-
-
 def change_summary(entry: AuditEntry, max_fields: int = 6) -> str:
     """An audit entry's change in one line: ``field: old → new``, or a created row's key fields."""
     before, after = entry.before or {}, entry.after or {}
@@ -627,8 +563,6 @@ def _time_param(query: Query, name: str) -> int | None:
         return None
     if raw.isdigit():
         return int(raw)
-    from nerv.cli.audit import parse_when
-
     return parse_when(raw)
 
 
@@ -649,8 +583,3 @@ def _str_field(body: Json, name: str, *, required: bool = False) -> str | None:
     if not isinstance(value, str):
         raise ApiError(400, "invalid", f"{name} must be a string")
     return value
-
-
-def _day_ms(day: date) -> int:
-    """Local midnight starting ``day``, in epoch ms."""
-    return int(datetime.combine(day, time()).timestamp() * 1000)

@@ -94,6 +94,7 @@ def latency(server: Server, env: dict[str, str], stdin: bytes, runs: int, http_r
         server.post("/hooks/claude", stdin)
     command: list[float] = []
     via_http: list[float] = []
+    transport: list[float] = []  # the server alone: POST /v1/metrics {} (token check, no database)
     same = True
     per_round = max(1, http_runs // runs)
     for _ in range(runs):
@@ -104,7 +105,10 @@ def latency(server: Server, env: dict[str, str], stdin: bytes, runs: int, http_r
             status, body = server.post("/hooks/claude", stdin)
             via_http.append(time.perf_counter() - start)
             same = same and status == 200 and body == out.rstrip(b"\n")
-    return {"command": command, "http": via_http, "same": same}
+            start = time.perf_counter()
+            server.post("/v1/metrics", b"{}")
+            transport.append(time.perf_counter() - start)
+    return {"command": command, "http": via_http, "transport": transport, "same": same}
 
 
 def statusline(env: dict[str, str], runs: int) -> dict[str, list[float]]:
@@ -153,21 +157,28 @@ def load(server: Server, home: Path, calls: int) -> dict[str, Any]:
                 if status != 200 or b"could not decide" in body:
                     errors.append(f"{status} {body[:120]!r}")
 
+    def send_one(n: int) -> None:
+        request_id = f"req_bench_{n:06d}"
+        try:
+            status, body = server.post("/v1/logs", otlp(request_id, f"load-{n % CLIENTS}"))
+        except OSError as exc:
+            status, body = 0, str(exc).encode()
+        with lock:
+            sent.append(request_id)
+            if status != 200:
+                errors.append(f"otlp {status} {body[:120]!r}")
+
     def stream() -> None:
-        n = 0
-        while not stop.is_set():
-            tick = time.perf_counter()
-            request_id = f"req_bench_{n:06d}"
-            n += 1
-            try:
-                status, body = server.post("/v1/logs", otlp(request_id, f"load-{n % CLIENTS}"))
-            except OSError as exc:
-                status, body = 0, str(exc).encode()
-            with lock:
-                sent.append(request_id)
-                if status != 200:
-                    errors.append(f"otlp {status} {body[:120]!r}")
-            time.sleep(max(0.0, 1 / OTLP_PER_S - (time.perf_counter() - tick)))
+        """50 events per second on a fixed schedule, each from its own exporter thread."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        first = time.perf_counter()
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            n = 0
+            while not stop.is_set():
+                pool.submit(send_one, n)
+                n += 1
+                time.sleep(max(0.0, first + n / OTLP_PER_S - time.perf_counter()))
 
     streamer = threading.Thread(target=stream)
     streamer.start()
@@ -261,6 +272,9 @@ def main(argv: list[str] | None = None) -> int:
         f"{pct(lat['command'], 0.99) * 1000:.1f} | {len(lat['command'])} |",
         f"| http hook (`POST /hooks/claude`), same payload, same run | {h50:.2f} | {h99:.2f} | "
         f"{len(lat['http'])} |",
+        f"| the server alone (`POST /v1/metrics {{}}`: connect, token, answer) | "
+        f"{pct(lat['transport'], 0.5) * 1000:.2f} | {pct(lat['transport'], 0.99) * 1000:.2f} | "
+        f"{len(lat['transport'])} |",
         f"| interpreter floor (`python -c \"import json, sqlite3\"`) | {f50:.1f} | "
         f"{pct(sl['floor'], 0.99) * 1000:.1f} | {runs} |",
         f"| `nerv-statusline` / `python -m nerv.statusline` | {s50:.1f} | "
@@ -273,7 +287,8 @@ def main(argv: list[str] | None = None) -> int:
         f"* Load: {CLIENTS} clients x {calls} hook calls (3 in 4 PreToolUse, 1 in 4 PostToolUse) while an",
         f"  OTLP stream sends {OTLP_PER_S} api_request events/s: {len(stress['times'])} calls in "
         f"{stress['wall']:.1f} s, p50 {t50:.1f} ms, p99 {t99:.1f} ms;",
-        f"  **{len(stress['errors'])} errors**, OTLP events sent {stress['sent']}, stored {stress['stored']} "
+        f"  **{len(stress['errors'])} errors**, OTLP events sent {stress['sent']} "
+        f"({stress['sent'] / stress['wall']:.0f}/s), stored {stress['stored']} "
         f"(**{stress['sent'] - stress['stored']} lost**), \"database is locked\" in hook.log: "
         f"**{stress['locked']}**.",
         f"* Live updates: another process commits, the dashboard's event stream has the change after p50 "

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from serve_helpers import get, post
@@ -146,3 +147,40 @@ def test_a_port_in_use_is_one_line_and_exit_1(control: ControlServer, db_path: P
     )
     assert result.returncode == 1 and result.stderr.startswith("nerv: error: cannot listen"), result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and time.monotonic() - started < 60
+
+
+def test_stopping_the_server_denies_the_calls_it_holds(db_path: Path, nerv_home: Path) -> None:
+    """A queued call waiting in the server when it stops gets deny (and its request is expired),
+    never a cut connection, which Claude Code would treat as a non-blocking error and run the call."""
+    import threading
+
+    with DatabaseService(db_path) as service:
+        service.set_setting("approval.mode", "queue")
+        service.set_setting("approval.timeout_seconds", 60)
+    proc = subprocess.Popen([sys.executable, "-m", "nerv", "--db", str(db_path), "serve", "--port", "0"],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True)
+    assert proc.stderr is not None
+    url = proc.stderr.readline().split(": ", 1)[1].strip()
+    token = (nerv_home / "serve.token").read_text().strip()
+    call = {**DENIED_CALL, "tool_input": {"command": "make release"}}
+    replies: list[Any] = []
+    waiter = threading.Thread(target=lambda: replies.append(post(url, "/hooks/claude", call, token=token)))
+    waiter.start()
+    try:
+        with DatabaseService(db_path) as service:
+            for _ in range(600):
+                if service.get_requests(status="pending"):
+                    break
+                time.sleep(0.05)
+            (held,) = service.get_requests(status="pending")
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=30)
+    waiter.join(timeout=30)
+    (reply,) = replies
+    out = reply.json()["hookSpecificOutput"]
+    assert out["permissionDecision"] == "deny" and "nerv serve stopped" in out["permissionDecisionReason"]
+    with DatabaseService(db_path) as service:
+        stored = service.get_request(held.id)
+    assert stored is not None and stored.status == "expired"

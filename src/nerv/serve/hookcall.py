@@ -26,6 +26,10 @@ from nerv import env
 from nerv.hook import io as hookio
 from nerv.hook import run as hookrun
 
+# Who the audit log names for the http hook's writes (the command hook's default is "hook");
+# nerv serve finds the calls it still holds by it when it stops.
+ACTOR = "hook:serve"
+
 # request header -> the environment variable the command hook reads
 HEADER_ENV = {
     "X-Claude-Project-Dir": env.CLAUDE_PROJECT_DIR,
@@ -38,7 +42,7 @@ def environment(
     db_path: str, headers: Any, base: Mapping[str, str] = os.environ
 ) -> Mapping[str, str]:
     """The environment the hook code sees: the server's, the database, the request's headers."""
-    overlay = {env.NERV_DB: db_path}
+    overlay = {env.NERV_DB: db_path, env.NERV_ACTOR: ACTOR}
     for header, name in HEADER_ENV.items():
         value = headers.get(header)
         if value:  # Claude Code sends "" for a variable it was not allowed to read

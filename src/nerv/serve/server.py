@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import sys
 import threading
 from collections.abc import Mapping
 from pathlib import Path
@@ -40,6 +41,7 @@ from nerv.web.server import DEFAULT_HOST, DashboardHandler, DashboardServer, is_
 DEFAULT_PORT = 8765
 MAX_MACHINE_BODY = 32 * 1024 * 1024  # a Write tool call carries the whole file
 SSE_KEEPALIVE_S = 15.0
+DRAIN_S = 5.0  # on stop, how long answers to held hook calls may take to go out
 TOKEN_COOKIE = "nerv_token"
 MACHINE_PATHS = ("/hooks/claude", "/v1/logs", "/v1/metrics")
 
@@ -58,6 +60,8 @@ class ControlServer(DashboardServer):
         self.feed = ChangeFeed(db_path)
         self.telemetry_lock = threading.Lock()
         self._telemetry_conn: Any = None
+        self._in_flight = 0
+        self._in_flight_lock = threading.Condition()
         try:
             super().__init__(address, api, verbose=verbose)
         except BaseException:
@@ -74,7 +78,36 @@ class ControlServer(DashboardServer):
             self._telemetry_conn = open_existing(self.db_path, 5000, self.environ)
         return self._telemetry_conn
 
+    def hook_started(self) -> None:
+        with self._in_flight_lock:
+            self._in_flight += 1
+
+    def hook_finished(self) -> None:
+        with self._in_flight_lock:
+            self._in_flight -= 1
+            self._in_flight_lock.notify_all()
+
+    def drain(self, grace_s: float = DRAIN_S) -> None:
+        """Before stopping: a queued call this server still holds is expired (its caller gets
+        deny, as a command hook stopped while waiting answers), then its answer gets
+        ``grace_s`` to go out. A call cut off by the stop would be let through by Claude Code."""
+        from nerv.store import requests
+        from nerv.store.open import open_existing
+
+        try:
+            conn = open_existing(self.db_path, 5000, self.environ)
+            try:
+                for request_id in requests.pending_filed_by(conn, hookcall.ACTOR):
+                    requests.expire(conn, hookcall.ACTOR, request_id, "nerv serve stopped before a decision")
+            finally:
+                conn.close()
+        except Exception as exc:
+            sys.stderr.write(f"nerv serve: could not expire the queued calls it held: {exc}\n")
+        with self._in_flight_lock:
+            self._in_flight_lock.wait_for(lambda: self._in_flight == 0, grace_s)
+
     def server_close(self) -> None:
+        self.drain()
         self.feed.stop()
         super().server_close()
         with self.telemetry_lock:
@@ -219,9 +252,13 @@ class ControlHandler(DashboardHandler):
             payload = None
         if server.activity.record(payload):
             server.feed.poke()
-        answer = hookcall.answer(raw, environ, argv)
-        server.feed.poke()  # the event may have written (a session, a queued call)
-        self._send(200, hookcall.encode(answer), "application/json", {"Cache-Control": "no-store"})
+        server.hook_started()
+        try:
+            answer = hookcall.answer(raw, environ, argv)
+            server.feed.poke()  # the event may have written (a session, a queued call)
+            self._send(200, hookcall.encode(answer), "application/json", {"Cache-Control": "no-store"})
+        finally:
+            server.hook_finished()
 
     # -- live updates --------------------------------------------------------------------
 

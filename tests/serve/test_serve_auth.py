@@ -184,3 +184,35 @@ def test_stopping_the_server_denies_the_calls_it_holds(db_path: Path, nerv_home:
     with DatabaseService(db_path) as service:
         stored = service.get_request(held.id)
     assert stored is not None and stored.status == "expired"
+
+
+def test_oversized_chunked_or_unsized_bodies_are_refused(control: ControlServer) -> None:
+    import http.client
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(control.url)
+    auth = {"Authorization": f"Bearer {control.token}", "Content-Type": "application/json"}
+    cases = (({"Content-Length": str(64 * 1024 * 1024)}, 413), ({"Transfer-Encoding": "chunked"}, 411),
+             ({}, 411), ({"Content-Length": "-3"}, 400))
+    for extra, status in cases:
+        conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=30)
+        try:
+            conn.putrequest("POST", "/hooks/claude")
+            for name, value in {**auth, **extra}.items():
+                conn.putheader(name, value)
+            conn.endheaders()
+            assert conn.getresponse().status == status, extra
+        finally:
+            conn.close()
+
+
+def test_install_service_writes_a_user_unit(db_path: Path, tmp_path: Path) -> None:
+    config = tmp_path / "xdg"
+    result = subprocess.run(
+        [sys.executable, "-m", "nerv", "--db", str(db_path), "serve", "--install-service", "--port", "8799"],
+        capture_output=True, text=True, timeout=60, env={**os.environ, "XDG_CONFIG_HOME": str(config)},
+    )
+    assert result.returncode == 0, result.stderr
+    unit = (config / "systemd" / "user" / "nerv-serve.service").read_text()
+    assert f"-m nerv --db {db_path} serve --host 127.0.0.1 --port 8799" in unit
+    assert "systemctl --user enable --now nerv-serve" in result.stdout

@@ -64,11 +64,50 @@ def run_server(
         server.server_close()
 
 
+UNIT_NAME = "nerv-serve.service"
+
+
+def unit_text(db_path: str, host: str, port: int) -> str:
+    """A systemd user unit running this interpreter's ``nerv serve`` on the same database."""
+    import shlex
+    import sys
+
+    command = " ".join(shlex.quote(w) for w in [sys.executable, "-m", "nerv", "--db", db_path, "serve",
+                                                 "--host", host, "--port", str(port)])
+    return (
+        "[Unit]\n"
+        "Description=nerv serve: dashboard, Claude Code http hook, OTLP receiver\n\n"
+        "[Service]\n"
+        f"ExecStart={command}\n"
+        "Restart=on-failure\n\n"
+        "[Install]\n"
+        "WantedBy=default.target\n"
+    )
+
+
+def write_service_unit(db_path: str, host: str, port: int) -> None:
+    import os
+    from pathlib import Path
+
+    from nerv.cli.output import echo
+
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    unit = Path(base) / "systemd" / "user" / UNIT_NAME
+    unit.parent.mkdir(parents=True, exist_ok=True)
+    unit.write_text(unit_text(db_path, host, port))
+    echo(f"wrote {unit}")
+    echo(f"start it now and at login: systemctl --user daemon-reload && systemctl --user enable --now "
+         f"{UNIT_NAME.removesuffix('.service')}")
+
+
 @click.command()
 @server_options
+@click.option("--install-service", is_flag=True,
+              help="Write a systemd user unit that runs this server (then enable it with systemctl --user).")
 @pass_app
 def serve(
-    app: AppContext, host: str, port: int, open_browser: bool, project: str | None, verbose: bool
+    app: AppContext, host: str, port: int, open_browser: bool, project: str | None, verbose: bool,
+    install_service: bool,
 ) -> None:
     """Run the live control plane until interrupted (Ctrl-C): the dashboard, Claude Code's
     http hook (POST /hooks/claude), the OpenTelemetry receiver (POST /v1/logs, /v1/metrics)
@@ -79,4 +118,7 @@ def serve(
     $NERV_HOME/serve.token (0600). The dashboard has no login, so the server listens on
     127.0.0.1 unless told otherwise; bound elsewhere, every request needs the token.
     """
+    if install_service:
+        write_service_unit(str(app.path.resolve()), host, port)
+        return
     run_server(app, host, port, open_browser, project, verbose)

@@ -311,7 +311,7 @@ def uninstall(project: str | None, user: bool, as_json: bool) -> None:
     While the file is still exactly what install wrote, it is restored byte for
     byte from install's backup (or removed, if install created it); otherwise
     nerv's entries alone are taken out and everything else is kept -- with the
-    deny entries and env settings ``install --http`` / ``--otel`` added.
+    deny entries and env settings install --http / --otel added.
     """
     from nerv.cli import hookbackup
     from nerv.cli.hookshttp import remove_added

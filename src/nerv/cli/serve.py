@@ -113,8 +113,8 @@ def serve(
     http hook (POST /hooks/claude), the OpenTelemetry receiver (POST /v1/logs, /v1/metrics)
     and live updates (GET /api/events).
 
-    Prints ``nerv dashboard: URL`` on stderr once it listens. The hook and OTLP endpoints
-    need ``Authorization: Bearer TOKEN``; the token is created on first start in
+    Prints "nerv dashboard: URL" on stderr once it listens. The hook and OTLP endpoints
+    need "Authorization: Bearer TOKEN"; the token is created on first start in
     $NERV_HOME/serve.token (0600). The dashboard has no login, so the server listens on
     127.0.0.1 unless told otherwise; bound elsewhere, every request needs the token.
     """

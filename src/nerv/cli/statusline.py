@@ -13,7 +13,7 @@ def statusline() -> None:
     today's and this month's spend against the budgets, pending approvals and plan-limit
     use. The reported cost and the 5-hour / 7-day limit use are stored (see nerv usage
     reconcile). Never fails: on any error it still prints a line. For the fastest start,
-    point Claude Code at ``nerv-statusline`` or ``python -m nerv.statusline`` instead.
+    point Claude Code at nerv-statusline or python -m nerv.statusline instead.
     """
     from nerv.statusline import main
 

@@ -14,7 +14,7 @@ from nerv.cli.serve import run_server, server_options
 def web(
     app: AppContext, host: str, port: int, open_browser: bool, project: str | None, verbose: bool
 ) -> None:
-    """Serve the local dashboard until interrupted (Ctrl-C): the same server as ``nerv serve``.
+    """Serve the local dashboard until interrupted (Ctrl-C): the same server as nerv serve.
 
     Prints one line, "nerv dashboard: URL", on stderr once it listens.
 

@@ -1,6 +1,6 @@
 """Worst-case non-Bash tool inputs of about 1 MB: how long one decision takes.
 
-    PYTHONPATH=src python bench/bench_tool_inputs.py [--quick]
+    PYTHONPATH=src python bench/bench_tool_inputs.py [--quick] [--write-docs]
 
 Hostile shapes for the parts of the engine that read paths, URLs and other
 tool inputs (issue 8's target: a 1 MB input answers in well under a second):
@@ -8,8 +8,8 @@ long paths and symlink walks, URLs whose host, port or path is huge or full
 of percent-escapes and international characters, and generic globs with many
 stars against long text.  Each case is decided in-process under the default
 rules plus rules that exercise every matcher; the slowest of a few runs is
-reported.  Writes the "## Permission engine: hostile tool inputs" section of
-docs/performance.md (not with --quick).
+reported.  ``--write-docs`` writes the "## Permission engine: hostile tool
+inputs" section of docs/performance.md.
 """
 
 from __future__ import annotations
@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name:<{width}}  {ms:8.1f} ms  {action}")
     slowest = max(ms for _, ms, _ in rows)
     print(f"slowest: {slowest:.1f} ms (input ~{size:,} characters)")
-    if not quick:
+    if "--write-docs" in args:
         load = ", ".join(f"{x:.1f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
         table = "\n".join(f"| {name} | {ms:.0f} | {action or 'none'} |" for name, ms, action in rows)
         replace_section(HEADING, f"""

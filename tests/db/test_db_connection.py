@@ -66,11 +66,12 @@ def test_nerv_db_points_at_a_file(nerv_home: Path, tmp_path: Path, monkeypatch: 
         assert svc.path == tmp_path / "explicit.db"
 
 
-def test_existing_file_keeps_its_mode(db_path: Path) -> None:
+def test_an_existing_file_is_made_private_again(db_path: Path) -> None:
+    """A database copied in at 0640 holds agent commands and costs: it is tightened (issue 9)."""
     DatabaseService(db_path).close()
     db_path.chmod(0o640)
     DatabaseService(db_path).close()
-    assert mode(db_path) == 0o640
+    assert mode(db_path) == 0o600
 
 
 # -- pragmas ---------------------------------------------------------------------------

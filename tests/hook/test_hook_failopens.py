@@ -109,3 +109,17 @@ def test_agents_cannot_decide_queued_calls(run_cli: Any, service: DatabaseServic
     person = run_cli("approvals", verb, request.id[:8], "--json")
     assert person.returncode == 0, person.stderr
     assert json.loads(person.stdout)["status"] == ("approved" if verb == "approve" else "denied")
+
+
+def test_queued_wait_outlasts_the_decision_deadline(hook_process: Any, service: DatabaseService) -> None:
+    """The watchdog's deadline bounds deciding, not the person's wait: a queued call
+    still gets its full approval.timeout_seconds and then the expiry answer."""
+    result = hook_process(
+        pre_payload("Bash", {"command": "make slow"}),
+        env={"NERV_APPROVAL_MODE": "queue", "NERV_APPROVAL_TIMEOUT_SECONDS": "1.5",
+             "NERV_HOOK_DEADLINE_S": "0.3"},
+        timeout=60,
+    )
+    assert result.decision == "deny" and "no decision within 1.5 s" in result.reason
+    [request] = service.get_requests(None)
+    assert request.status == "expired" and request.expires_at is not None

@@ -198,3 +198,10 @@ def test_mcp_specifier_rules_see_nested_strings() -> None:
     assert decide(rules, "mcp__db__query", {"sql": "SELECT 1", "opts": {"then": "DROP TABLE t"}}) == "deny"
     assert decide(rules, "mcp__db__query", {"sql": "SELECT 1", "opts": {"then": "DELETE FROM t"}}) is None
     assert decide(rules, "mcp__db__query", {"sql": "SELECT 1", "more": ["SELECT 2", ["SELECT 3"]]}) == "allow"
+
+
+def test_a_deny_on_any_text_of_a_malformed_command_beats_an_ask_on_another() -> None:
+    rules = compiled(("allow", "Bash"), ("ask", "Bash(ls:*)"), ("deny", "Bash(rm:*)"))
+    assert decide(rules, "Bash", {"command": ["ls", "rm -rf /"]}) == "deny"
+    assert decide(rules, "Bash", {"command": {"a": "ls", "b": "rm x"}}) == "deny"
+    assert decide(rules, "Bash", {"command": ["ls x"]}) == "ask"

@@ -73,6 +73,7 @@ def test_links_into_a_denied_folder_are_denied(world: dict[str, Path], path: str
         decision = rules.evaluate(tool, {"file_path": written}, ctx(world))
         assert decision.action == "deny", (tool, written, decision)
         assert decision.rules[0].text == "Read(~/.ssh/**)"
+        assert "reached through a symbolic link" in decision.reason, decision.reason
 
 
 def test_lexical_reading_alone_would_have_allowed_them(world: dict[str, Path]) -> None:

@@ -66,6 +66,15 @@ def test_every_spelling_of_a_denied_host_is_denied(url: str) -> None:
     assert fetch(allow_example, url) is None, url
 
 
+def test_ipv4_mapped_ipv6_meets_deny_rules_on_the_ipv4_address() -> None:
+    rules = compiled(("allow", "WebFetch"), ("deny", "WebFetch(domain:127.0.0.1)"))
+    for url in ("http://[::ffff:127.0.0.1]/", "http://[::FFFF:7f00:1]:8080/x", "http://[0:0:0:0:0:ffff:7f00:1]"):
+        assert oracle(url) is not None and oracle(url)[1] == "[::ffff:7f00:1]"  # type: ignore[index]
+        assert fetch(rules, url) == "deny", url
+    assert fetch(rules, "http://[::1]/") == "allow"
+    assert fetch(compiled(("allow", "WebFetch(domain:127.0.0.1)")), "http://[::ffff:127.0.0.1]/") is None
+
+
 @pytest.mark.parametrize("url", LOOPBACK_FORMS)
 def test_ipv4_number_forms_are_the_address(url: str) -> None:
     assert oracle(url) == ("http", "127.0.0.1")
@@ -240,3 +249,23 @@ def test_law_linear_globs_match_exactly_what_naive_globs_match(pattern: str, tex
 def test_many_star_globs_stay_fast_on_long_text() -> None:
     """No timing: a backtracking glob would not finish this in the test's lifetime."""
     assert compile_glob("*a*a*a*a*a*a*b").fullmatch("a" * 200_000) is None
+
+
+def test_every_fixed_mapping_agrees_with_the_whatwg_parser() -> None:
+    """The code points this module maps with certainty, one by one against the oracle."""
+    from nerv.permissions.urls import _IGNORED, _STOPS
+
+    for code in sorted(_IGNORED):
+        url = f"https://ev{chr(code)}il.com/"
+        assert oracle(url) == ("https", "evil.com"), hex(code)
+        parsed = parse_url(url)
+        assert parsed is not None and parsed.certain and parsed.host == "evil.com", hex(code)
+    for stop in _STOPS:
+        assert oracle(f"https://evil{stop}com") == ("https", "evil.com")
+    for code in range(0xFF01, 0xFF5F):  # fullwidth ASCII: certain only where the oracle agrees
+        url = f"https://a{chr(code)}b.com/"
+        parsed = parse_url(url)
+        if parsed is not None and parsed.certain:
+            assert oracle(url) == ("https", parsed.host), hex(code)
+        elif chr(code - 0xFEE0).isalnum() or chr(code - 0xFEE0) in "-_.":
+            raise AssertionError(f"fullwidth {chr(code)!r} should map with certainty")

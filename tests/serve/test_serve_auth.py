@@ -37,8 +37,8 @@ def _counts(db_path: Path) -> list[int]:
 def test_token_is_created_once_private_and_kept(control: ControlServer, nerv_home: Path) -> None:
     path = nerv_home / "serve.token"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert path.read_text().strip() == control.token and len(control.token) >= 40
-    assert tokens.load_or_create() == control.token  # a second start reuses it
+    assert path.read_text().strip() == control.hook_token and len(control.hook_token) >= 40
+    assert tokens.load_or_create() == control.hook_token  # a second start reuses it
 
 
 def test_a_token_file_others_can_read_is_refused(nerv_home: Path) -> None:
@@ -67,29 +67,29 @@ def test_missing_or_wrong_token_gets_401_and_changes_nothing(
 
 def test_the_right_token_is_accepted_and_the_event_recorded(control: ControlServer, db_path: Path) -> None:
     before = _counts(db_path)
-    reply = post(control.url, "/hooks/claude", SESSION_START, token=control.token)
+    reply = post(control.url, "/hooks/claude", SESSION_START, token=control.hook_token)
     assert reply.status == 200 and reply.body == b""
     assert _counts(db_path)[1] == before[1] + 1
-    reply = post(control.url, "/hooks/claude", DENIED_CALL, token=control.token)
+    reply = post(control.url, "/hooks/claude", DENIED_CALL, token=control.hook_token)
     assert reply.json()["hookSpecificOutput"]["permissionDecision"] == "deny"
 
 
 def test_foreign_host_cross_origin_and_wrong_method_are_refused(control: ControlServer) -> None:
     port = control.port
-    reply = post(control.url, "/hooks/claude", DENIED_CALL, token=control.token,
+    reply = post(control.url, "/hooks/claude", DENIED_CALL, token=control.hook_token,
                  headers={"Host": f"evil.example:{port}"})
     assert reply.status == 403 and reply.json()["error"]["code"] == "forbidden_host"
-    reply = post(control.url, "/hooks/claude", DENIED_CALL, token=control.token,
+    reply = post(control.url, "/hooks/claude", DENIED_CALL, token=control.hook_token,
                  headers={"Origin": "https://evil.example"})
     assert reply.status == 403 and reply.json()["error"]["code"] == "cross_origin"
-    reply = post(control.url, "/hooks/claude", DENIED_CALL, token=control.token,
+    reply = post(control.url, "/hooks/claude", DENIED_CALL, token=control.hook_token,
                  headers={"Content-Type": "text/plain"})
     assert reply.status == 415
     assert get(control.url, "/hooks/claude").status == 405
     # The dashboard is still there, on the same server, and the token stays out of every page.
     page = get(control.url, "/")
-    assert page.status == 200 and control.token.encode() not in page.body
-    assert control.token.encode() not in get(control.url, "/api/health").body
+    assert page.status == 200 and control.hook_token.encode() not in page.body
+    assert control.hook_token.encode() not in get(control.url, "/api/health").body
 
 
 def test_off_loopback_every_request_needs_the_token(db_path: Path, nerv_home: Path) -> None:
@@ -103,15 +103,23 @@ def test_off_loopback_every_request_needs_the_token(db_path: Path, nerv_home: Pa
     thread.start()
     try:
         url = srv.url
-        assert get(url, "/api/health").status == 401
-        assert get(url, "/").status == 401
-        assert get(url, "/?token=wrong").status == 401
-        auth = {"Authorization": f"Bearer {srv.token}"}
+        browser_token = (nerv_home / "web-token").read_text().strip()
+        assert srv.token == browser_token and browser_token != srv.hook_token
+        for path in ("/api/health", "/", "/?token=wrong", "/api/events", "/api/live"):
+            assert get(url, path).status == 401, path
+            assert get(url, path, {"Authorization": f"Bearer {srv.hook_token}"}).status == 401, path
+        auth = {"Authorization": f"Bearer {browser_token}"}
         assert get(url, "/api/health", auth).status == 200
-        login = get(url, f"/?token={srv.token}")
+        assert get(url, "/api/live", auth).json()["sessions"] == {}
+        login = get(url, f"/?token={browser_token}")
         assert login.status == 303 and "HttpOnly" in login.headers["set-cookie"]
         cookie = login.headers["set-cookie"].split(";")[0]
         assert get(url, "/api/health", {"Cookie": cookie}).status == 200
+        # Claude Code's endpoints take their own token, and only it.
+        call = {**DENIED_CALL}
+        assert post(url, "/hooks/claude", call, token=browser_token).status == 401
+        reply = post(url, "/hooks/claude", call, token=srv.hook_token)
+        assert reply.json()["hookSpecificOutput"]["permissionDecision"] == "deny"
     finally:
         srv.shutdown()
         thread.join(timeout=10)
@@ -180,10 +188,11 @@ def test_stopping_the_server_denies_the_calls_it_holds(db_path: Path, nerv_home:
     waiter.join(timeout=30)
     (reply,) = replies
     out = reply.json()["hookSpecificOutput"]
-    assert out["permissionDecision"] == "deny" and "nerv serve stopped" in out["permissionDecisionReason"]
+    assert out["permissionDecision"] == "deny" and held.id[:8] in out["permissionDecisionReason"]
     with DatabaseService(db_path) as service:
         stored = service.get_request(held.id)
     assert stored is not None and stored.status == "expired"
+    assert stored.reason == "nerv serve stopped before a decision"
 
 
 def test_oversized_chunked_or_unsized_bodies_are_refused(control: ControlServer) -> None:
@@ -191,7 +200,7 @@ def test_oversized_chunked_or_unsized_bodies_are_refused(control: ControlServer)
     from urllib.parse import urlsplit
 
     parts = urlsplit(control.url)
-    auth = {"Authorization": f"Bearer {control.token}", "Content-Type": "application/json"}
+    auth = {"Authorization": f"Bearer {control.hook_token}", "Content-Type": "application/json"}
     cases = (({"Content-Length": str(64 * 1024 * 1024)}, 413), ({"Transfer-Encoding": "chunked"}, 411),
              ({}, 411), ({"Content-Length": "-3"}, 400))
     for extra, status in cases:

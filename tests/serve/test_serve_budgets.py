@@ -16,7 +16,7 @@ from nerv.serve.server import ControlServer
 
 
 def _both(control: ControlServer, payload: dict[str, Any]) -> Any:
-    reply = post(control.url, "/hooks/claude", payload, token=control.token)
+    reply = post(control.url, "/hooks/claude", payload, token=control.hook_token)
     assert reply.status == 200
     assert reply.body == run_hook(payload)
     return reply.json()

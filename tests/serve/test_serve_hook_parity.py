@@ -74,7 +74,7 @@ def _same(control: ControlServer, payload: bytes | dict[str, Any], *, env: dict[
           headers: dict[str, str] | None = None, process: bool = True) -> bytes:
     """The server's answer, checked equal to nerv-hook's: the real process, or (``process``
     False, for the large matrix) nerv-hook's ``main`` in this process, stdin and stdout swapped."""
-    reply = post(control.url, "/hooks/claude", payload, token=control.token, headers=headers)
+    reply = post(control.url, "/hooks/claude", payload, token=control.hook_token, headers=headers)
     assert reply.status == 200, reply.body
     expected = run_hook(payload, env=env) if process else _hook_main(payload)
     assert reply.body == expected, (payload, reply.body, expected)

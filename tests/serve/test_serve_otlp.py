@@ -89,7 +89,7 @@ def session_cost(db_path: Path) -> float:
 
 
 def send(control: ControlServer, body: Any, path: str = "/v1/logs") -> Any:
-    reply = post(control.url, path, body, token=control.token)
+    reply = post(control.url, path, body, token=control.hook_token)
     assert reply.status == 200, reply.body
     assert reply.json() == {}
     return reply
@@ -191,9 +191,9 @@ def test_unknown_events_and_metrics_are_accepted_and_ignored(control: ControlSer
 
 def test_bad_bodies_are_refused_without_a_change(control: ControlServer, db_path: Path) -> None:
     for raw, status in ((b"{not json", 400), (b"[1]", 400)):
-        reply = post(control.url, "/v1/logs", raw, token=control.token)
+        reply = post(control.url, "/v1/logs", raw, token=control.hook_token)
         assert reply.status == status and reply.json()["error"]["code"] == "bad_json"
-    reply = post(control.url, "/v1/logs", b"\x0a\x00", token=control.token,
+    reply = post(control.url, "/v1/logs", b"\x0a\x00", token=control.hook_token,
                  headers={"Content-Type": "application/x-protobuf"})
     assert reply.status == 415
     assert metrics(db_path) == []

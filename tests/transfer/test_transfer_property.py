@@ -14,6 +14,7 @@ from transfer_helpers import export_text, import_rows, load_doc, normalized
 
 from nerv import DatabaseService
 from nerv.db import schema
+from nerv.permissions import RuleSyntaxError, candidate_key, format_rule, parse_rule
 from nerv.transfer.importer import import_file
 
 TEXT = st.text(alphabet=st.characters(min_codepoint=1, exclude_categories=["Cs"]), max_size=12)
@@ -22,6 +23,8 @@ MAYBE_TEXT = st.none() | TEXT
 TIME = st.integers(min_value=0, max_value=2**53)
 TOKENS = st.integers(min_value=0, max_value=10**9)
 COST = st.floats(min_value=-1e9, max_value=1e9, allow_nan=False, allow_infinity=False)
+# What is recorded on a session itself adds to its metrics: never below them (see db check).
+OWN_COST = st.floats(min_value=0, max_value=1e9, allow_nan=False, allow_infinity=False)
 JSON_VALUE = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**40), 2**40) | COST | TEXT,
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(TEXT, inner, max_size=3),
@@ -90,7 +93,7 @@ def databases(draw: st.DrawFn) -> dict[str, list[dict[str, Any]]]:
             "ended_at": draw(st.none() | TIME),
             "tokens_input": draw(TOKENS),
             "tokens_output": draw(TOKENS),
-            "cost_usd": draw(COST),
+            "cost_usd": draw(OWN_COST),
             "claude_session_id": draw(st.none() | st.uuids().map(str)),
             "tokens_cache_read": draw(TOKENS),
             "model": draw(MAYBE_TEXT),
@@ -115,21 +118,28 @@ def databases(draw: st.DrawFn) -> dict[str, list[dict[str, Any]]]:
         }
         for _ in range(draw(st.integers(0, 6) if session_ids else st.just(0)))
     ]
-    rows["approval_rules"] = [
-        {
-            "id": ident("r"),
-            "pattern": f"p{i}" + draw(TEXT),
-            "action": draw(st.sampled_from(schema.RULE_ACTIONS)),
-            "tool": draw(st.sampled_from(["Bash", "Read", "WebFetch"])),
-            "created_at": draw(TIME),
-            "project_id": draw(st.none() | st.sampled_from(project_ids)),
-            "enabled": draw(st.sampled_from([0, 1])),
-            "note": draw(MAYBE_TEXT),
-            "updated_at": draw(TIME),
-            "match_key": draw(TEXT),
-        }
-        for i in range(draw(st.integers(0, 3)))
-    ]
+    rows["approval_rules"] = []
+    for i in range(draw(st.integers(0, 3))):
+        tool, pattern = draw(st.sampled_from(["Bash", "Read", "WebFetch"])), f"p{i}" + draw(TEXT)
+        try:
+            parse_rule(format_rule(tool, pattern))
+        except RuleSyntaxError:
+            continue  # import refuses rules the matcher cannot read (tested elsewhere)
+        rows["approval_rules"].append(
+            {
+                "id": ident("r"),
+                "pattern": pattern,
+                "action": draw(st.sampled_from(schema.RULE_ACTIONS)),
+                "tool": tool,
+                "created_at": draw(TIME),
+                "project_id": draw(st.none() | st.sampled_from(project_ids)),
+                "enabled": draw(st.sampled_from([0, 1])),
+                "note": draw(MAYBE_TEXT),
+                "updated_at": draw(TIME),
+                # derived from tool and pattern: import recomputes it, so the round trip keeps it
+                "match_key": candidate_key(tool, pattern),
+            }
+        )
     rows["approval_requests"] = [
         {
             "id": ident("q"),

@@ -10,7 +10,18 @@ from typing import Any
 import click
 
 from nerv.cli.context import AppContext, complete_id, pass_app
-from nerv.cli.output import echo, emit_json, fields, fmt_time, json_option, sid, style, table, truncate
+from nerv.cli.output import (
+    echo,
+    emit_json,
+    fields,
+    fmt_time,
+    json_option,
+    sid,
+    style,
+    table,
+    truncate,
+    visible,
+)
 
 
 @click.group()
@@ -46,6 +57,7 @@ def _request_json(request: Any, patterns: list[str] | None = None) -> dict[str, 
         "tool_input": request.tool_input, "cwd": request.cwd, "project_id": request.project_id,
         "session_id": request.session_id, "task_id": request.task_id, "reason": request.reason,
         "decided_by": request.decided_by, "decided_at": request.decided_at, "created_at": request.created_at,
+        "expires_at": request.expires_at,
     }
     if patterns is not None:
         out["proposed_rules"] = patterns
@@ -109,16 +121,17 @@ def show(app: AppContext, request_id: str, as_json: bool) -> None:
         ("call", _subject(request.tool_name, request.tool_input)), ("cwd", request.cwd),
         ("project", request.project_id), ("session", request.session_id), ("task", request.task_id),
         ("created", fmt_time(request.created_at)),
+        ("expires", fmt_time(request.expires_at) if request.expires_at else None),
         ("decided",
          f"{fmt_time(request.decided_at)} by {request.decided_by}" if request.decided_at else None),
         ("reason", request.reason),
     ])
     echo(style("input", bold=True))
     for line in json.dumps(request.tool_input, indent=2, sort_keys=True, ensure_ascii=False).splitlines():
-        echo(f"  {line}")
+        echo(f"  {visible(line)}")
     echo(style("proposed rules", bold=True) + "  (approve ID --always RULE / deny ID --never RULE)")
     for pattern in patterns or ["(none: write one with nerv rules add)"]:
-        echo(f"  {pattern}")
+        echo(f"  {visible(pattern)}")
 
 
 def _refuse_agents() -> None:
@@ -148,9 +161,9 @@ def _decide(app: AppContext, request_id: str, status: str, reason: str | None, r
         return
     verb = "approved" if status == "approved" else "denied"
     subject = truncate(_subject(decided.tool_name, decided.tool_input), 60)
-    echo(f"{verb} {ident[:8]}: {decided.tool_name} {subject}")
+    echo(f"{verb} {ident[:8]}: {visible(decided.tool_name)} {subject}")
     if rule:
-        echo(f"rule: {'allow' if status == 'approved' else 'deny'} {rule}")
+        echo(f"rule: {'allow' if status == 'approved' else 'deny'} {visible(rule)}")
 
 
 @approvals.command("approve")

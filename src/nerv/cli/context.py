@@ -15,6 +15,49 @@ if TYPE_CHECKING:
     from nerv.service.base import TableSpec
 
 
+# Commands that only read. On a database file that does not exist yet they show what a new
+# one would hold (an in-memory database at the latest schema), and create neither the file
+# nor its folder: `nerv --db /typo/x.db status` must not leave /typo behind.
+READ_ONLY_COMMANDS = frozenset(
+    {
+        "status", "audit", "export",
+        "project list", "project show", "repo list", "task list", "task show", "task board",
+        "cycle list", "cycle show", "session list", "session show", "decision list", "decision show",
+        "settings get", "settings list", "usage report", "usage prices", "usage budget",
+        "rules list", "rules test", "rules suggest", "approvals list", "approvals show", "hooks status",
+    }
+)  # fmt: skip
+IN_MEMORY = ":memory:"
+
+
+def current_command() -> str:
+    """The running subcommand's path without the program name, e.g. ``task list``."""
+    ctx = click.get_current_context(silent=True)
+    return " ".join(ctx.command_path.split()[1:]) if ctx is not None else ""
+
+
+def wait_for_long_writers(path: Path) -> None:
+    """A CLI write that finds the lock held by a long writer (an import) waits for it, saying so
+    once on stderr, instead of failing with "database is locked" after the busy timeout."""
+    from nerv.db.tempfiles import long_writer
+    from nerv.store import tx
+
+    told: list[bool] = []
+
+    def wait(_conn: object) -> bool:
+        writer = long_writer(path)
+        if writer is None:
+            return False
+        if not told:
+            told.append(True)
+            from nerv.cli.output import echo
+
+            echo(f"nerv: waiting for `{writer.get('what')}` (pid {writer.get('pid')}) to finish...", err=True)
+        return True
+
+    tx.on_busy = wait
+
+
 class AppContext:
     def __init__(self, db_path: str | None) -> None:
         self.db_path = db_path
@@ -30,7 +73,12 @@ class AppContext:
         if self._service is None:
             from nerv.service import DatabaseService
 
-            self._service = DatabaseService(self.path)
+            path = self.path
+            if current_command() in READ_ONLY_COMMANDS and not path.exists():
+                self._service = DatabaseService(IN_MEMORY)
+            else:
+                self._service = DatabaseService(path)
+                wait_for_long_writers(path)
         return self._service
 
     def resolve(self, spec: TableSpec[Any], ident: str) -> str:

@@ -7,7 +7,7 @@ from typing import Any
 import click
 
 from nerv.cli.context import AppContext, pass_app
-from nerv.cli.output import emit_json, fields, fmt_time, json_option, table
+from nerv.cli.output import echo, emit_json, fields, fmt_time, json_option, table
 
 
 @click.group()
@@ -51,7 +51,7 @@ def version(app: AppContext, as_json: bool) -> None:
         state = "up to date"
     else:
         state = f"{latest - current} migration(s) pending: run `nerv db migrate`"
-    click.echo(f"schema version {current} (latest {latest}): {state}")
+    echo(f"schema version {current} (latest {latest}): {state}")
     rows = [[a["version"], a["name"], fmt_time(a["applied_at"])] for a in info["applied"]]
     rows += [[p["version"], p["name"], "pending"] for p in info["pending"]]
     if rows:
@@ -70,9 +70,9 @@ def migrate_cmd(app: AppContext, as_json: bool) -> None:
     if as_json:
         emit_json({"path": str(path), "from_version": before, "to_version": after, "applied": applied})
     elif applied:
-        click.echo(f"migrated {path} from version {before} to {after}: {', '.join(applied)}")
+        echo(f"migrated {path} from version {before} to {after}: {', '.join(applied)}")
     else:
-        click.echo(f"{path} is up to date (schema version {after})")
+        echo(f"{path} is up to date (schema version {after})")
 
 
 @db.command("checkpoint")
@@ -96,7 +96,7 @@ def checkpoint_cmd(app: AppContext, mode: str, as_json: bool) -> None:
         emit_json({**vars(result), "complete": result.complete})
     else:
         state = "complete" if result.complete else "incomplete (other connections were busy)"
-        click.echo(
+        echo(
             f"checkpoint {mode}: {result.checkpointed_frames}/{result.wal_frames} WAL frames, {state}; "
             f"WAL {_mib(result.wal_bytes_before)} -> {_mib(result.wal_bytes_after)}"
         )
@@ -131,11 +131,11 @@ def check_cmd(app: AppContext, quick: bool, as_json: bool) -> None:
             ]
         )
         for warning in report.warnings:
-            click.echo(f"warning: {warning}")
+            echo(f"warning: {warning}")
         for problem in report.problems:
-            click.echo(f"problem: {problem}")
+            echo(f"problem: {problem}")
         if report.ok:
-            click.echo("ok")
+            echo("ok")
     if not report.ok:
         more = f" (+{len(report.problems) - 1} more)" if len(report.problems) > 1 else ""
         raise CheckFailedError(f"database check failed: {report.problems[0]}{more}")
@@ -152,4 +152,4 @@ def vacuum_cmd(app: AppContext, as_json: bool) -> None:
     if as_json:
         emit_json(result)
     else:
-        click.echo(f"vacuumed {result.path}: {_mib(result.bytes_before)} -> {_mib(result.bytes_after)}")
+        echo(f"vacuumed {result.path}: {_mib(result.bytes_before)} -> {_mib(result.bytes_after)}")

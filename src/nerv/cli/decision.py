@@ -7,7 +7,7 @@ from typing import Any
 import click
 
 from nerv.cli.context import AppContext, complete_id, pass_app
-from nerv.cli.output import echo, emit_json, fields, fmt_time, json_option, sid, table, truncate
+from nerv.cli.output import echo, emit_json, fields, fmt_time, json_option, sid, table, truncate, visible
 from nerv.db.schema import DECISION_STATUSES
 
 STATUS_CHOICE = click.Choice(DECISION_STATUSES)
@@ -92,7 +92,7 @@ def create(
     if as_json:
         emit_json(created)
     else:
-        echo(f"recorded decision {sid(created.id)} [{created.status}] {created.title}")
+        echo(f"recorded decision {sid(created.id)} [{created.status}] {visible(created.title)}")
 
 
 @decision.command("list")
@@ -200,7 +200,7 @@ def update(
     if as_json:
         emit_json(changed)
     else:
-        echo(f"updated decision {sid(changed.id)} [{changed.status}] {changed.title}")
+        echo(f"updated decision {sid(changed.id)} [{changed.status}] {visible(changed.title)}")
 
 
 @decision.command("supersede")

@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         cli.main(args=argv, prog_name="nerv", standalone_mode=False)
     except NervError as exc:
-        click.echo(f"nerv: error: {exc}", err=True)
+        echo(f"nerv: error: {exc}", err=True)
         sys.exit(exc.exit_code)
     except click.exceptions.Abort:
         click.echo("nerv: aborted", err=True)
@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> None:
         hint = ""
         if isinstance(exc, click.UsageError) and exc.ctx is not None:
             hint = f" (see '{exc.ctx.command_path} --help')"
-        click.echo(f"nerv: error: {message}{hint}", err=True)
+        echo(f"nerv: error: {message}{hint}", err=True)
         sys.exit(exc.exit_code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
@@ -145,16 +145,34 @@ def main(argv: list[str] | None = None) -> None:
         click.echo("nerv: interrupted", err=True)
         sys.exit(130)
     except Exception as exc:
-        _report_unexpected(exc)
-        sys.exit(1)
+        sys.exit(_report_unexpected(exc))
 
 
-def _report_unexpected(exc: Exception) -> None:
+def echo(text: str, *, err: bool) -> None:
+    """Error lines, with control characters shown (the printing module is imported only then)."""
+    from nerv.cli.output import echo as echo_escaped
+
+    echo_escaped(text, err=err)
+
+
+def _report_unexpected(exc: Exception) -> int:
+    """One line for what escaped the commands; the exit code. Known system failures are named."""
     import os
+    import sqlite3
 
+    from nerv.db.connection import explain
+
+    if isinstance(exc, sqlite3.Error):  # read-only file, full disk, failing disk...
+        echo(f"nerv: error: {explain(exc, None)}", err=True)
+        return 5
+    if isinstance(exc, OSError) and exc.strerror:  # e.g. writing into a read-only folder
+        where = f": {exc.filename}" if exc.filename else ""
+        echo(f"nerv: error: {exc.strerror}{where}", err=True)
+        return 1
     message: Any = str(exc) or exc.__class__.__name__
-    click.echo(f"nerv: internal error: {exc.__class__.__name__}: {message}", err=True)
+    echo(f"nerv: internal error: {exc.__class__.__name__}: {message}", err=True)
     if os.environ.get(env.NERV_DEBUG):
         import traceback
 
         traceback.print_exc()
+    return 1

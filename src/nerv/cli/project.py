@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from nerv.cli.context import AppContext, pass_app
-from nerv.cli.output import emit_json, fields, fmt_cost, fmt_time, json_option, sid, table
+from nerv.cli.output import echo, emit_json, fields, fmt_cost, fmt_time, json_option, sid, table, visible
 
 
 @click.group()
@@ -24,7 +24,7 @@ def create(app: AppContext, name: str, goal: str | None, as_json: bool) -> None:
     if as_json:
         emit_json(created)
     else:
-        click.echo(f"created project {sid(created.id)} {created.name}")
+        echo(f"created project {sid(created.id)} {visible(created.name)}")
 
 
 @project.command("list")
@@ -91,7 +91,7 @@ def use(app: AppContext, ident: str, as_json: bool) -> None:
     if as_json:
         emit_json(chosen)
     else:
-        click.echo(f"current project: {sid(chosen.id)} {chosen.name}")
+        echo(f"current project: {sid(chosen.id)} {visible(chosen.name)}")
 
 
 @project.command("update")
@@ -109,7 +109,7 @@ def update(app: AppContext, ident: str, name: str | None, goal: str | None, as_j
     if as_json:
         emit_json(changed)
     else:
-        click.echo(f"updated project {sid(changed.id)} {changed.name}")
+        echo(f"updated project {sid(changed.id)} {visible(changed.name)}")
 
 
 @project.command("delete")
@@ -139,9 +139,9 @@ def delete(app: AppContext, ident: str, cascade: bool, yes: bool, as_json: bool)
     if as_json:
         emit_json({"deleted": project_id, "with": gone})
     elif gone:
-        click.echo(f"deleted project {sid(project_id)} with {', '.join(f'{n} {k}' for k, n in gone.items())}")
+        echo(f"deleted project {sid(project_id)} with {', '.join(f'{n} {k}' for k, n in gone.items())}")
     else:
-        click.echo(f"deleted project {sid(project_id)}")
+        echo(f"deleted project {sid(project_id)}")
 
 
 def confirm_or_refuse(action: str, yes: bool) -> None:

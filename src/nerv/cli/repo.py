@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from nerv.cli.context import AppContext, complete_id, pass_app
-from nerv.cli.output import echo, emit_json, fmt_time, json_option, sid, table
+from nerv.cli.output import echo, emit_json, fmt_time, json_option, sid, table, visible
 
 
 @click.group()
@@ -39,7 +39,7 @@ def add(
     if as_json:
         emit_json(added)
     else:
-        echo(f"added repo {sid(added.id)} {added.name} ({added.path})")
+        echo(f"added repo {sid(added.id)} {visible(added.name)} ({visible(added.path)})")
 
 
 def existing_folder(path: str) -> Path:

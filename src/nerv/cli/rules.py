@@ -11,7 +11,7 @@ import click
 
 from nerv import env
 from nerv.cli.context import AppContext, complete_id, pass_app
-from nerv.cli.output import echo, emit_json, json_option, style, table, truncate
+from nerv.cli.output import echo, emit_json, json_option, style, table, truncate, visible
 
 
 @click.group()
@@ -79,10 +79,11 @@ def add(app: AppContext, rule: str, allow: bool, ask: bool, deny: bool, project:
     if as_json:
         emit_json({**_rule_json(stored), "created": created})
     elif created:
-        echo(f"added {stored.id[:8]}: {action} {stored.rule_text} ({_scope(stored)})")
+        echo(f"added {stored.id[:8]}: {action} {visible(stored.rule_text)} ({_scope(stored)})")
     else:
         state = "" if stored.enabled else ", disabled: nerv rules enable " + stored.id[:8]
-        echo(f"already exists {stored.id[:8]}: {action} {stored.rule_text} ({_scope(stored)}{state})")
+        shown = visible(stored.rule_text)
+        echo(f"already exists {stored.id[:8]}: {action} {shown} ({_scope(stored)}{state})")
 
 
 @rules.command("list")
@@ -124,7 +125,7 @@ def remove(app: AppContext, rule_id: str, as_json: bool) -> None:
     if as_json:
         emit_json({"id": ident, "removed": True})
     else:
-        echo(f"removed {ident[:8]}: {rule.action + ' ' + rule.rule_text if rule else ''}".rstrip())
+        echo(f"removed {ident[:8]}: {rule.action + ' ' + visible(rule.rule_text) if rule else ''}".rstrip())
 
 
 def _set_enabled(app: AppContext, rule_id: str, enabled: bool, as_json: bool) -> None:
@@ -132,7 +133,7 @@ def _set_enabled(app: AppContext, rule_id: str, enabled: bool, as_json: bool) ->
     if as_json:
         emit_json(_rule_json(rule))
     else:
-        echo(f"{'enabled' if enabled else 'disabled'} {rule.id[:8]}: {rule.action} {rule.rule_text}")
+        echo(f"{'enabled' if enabled else 'disabled'} {rule.id[:8]}: {rule.action} {visible(rule.rule_text)}")
 
 
 @rules.command("enable")
@@ -223,16 +224,16 @@ def test(app: AppContext, tool: str, value: str, cwd: str | None, project: str |
             "approval_mode": mode, "hook": hook,
         })
         return
-    echo(f"{_color(decision.action)}  {decision.reason}")
+    echo(f"{_color(decision.action)}  {visible(decision.reason)}")
     for r in decision.rules:
         rule = stored.get(r.id)
-        note = f"  ({rule.note})" if rule is not None and rule.note else ""
+        note = f"  ({visible(rule.note)})" if rule is not None and rule.note else ""
         scope = f" [{_scope(rule)}]" if rule is not None else ""
-        echo(f"  {r.action:<5} {r.text}  {r.id[:8]}{scope}{note}")
+        echo(f"  {r.action:<5} {visible(r.text)}  {r.id[:8]}{scope}{note}")
     if len(decision.parts) > 1:
         echo("parts:")
         for part in decision.parts:
-            echo(f"  {part}")
+            echo(f"  {visible(part)}")
     if decision.action is None:
         echo(f"no rule decides: the hook's approval.mode is {mode} -> {hook}")
 
@@ -277,9 +278,9 @@ def import_claude(app: AppContext, path: Path | None, project: str | None, as_js
     echo(f"{source}: {len(result.added)} added, {len(result.skipped)} already present, "
          f"{len(result.invalid)} invalid")
     for rule in result.added:
-        echo(f"  + {rule.action:<5} {rule.rule_text}")
+        echo(f"  + {rule.action:<5} {visible(rule.rule_text)}")
     for line in result.invalid:
-        echo(f"  ! {line}")
+        echo(f"  ! {visible(line)}")
 
 
 @rules.command("suggest")

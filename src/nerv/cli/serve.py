@@ -13,7 +13,8 @@ from nerv.cli.context import AppContext, pass_app
 def server_options(func: Callable[..., Any]) -> Callable[..., Any]:
     for option in reversed([
         click.option("--host", default="127.0.0.1", show_default=True,
-                     help="Address to listen on. Off this machine, every request needs the token."),
+                     help="Address to listen on. Beyond this machine (e.g. 0.0.0.0) an access token is "
+                     "required."),
         click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True,
                      help="Port to listen on (0: any free port)."),
         click.option("--open", "open_browser", is_flag=True,
@@ -32,21 +33,24 @@ def run_server(
     import signal
     import threading
 
+    from nerv import env
     from nerv.serve.server import make_control_server
     from nerv.serve.token import token_path
-    from nerv.web.server import is_loopback
+    from nerv.web.server import TOKEN_FILE
 
     server = make_control_server(app.path, host=host, port=port, project=project, verbose=verbose)
     try:
         click.echo(f"nerv dashboard: {server.url}", err=True)
-        click.echo(f"nerv serve: hooks at {server.url}hooks/claude, OTLP at {server.url}v1/logs "
-                   f"(token in {token_path()})", err=True)
-        if not is_loopback(host):
+        if server.token is not None:  # off loopback: the dashboard's own access token
+            where = env.nerv_home() / TOKEN_FILE
+            shown = f"{server.token} (shown once; kept in {where})" if server.web_token_new else f"in {where}"
             click.echo(
-                f"nerv serve: warning: listening on {host}: every request needs the token; anyone who "
-                "has it can approve tool calls",
+                f"nerv web: listening on {host}: every request needs the access token, {shown}; "
+                f"open {server.url}?token=TOKEN",
                 err=True,
             )
+        click.echo(f"nerv serve: hooks at {server.url}hooks/claude, OTLP at {server.url}v1/logs "
+                   f"(their token is in {token_path()})", err=True)
         if open_browser:
             import webbrowser
 
@@ -114,9 +118,10 @@ def serve(
     and live updates (GET /api/events).
 
     Prints "nerv dashboard: URL" on stderr once it listens. The hook and OTLP endpoints
-    need "Authorization: Bearer TOKEN"; the token is created on first start in
-    $NERV_HOME/serve.token (0600). The dashboard has no login, so the server listens on
-    127.0.0.1 unless told otherwise; bound elsewhere, every request needs the token.
+    need "Authorization: Bearer TOKEN"; that token is created on first start in
+    $NERV_HOME/serve.token (0600). On 127.0.0.1 (the default) the dashboard has no login;
+    listening beyond this machine, every other request needs the dashboard's access token
+    ($NERV_HOME/web-token, shown once; open URL?token=TOKEN).
     """
     if install_service:
         write_service_unit(str(app.path.resolve()), host, port)

@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from nerv.cli.context import AppContext, complete_id, pass_app
-from nerv.cli.output import echo, emit_json, json_option, table, truncate
+from nerv.cli.output import echo, emit_json, json_option, table, truncate, visible
 
 
 @click.group()
@@ -78,7 +78,7 @@ def get(app: AppContext, key: str, project: str | None, global_: bool, as_json: 
     if as_json:
         emit_json({"key": key, "value": value, "source": source, "project_id": project_id})
     else:
-        echo(render_value(value))
+        echo(visible(render_value(value)))
 
 
 @settings.command("set", context_settings={"ignore_unknown_options": True})  # VALUE may be -3
@@ -104,7 +104,7 @@ def set_(app: AppContext, key: str, value: str, project: str | None, as_json: bo
         emit_json(stored)
     else:
         scope = f"project {stored.project_id[:8]}" if stored.project_id else "global"
-        echo(f"{stored.key} = {render_value(stored.value)} ({scope})")
+        echo(f"{visible(stored.key)} = {visible(render_value(stored.value))} ({scope})")
 
 
 def hook_timeout_notes(seconds: float) -> list[str]:

@@ -11,7 +11,7 @@ import click
 
 from nerv import env
 from nerv.cli.context import AppContext, complete_id, pass_app
-from nerv.cli.output import echo, emit_json, fields, fmt_cost, json_option, sid, style
+from nerv.cli.output import echo, emit_json, fields, fmt_cost, json_option, sid, style, visible
 
 if TYPE_CHECKING:
     from nerv.service import DatabaseService
@@ -146,7 +146,7 @@ def render_status(data: dict[str, Any]) -> None:
     else:
         echo(
             style(f"{project['name']} ({sid(project['id'])})", bold=True)
-            + (f": {project['goal']}" if project["goal"] else "")
+            + (f": {visible(project['goal'])}" if project["goal"] else "")
         )
         tasks = data["tasks"]
         cost = data["cost_usd"]
@@ -189,6 +189,7 @@ def status_project(app: AppContext, given: str | None) -> str | None:
 def status(app: AppContext, project: str | None, as_json: bool) -> None:
     """Summary of the current project: tasks, sessions, cost, pending approvals."""
     data = build_status(app.service(), status_project(app, project))
+    data["db"] = str(app.path)  # the file asked for, even before it exists
     if as_json:
         emit_json(data)
     else:

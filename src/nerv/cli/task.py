@@ -8,7 +8,18 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from nerv.cli.context import AppContext, complete_id, pass_app
-from nerv.cli.output import echo, emit_json, fields, fmt_time, json_option, sid, style, table, truncate
+from nerv.cli.output import (
+    echo,
+    emit_json,
+    fields,
+    fmt_time,
+    json_option,
+    sid,
+    style,
+    table,
+    truncate,
+    visible,
+)
 from nerv.db.schema import TASK_STATUSES, TASK_TYPES
 
 if TYPE_CHECKING:
@@ -90,7 +101,7 @@ def create(
     if as_json:
         emit_json(created)
     else:
-        echo(f"created task {sid(created.id)} [{created.status}] {created.title}")
+        echo(f"created task {sid(created.id)} [{created.status}] {visible(created.title)}")
 
 
 @task.command("list")
@@ -284,7 +295,7 @@ def update(
     if as_json:
         emit_json(changed)
     else:
-        echo(f"updated task {sid(changed.id)} [{changed.status}] {changed.title}")
+        echo(f"updated task {sid(changed.id)} [{changed.status}] {visible(changed.title)}")
 
 
 @task.command("move")
@@ -298,7 +309,7 @@ def move(app: AppContext, ident: str, status: str, as_json: bool) -> None:
     if as_json:
         emit_json(moved)
     else:
-        echo(f"moved task {sid(moved.id)} to {moved.status}: {moved.title}")
+        echo(f"moved task {sid(moved.id)} to {moved.status}: {visible(moved.title)}")
 
 
 @task.command("delete")

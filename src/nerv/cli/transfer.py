@@ -12,7 +12,7 @@ from typing import TextIO
 import click
 
 from nerv.cli.context import AppContext, pass_app
-from nerv.cli.output import emit_json, json_option, table
+from nerv.cli.output import echo, emit_json, json_option, table
 from nerv.transfer.progress import Advance, Progress, silent
 
 quiet_option = click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary.")
@@ -73,9 +73,9 @@ def backup(
     if as_json:
         emit_json(result)
     elif not quiet:
-        click.echo(f"backup written: {result.path} ({_mib(result.bytes)}, schema v{result.schema_version})")
+        echo(f"backup written: {result.path} ({_mib(result.bytes)}, schema v{result.schema_version})")
         for removed in result.removed:
-            click.echo(f"removed old backup: {removed}")
+            echo(f"removed old backup: {removed}")
 
 
 @click.command()
@@ -102,9 +102,9 @@ def restore(app: AppContext, backup_file: Path, quiet: bool, as_json: bool) -> N
             if result.migrated
             else ""
         )
-        click.echo(f"restored {result.path} from {result.source}{migrated}")
+        echo(f"restored {result.path} from {result.source}{migrated}")
         if result.safety_copy:
-            click.echo(f"the previous state was kept in {result.safety_copy}")
+            echo(f"the previous state was kept in {result.safety_copy}")
 
 
 # -- export / import --------------------------------------------------------------------------
@@ -148,11 +148,16 @@ def export(
     output = output.expanduser()
     if service.path is not None and output.resolve() == service.path.resolve():
         raise click.UsageError("the export file cannot be the database itself")
-    with (
-        atomic_path(output) as temp,
-        temp.open("w", encoding="utf-8", newline="\n", buffering=1 << 20) as out,
-    ):
-        summary = run_export(service.connection, out, fmt=fmt, project_id=project_id, progress=progress)
+    try:
+        with (
+            atomic_path(output) as temp,
+            temp.open("w", encoding="utf-8", newline="\n", buffering=1 << 20) as out,
+        ):
+            summary = run_export(service.connection, out, fmt=fmt, project_id=project_id, progress=progress)
+    except OSError as exc:  # a read-only folder, a full disk: no partial file is left behind
+        from nerv.errors import NervError
+
+        raise NervError(f"cannot write {output}: {exc.strerror or exc}; nothing was written") from None
     size = output.stat().st_size
     if as_json:
         emit_json(
@@ -167,7 +172,7 @@ def export(
             }
         )
     elif not quiet:
-        click.echo(
+        echo(
             f"exported {summary.total_rows} rows from {len(summary.rows)} tables to {output} ({_mib(size)})"
         )
 
@@ -213,6 +218,8 @@ def import_(app: AppContext, file: Path, dry_run: bool, on_conflict: str, quiet:
     result = import_file(
         app.service(), file, on_conflict=on_conflict, dry_run=dry_run, progress=progress_for(quiet, as_json)
     )
+    for warning in result.warnings:  # even with --quiet / --json: they are about what agents may do
+        echo(f"nerv: warning: {warning}", err=True)
     if as_json:
         emit_json(result.as_dict())
         return
@@ -220,12 +227,12 @@ def import_(app: AppContext, file: Path, dry_run: bool, on_conflict: str, quiet:
         return
     verb = "would change" if dry_run else "imported"
     if not result.changed:
-        click.echo(
+        echo(
             f"nothing to change: {result.unchanged} of {result.records} records already present"
             + (f", {result.skipped} conflicting records skipped" if result.skipped else "")
         )
         return
-    click.echo(
+    echo(
         f"{verb} {file.name}: {result.inserted} inserted, {result.updated} updated, "
         f"{result.skipped} skipped, {result.unchanged} unchanged"
     )

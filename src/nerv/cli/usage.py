@@ -25,7 +25,7 @@ def usage() -> None:
 
 
 def _warn(text: str) -> None:
-    click.echo(style(f"warning: {text}", fg="yellow"), err=True)
+    echo(style(f"warning: {text}", fg="yellow"), err=True)
 
 
 def _size(n: int) -> str:

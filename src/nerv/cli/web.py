@@ -18,8 +18,11 @@ def web(
 
     Prints one line, "nerv dashboard: URL", on stderr once it listens.
 
-    There is no login, so the server stays local: it listens on 127.0.0.1 unless told
-    otherwise, answers only requests whose Host names this machine (no DNS rebinding), and
-    accepts a change (POST) only as JSON from its own page (no cross-site requests).
+    On 127.0.0.1 (the default) there is no login: it answers only requests whose Host
+    names this machine (no DNS rebinding), and accepts a change (POST) only as JSON from
+    its own page (no cross-site requests). Listening beyond this machine requires an
+    access token: generated on first use, kept in $NERV_HOME/web-token (0600) and shown
+    once; open the dashboard as URL?token=TOKEN, or send "Authorization: Bearer TOKEN".
+    Every request without it gets 401.
     """
     run_server(app, host, port, open_browser, project, verbose)

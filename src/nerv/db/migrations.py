@@ -18,6 +18,7 @@ from pathlib import Path
 
 from nerv.db import schema
 from nerv.db.connection import execute_script
+from nerv.db.tempfiles import remove_stale, temp_name
 from nerv.errors import DatabaseError, MigrationError, NervError, SchemaTooNewError
 from nerv.ids import new_id, now_ms
 
@@ -275,15 +276,31 @@ def _backup(db_path: Path, dest: Path) -> None:
     Read through a second connection: the migrating one holds the write lock,
     and in WAL mode a reader still sees the last committed state.
     """
-    # Private from the first byte, like the database itself.
+    # Written under a temporary name and renamed once complete: a killed migration must not
+    # leave an empty file that looks like a finished backup. Private from the first byte.
+    remove_stale(dest.parent)
+    temp = temp_name(dest, "partial")
     try:
-        os.close(os.open(dest, os.O_CREAT | os.O_WRONLY, 0o600))
-    except OSError as exc:
-        raise DatabaseError(f"cannot write the backup {dest}: {exc.strerror or exc}") from None
-    source = sqlite3.connect(db_path)
-    target = sqlite3.connect(dest)
-    try:
-        source.backup(target)
-    finally:
-        target.close()
-        source.close()
+        os.close(os.open(temp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+        source = sqlite3.connect(db_path)
+        target = sqlite3.connect(temp)
+        try:
+            source.backup(target)
+            target.execute("PRAGMA journal_mode = DELETE")
+        finally:
+            target.close()
+            source.close()
+        fd = os.open(temp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(temp, dest)
+    except (OSError, sqlite3.Error) as exc:
+        for leftover in (temp, temp.with_name(temp.name + "-journal")):
+            leftover.unlink(missing_ok=True)
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise DatabaseError(f"cannot write the backup {dest}: {reason}") from None
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise

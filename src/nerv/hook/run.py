@@ -381,7 +381,7 @@ def _queue(
     if status == "denied":
         because = f": {reason}" if reason else ""
         return hookio.pretool_answer("deny", f"nerv: denied by {by or 'someone'}{because} (request {short})")
-    if status in ("pending", "expired") and reason in (None, why, requests.GAVE_UP):
+    if status in ("pending", "expired"):
         return hookio.pretool_answer(
             "deny", f"nerv: {why}; request {short} expired and the call was not run. Ask the user to "
                     "decide in the approval queue (nerv approvals list, or the dashboard) and then "
@@ -407,7 +407,7 @@ def _give_up(
 
     late = expires_at - now_ms()
     if late > 0:  # the monotonic wait ended a hair before the wall-clock deadline
-        time.sleep(late / 1000)
+        time.sleep(min(late, 1000) / 1000)
     _expire(ctx, conn, request_id, why)
     return requests.state(conn, request_id)
 

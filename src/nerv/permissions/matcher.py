@@ -238,11 +238,12 @@ class CompiledRules:
         """A Bash call whose ``command`` is missing or not a string: deny and ask rules see its text."""
         value = tool_input.get("command")
         shown = "no command" if value is None else f"a command that is not a string ({type(value).__name__})"
-        for text in field_texts(value):
-            decision = self._bash(text)
-            if decision.action in ("deny", "ask"):
-                reason = f"{decision.reason} (Bash call with {shown})"
-                return Decision(decision.action, decision.rules, reason, decision.parts)
+        decisions = [self._bash(text) for text in field_texts(value)]
+        for action in ("deny", "ask"):
+            for decision in decisions:
+                if decision.action == action and decision.rules:
+                    reason = f"{decision.reason} (Bash call with {shown})"
+                    return Decision(action, decision.rules, reason, decision.parts)
         for action in ("deny", "ask"):
             whole = self._bash_whole.get(action)
             if whole is not None:
@@ -373,8 +374,10 @@ class CompiledRules:
         # views: (subject, bases) pairs every deny and ask rule is tried on; checked: those an
         # allow must cover; problem: why the call is never allowed (bad input, unknowable links).
         problem = ""
+        written: list[str] = []  # file tools: the paths as written (the others are where links lead)
         if tool_name in FAMILY:
             views, checked, problem = path_views(tool_name, tool_input, ctx)
+            written = path_targets(tool_name, tool_input, context_bases(ctx))
             rules += self._indexed_paths(tool_name, views)
         elif tool_name == "WebFetch":
             url = tool_input.get("url")
@@ -394,13 +397,20 @@ class CompiledRules:
             return Decision(None, (), f"{tool_name} call with {problem}; not allowed" if problem
                             else f"no rule for {tool_name}")
         rules = sorted(set(rules), key=lambda r: r.order)
-        subjects = list(dict.fromkeys(t for t, _ in checked or views))
+        subjects = written or list(dict.fromkeys(t for t, _ in checked or views))
         shown = f" for {subjects[0]!r}" if len(subjects) == 1 else ""
         for action in ("deny", "ask"):
             for rule in rules:
-                if rule.spec.action == action and rule.kind != "param" and (
-                        rule.kind == "whole" or any(rule.test(t, b) for t, b in views)):
+                if rule.spec.action != action or rule.kind == "param":
+                    continue
+                if rule.kind == "whole":
                     return Decision(action, (rule.spec,), f"{_VERB[action]} {rule.spec.text}{shown}")
+                hit = next((t for t, b in views if rule.test(t, b)), None)
+                if hit is not None:
+                    # Say so when the rule met where a link leads rather than the path as written.
+                    linked = written and hit not in written
+                    via = f" (reached through a symbolic link: {hit!r})" if linked else ""
+                    return Decision(action, (rule.spec,), f"{_VERB[action]} {rule.spec.text}{shown}{via}")
         if problem:
             # Never allowed.  Input of the wrong shape cannot run (None: no rule decides); a path
             # whose links cannot be followed can, so it is asked about.

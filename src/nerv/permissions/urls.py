@@ -168,7 +168,15 @@ def parse_host(raw: str) -> tuple[str, bool, tuple[str, ...]] | None:
         if not raw.endswith("]"):
             return None
         ipv6 = _ipv6(raw[1:-1])
-        return None if ipv6 is None else (ipv6, True, (ipv6,))
+        if ipv6 is None:
+            return None
+        # An IPv4-mapped address ([::ffff:7f00:1]) connects to that IPv4 address: deny rules see it too.
+        groups = ipv6[1:-1].rsplit(":", 2)
+        if ipv6.startswith("[::ffff:") and len(groups) == 3 and ipv6.count(":") == 4:
+            high, low = int(groups[1], 16), int(groups[2], 16)
+            mapped = f"{high >> 8}.{high & 0xFF}.{low >> 8}.{low & 0xFF}"
+            return ipv6, True, (ipv6, mapped)
+        return ipv6, True, (ipv6,)
     data = _percent_decode(raw.encode("utf-8", "surrogatepass"))
     try:
         decoded = data.decode("utf-8")

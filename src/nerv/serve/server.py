@@ -11,11 +11,12 @@ same JSON error shape, same security headers) with:
 ``GET  /api/live``          the same, once, as JSON
 ==========================  ==========================================================
 
-The machine endpoints always require ``Authorization: Bearer TOKEN``; a
-missing or wrong token gets 401 before the body is read, so nothing changes.
-Bound to a non-loopback address, every request requires the token (a browser
-gets it once as ``/?token=TOKEN``, which sets an HttpOnly, SameSite=Strict
-cookie).
+The machine endpoints always require ``Authorization: Bearer TOKEN`` with the
+token of :mod:`nerv.serve.token` (``serve.token``, the one Claude Code's
+settings carry); a missing or wrong one gets 401 before the body is read, so
+nothing changes. Bound to a non-loopback address, every other request needs the
+dashboard's access token as well (:func:`nerv.web.server.web_token`; a browser
+opens ``/?token=TOKEN`` once), checked by the dashboard's own handler.
 """
 
 from __future__ import annotations
@@ -42,7 +43,6 @@ DEFAULT_PORT = 8765
 MAX_MACHINE_BODY = 32 * 1024 * 1024  # a Write tool call carries the whole file
 SSE_KEEPALIVE_S = 15.0
 DRAIN_S = 5.0  # on stop, how long answers to held hook calls may take to go out
-TOKEN_COOKIE = "nerv_token"
 MACHINE_PATHS = ("/hooks/claude", "/v1/logs", "/v1/metrics")
 
 
@@ -50,10 +50,11 @@ class ControlServer(DashboardServer):
     """The dashboard server, plus the token, the change feed and the session activity."""
 
     def __init__(
-        self, address: tuple[str, int], api: Api, *, token: str, db_path: str, verbose: bool = False,
-        environ: Mapping[str, str] | None = None,
+        self, address: tuple[str, int], api: Api, *, hook_token: str, db_path: str, verbose: bool = False,
+        web_token: str | None = None, environ: Mapping[str, str] | None = None,
     ) -> None:
-        self.token = token
+        self.hook_token = hook_token  # Claude Code's key: /hooks/claude, /v1/*
+        self.web_token_new = False  # set by make_control_server: show the web token once
         self.db_path = db_path
         self.environ = dict(os.environ if environ is None else environ)
         self.activity = Activity()
@@ -63,12 +64,11 @@ class ControlServer(DashboardServer):
         self._in_flight = 0
         self._in_flight_lock = threading.Condition()
         try:
-            super().__init__(address, api, verbose=verbose)
+            super().__init__(address, api, verbose=verbose, token=web_token)
         except BaseException:
             self.feed.stop()
             raise
         self.RequestHandlerClass = ControlHandler
-        self.open_to_network = not is_loopback(address[0])
 
     def telemetry_connection(self) -> Any:
         """The connection OTLP writes use (opened on first use; call under ``telemetry_lock``)."""
@@ -130,19 +130,25 @@ def make_control_server(
     verbose: bool = False,
 ) -> ControlServer:
     """Open (create or migrate) the database, load or create the token, bind; then ``serve_forever``."""
+    from nerv import env
     from nerv.service import DatabaseService
     from nerv.service.tables import PROJECTS
+    from nerv.web.server import web_token
 
     service = DatabaseService(db_path, actor=actor or web_actor())
     try:
         default_project = service.resolve_id(PROJECTS, project) if project else None
         api = Api(service, default_project=default_project)
-        token = tokens.load_or_create()
+        hook_token = tokens.load_or_create()
+        browser_token, new = (None, False) if is_loopback(host) else web_token(env.nerv_home())
         cls = _ControlServerV6 if ":" in host else ControlServer
         try:
-            return cls((host, port), api, token=token, db_path=str(service.path), verbose=verbose)
+            server = cls((host, port), api, hook_token=hook_token, db_path=str(service.path), verbose=verbose,
+                         web_token=browser_token)
         except OSError as exc:
             raise NervError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+        server.web_token_new = new
+        return server
     except BaseException:
         service.close()
         raise
@@ -163,8 +169,10 @@ class ControlHandler(DashboardHandler):
             if path in MACHINE_PATHS:
                 self._machine(method, path, url.query)
                 return
-            if self.server.open_to_network and not self._browser_authorized(method, path, url.query):
-                return
+            if path in ("/api/events", "/api/live") and not self._authorize(
+                method, path, parse_qs(url.query, keep_blank_values=True)
+            ):
+                return  # off loopback without the dashboard's token: answered 401
             if method == "GET" and path == "/api/events":
                 self._events()
                 return
@@ -179,33 +187,12 @@ class ControlHandler(DashboardHandler):
     # -- authorization -------------------------------------------------------------------
 
     def _bearer_ok(self) -> bool:
-        return tokens.matches(self.server.token, self.headers.get("Authorization"))
+        return tokens.matches(self.server.hook_token, self.headers.get("Authorization"))
 
     def _refuse(self) -> None:
         self.close_connection = True  # the body was not read
         raise ApiError(401, "unauthorized", "a valid Authorization: Bearer token is required",
                        {"WWW-Authenticate": 'Bearer realm="nerv"'})
-
-    def _browser_authorized(self, method: str, path: str, query: str) -> bool:
-        """Off loopback: the bearer header, the cookie, or ``/?token=`` (which sets the cookie)."""
-        if self._bearer_ok() or self._cookie_ok():
-            return True
-        offered = parse_qs(query).get("token", [None])[0]
-        if method == "GET" and path == "/" and offered is not None and tokens.matches(
-            self.server.token, f"Bearer {offered}"
-        ):
-            cookie = f"{TOKEN_COOKIE}={offered}; HttpOnly; SameSite=Strict; Path=/"
-            self._send(303, b"", "text/plain", {"Location": "/", "Set-Cookie": cookie})
-            return False
-        self._refuse()
-        return False
-
-    def _cookie_ok(self) -> bool:
-        for part in (self.headers.get("Cookie") or "").split(";"):
-            name, _, value = part.strip().partition("=")
-            if name == TOKEN_COOKIE and tokens.matches(self.server.token, f"Bearer {value}"):
-                return True
-        return False
 
     # -- machine endpoints ---------------------------------------------------------------
 

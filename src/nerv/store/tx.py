@@ -10,9 +10,14 @@ one-line messages.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from types import TracebackType
 
 from nerv.errors import ConflictError, ConstraintError, DatabaseError
+
+# A face that can wait (the CLI) sets this: called when BEGIN IMMEDIATE gave up after the
+# busy timeout; True means "wait again". The hook leaves it unset: it answers "ask" instead.
+on_busy: Callable[[sqlite3.Connection], bool] | None = None
 
 
 class Transaction:
@@ -35,11 +40,9 @@ class Transaction:
                 self.savepoint = f"sp_{id(self):x}"
                 conn.execute(f"SAVEPOINT {self.savepoint}")
             else:
-                conn.execute("BEGIN IMMEDIATE")
+                _begin(conn)
         except sqlite3.OperationalError as exc:
-            raise DatabaseError(
-                f"database is busy: {exc} (another nerv process holds the write lock)"
-            ) from None
+            raise DatabaseError(_explain(exc, conn)) from None
         except sqlite3.DatabaseError as exc:
             raise DatabaseError(f"database error: {exc}") from None
         return conn
@@ -66,9 +69,30 @@ class Transaction:
                 exc = failure
         if isinstance(exc, sqlite3.IntegrityError):
             raise integrity_error(exc) from None
-        if isinstance(exc, sqlite3.DatabaseError):  # OperationalError, or a corrupt file
+        if isinstance(exc, sqlite3.OperationalError):  # busy, read-only, disk full...
+            raise DatabaseError(_explain(exc, conn)) from None
+        if isinstance(exc, sqlite3.DatabaseError):  # a corrupt file
             raise DatabaseError(f"database error: {exc}") from None
         # Anything else (a nerv error, KeyboardInterrupt...) propagates unchanged.
+
+
+def _begin(conn: sqlite3.Connection) -> None:
+    while True:
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            return
+        except sqlite3.OperationalError as exc:
+            text = str(exc)
+            if on_busy is None or ("locked" not in text and "busy" not in text) or not on_busy(conn):
+                raise
+
+
+def _explain(exc: sqlite3.OperationalError, conn: sqlite3.Connection) -> str:
+    """A busy lock, a read-only file or a full disk in the user's terms (imported only on failure:
+    the hook's start-up stays lean)."""
+    from nerv.db.connection import explain
+
+    return explain(exc, None, conn=conn)
 
 
 # Table -> the entity people know it as (the service's TableSpec names; repeated here so

@@ -33,10 +33,11 @@ from nerv.errors import DatabaseError, MissingFileError, NervError, SchemaTooNew
 from nerv.transfer.errors import BusyError, CheckFailedError
 from nerv.transfer.files import (
     create_private,
-    fsync_dir,
     make_private_dir,
     publish,
     remove_db_files,
+    remove_quietly,
+    remove_stale,
     temp_name,
 )
 from nerv.transfer.progress import Progress, silent
@@ -212,6 +213,7 @@ def _backup(
     if final.resolve() == db_path.resolve():
         raise ValidationError("the backup cannot replace the database itself")
     source = connect(db_path, create=False)
+    remove_stale(final.parent)  # what a killed backup left there
     temp = temp_name(final)
     try:
         version = int(source.execute("PRAGMA user_version").fetchone()[0])
@@ -253,6 +255,7 @@ def _open_backup(path: Path) -> sqlite3.Connection:
 
 def _stage(backup_path: Path, db_path: Path, progress: Progress) -> tuple[Path, int, list[str]]:
     """Copy the backup next to the database, check it, migrate it; returns (staging, version, migrated)."""
+    remove_stale(db_path.parent)  # a killed restore's staging copy is as large as the database
     staging = temp_name(db_path, "restore")
     source = _open_backup(backup_path)
     try:
@@ -339,6 +342,7 @@ def _restore(
         else:
             safety_folder = default_backup_dir(db_path, home)
             make_private_dir(safety_folder)
+            remove_stale(safety_folder)
             safety = timestamped_name(safety_folder, f"{db_path.stem}-pre-restore")
             try:
                 live = connect(db_path, create=False, busy_timeout=probe_timeout_ms)
@@ -410,42 +414,55 @@ def _restore_online(
 
 
 def _safety_copy(db_path: Path, safety: Path) -> Path:
-    """A copy of the current state; named ``...-damaged.db`` when it fails the integrity check."""
+    """A copy of the current state; named ``...-damaged.db`` when it fails the integrity check.
+
+    Written under a temporary name and renamed once complete: a file named like a safety
+    copy is never a half-written one.
+    """
     reader = connect(db_path, create=False)
+    temp = temp_name(safety)
     try:
-        create_private(safety)
+        create_private(temp)
         try:
-            _copy_online(reader, safety, silent, "safety copy", check=False)
+            _copy_online(reader, temp, silent, "safety copy", check=False)
         except sqlite3.DatabaseError:
-            remove_db_files(safety)
+            remove_db_files(temp)
             return _raw_copy(db_path, safety)
+        check = sqlite3.connect(temp)
+        try:
+            _require_integrity(check, temp)
+        except CheckFailedError:
+            safety = safety.with_name(safety.stem + "-damaged.db")
+        finally:
+            check.close()
+        publish(temp, safety)
+    except BaseException:
+        remove_db_files(temp)
+        raise
     finally:
         reader.close()
-    check = sqlite3.connect(safety)
-    try:
-        _require_integrity(check, safety)
-    except CheckFailedError:
-        check.close()
-        damaged = safety.with_name(safety.stem + "-damaged.db")
-        safety.rename(damaged)
-        safety = damaged
-    finally:
-        check.close()
-    fsync_dir(safety.parent)
     return safety
 
 
 def _raw_copy(db_path: Path, safety: Path) -> Path:
     """Byte copy of the database file and its WAL (for a file SQLite cannot read)."""
     damaged = safety.with_name(safety.stem + "-damaged.db")
-    shutil.copy2(db_path, damaged)
-    damaged.chmod(0o600)
     wal = db_path.with_name(db_path.name + "-wal")
-    if wal.exists():
-        shutil.copy2(wal, damaged.with_name(damaged.name + "-wal"))
-        damaged.with_name(damaged.name + "-wal").chmod(0o600)
-    fsync_dir(damaged.parent)
+    if wal.exists():  # the WAL first: the main file's name is what says "finished"
+        _copy_published(wal, damaged.with_name(damaged.name + "-wal"))
+    _copy_published(db_path, damaged)
     return damaged
+
+
+def _copy_published(source: Path, final: Path) -> None:
+    temp = temp_name(final)
+    try:
+        create_private(temp)
+        shutil.copyfile(source, temp)
+        publish(temp, final)
+    except BaseException:
+        remove_quietly(temp)
+        raise
 
 
 def _replace_damaged(db_path: Path, staging: Path, safety: Path, *, copied: bool = False) -> Path:

@@ -11,7 +11,14 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from nerv.db.connection import connect
+from nerv.db.connection import (
+    connect,
+    connect_read_only,
+    explain,
+    loose_permissions,
+    nerv_home_of,
+    unwritable,
+)
 from nerv.db.migrations import MIGRATIONS, latest_version
 from nerv.errors import DatabaseError
 
@@ -43,6 +50,7 @@ class CheckReport:
     journal_mode: str | None = None
     db_bytes: int = 0
     wal_bytes: int = 0
+    totals_mismatches: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
@@ -66,6 +74,24 @@ def check_database(db_path: Path, *, quick: bool = False) -> CheckReport:
     except sqlite3.Error as exc:
         report.problem(f"cannot open: {exc}")
         return report
+    try:
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.OperationalError as exc:
+        if unwritable(exc):
+            # A read-only file system or a full disk: a read-only connection can still check it.
+            conn.close()
+            try:
+                conn = connect_read_only(db_path, 30_000, exc)
+            except DatabaseError as again:
+                report.problem(f"cannot open: {again}")
+                return report
+            report.warnings.append(f"checked read-only: {explain(exc, None)}")
+    except sqlite3.DatabaseError:
+        pass  # a damaged file: _check reports what SQLite says about it
+    report.warnings.extend(
+        f"{found}: run any nerv command to tighten it, or chmod it"
+        for found in loose_permissions(db_path, nerv_home_of(db_path))
+    )
     try:
         _check(conn, report, quick)
     finally:
@@ -100,11 +126,63 @@ def _check(conn: sqlite3.Connection, report: CheckReport, quick: bool) -> None:
         if violations:
             report.problem(f"{len(violations)} broken reference(s): {report.foreign_key_examples[0]}")
     _check_schema(conn, report)
+    if report.schema_version:
+        _check_totals(conn, report)
     if report.journal_mode and report.journal_mode.lower() != "wal":
         report.warnings.append(f"journal mode is {report.journal_mode}, nerv expects wal")
     if report.wal_bytes > WAL_WARN_BYTES:
         report.warnings.append(
             f"the WAL is {report.wal_bytes // (1024 * 1024)} MiB: run `nerv db checkpoint --mode truncate`"
+        )
+
+
+# A session's totals are what was recorded on it directly (never negative) plus the sum of its
+# metrics (kept by triggers), so none can be below its metrics' sum: such a session contradicts them.
+_TOTALS = (
+    ("tokens_input", "input_tokens"),
+    ("tokens_output", "output_tokens"),
+    ("tokens_cache_read", "cache_read_tokens"),
+    ("tokens_cache_write_5m", "cache_write_5m_tokens"),
+    ("tokens_cache_write_1h", "cache_write_1h_tokens"),
+    ("cost_usd", "cost_usd"),
+)
+# Sums of floats depend on their order: a cost may sit this far below its metrics' sum.
+COST_TOLERANCE = "(1e-6 + 1e-9 * abs(coalesce(a.cost_usd, 0)))"
+
+
+def totals_sql(sessions: str | None = None) -> str:
+    """Sessions whose totals disagree with their metrics: (id, column, total, metrics' sum).
+
+    ``sessions``: a SELECT of the session ids to look at (default: every session).
+    """
+    sums = ", ".join(f"sum({metric}) AS {total}" for total, metric in _TOTALS)
+    only = f" AND s.id IN ({sessions})" if sessions else ""
+    scope = f" WHERE session_id IN ({sessions})" if sessions else ""
+    checks = " UNION ALL ".join(
+        f"SELECT s.id, '{total}', s.{total}, coalesce(a.{total}, 0) FROM claude_sessions s "
+        f"LEFT JOIN a ON a.sid = s.id WHERE (s.{total} < coalesce(a.{total}, 0)"
+        + (f" - {COST_TOLERANCE} OR abs(s.{total}) > 1e300" if total == "cost_usd" else "")
+        + f"){only}"
+        for total, _ in _TOTALS
+    )
+    return f"WITH a AS (SELECT session_id AS sid, {sums} FROM metrics{scope} GROUP BY session_id) {checks}"
+
+
+def _check_totals(conn: sqlite3.Connection, report: CheckReport) -> None:
+    try:
+        rows = conn.execute(totals_sql() + f" LIMIT {MAX_MESSAGES}").fetchall()
+    except sqlite3.DatabaseError as exc:
+        if "no such table" in str(exc):
+            return  # an old schema: migrations add the tables
+        report.problem(f"session totals could not be checked: {exc}")
+        return
+    report.totals_mismatches = [
+        f"session {row[0]}: {row[1]} is {row[2]}, its metrics add up to {row[3]}" for row in rows
+    ]
+    if rows:
+        report.problem(
+            f"{len(rows)}{'+' if len(rows) == MAX_MESSAGES else ''} session total(s) disagree with "
+            f"their metrics: {report.totals_mismatches[0]}"
         )
 
 
@@ -195,7 +273,7 @@ def vacuum(db_path: Path) -> VacuumResult:
         try:
             conn.execute("VACUUM")
         except sqlite3.Error as exc:
-            raise DatabaseError(f"vacuum failed: {exc}") from None
+            raise DatabaseError(explain(exc, db_path, "vacuum failed", conn)) from None
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     finally:
         conn.close()

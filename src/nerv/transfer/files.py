@@ -8,7 +8,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from nerv.ids import new_id
+# Unfinished-file naming lives with the storage layer (migrations write safety copies too).
+from nerv.db.tempfiles import remove_stale as remove_stale
+from nerv.db.tempfiles import temp_name as temp_name
 
 PRIVATE_FILE = 0o600
 PRIVATE_DIR = 0o700
@@ -17,11 +19,6 @@ PRIVATE_DIR = 0o700
 def make_private_dir(path: Path) -> None:
     if not path.exists():
         path.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
-
-
-def temp_name(final: Path, purpose: str = "tmp") -> Path:
-    """A hidden sibling of ``final``: same folder, so the rename is atomic."""
-    return final.with_name(f".{final.name}.{purpose}-{new_id()[:8]}")
 
 
 def create_private(path: Path) -> None:
@@ -70,7 +67,11 @@ def remove_db_files(path: Path) -> None:
 
 @contextmanager
 def atomic_path(final: Path) -> Iterator[Path]:
-    """A private temporary path next to ``final``, published there when the block succeeds."""
+    """A private temporary path next to ``final``, published there when the block succeeds.
+
+    Temporary files that killed writers left in the folder are removed first.
+    """
+    remove_stale(final.parent)
     temp = temp_name(final)
     create_private(temp)
     try:

@@ -34,6 +34,7 @@ leaves the database as it was.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import time
@@ -41,8 +42,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from nerv.db.connection import explain
+from nerv.db.tempfiles import announce_writer
 from nerv.errors import DatabaseError
 from nerv.ids import new_id
+from nerv.store import audit, verbatim
+from nerv.transfer.checks import totals_sql
+from nerv.transfer.derived import (
+    AllowRule,
+    allow_rules,
+    column_kinds,
+    fix_derived,
+    type_problem,
+    widening_rules,
+)
 from nerv.transfer.errors import ExportFileError, ImportConflictError, ImportRefusedError
 from nerv.transfer.progress import Progress, silent
 from nerv.transfer.reader import ExportFile, Header, Record, decode_value
@@ -90,6 +103,7 @@ class ImportResult:
     conflicts: int = 0
     audit_id: str | None = None
     seconds: float = 0.0
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def inserted(self) -> int:
@@ -128,6 +142,7 @@ class ImportResult:
             "skipped": self.skipped,
             "conflicts": self.conflicts,
             "audit_id": self.audit_id,
+            "warnings": list(self.warnings),
             "tables": {
                 name: {
                     "inserted": c.inserted,
@@ -200,9 +215,15 @@ def _convert(path: Path, record: Record) -> dict[str, Any]:
     return fixed
 
 
-def validate(source: ExportFile, tables: dict[str, TableInfo], progress: Progress = silent) -> dict[str, int]:
-    """Pass 1: check every record; returns the number of records per table."""
+def validate(
+    source: ExportFile,
+    tables: dict[str, TableInfo],
+    progress: Progress = silent,
+    kinds: dict[str, dict[str, frozenset[type]]] | None = None,
+) -> dict[str, int]:
+    """Pass 1: check every record (shape, column types, derived columns); counts per table."""
     counts: dict[str, int] = {}
+    kinds = kinds or {}
     with progress("validate", max(source.size, 1)) as advance:
         for record in source.records(on_bytes=advance):
             info = tables.get(record.table)
@@ -210,9 +231,29 @@ def validate(source: ExportFile, tables: dict[str, TableInfo], progress: Progres
                 raise _bad(
                     source.path, record, f"unknown table {record.table!r} (not in this database's schema)"
                 )
-            clean_row(source.path, info, record)
+            typed_row(source.path, info, record, kinds.get(record.table))
             counts[record.table] = counts.get(record.table, 0) + 1
     return counts
+
+
+def typed_row(
+    path: Path,
+    info: TableInfo,
+    record: Record,
+    kinds: dict[str, frozenset[type]] | None,
+    *,
+    check_ints: bool = True,
+) -> dict[str, Any]:
+    """``clean_row`` plus the column types of nerv's tables and recomputed derived columns."""
+    row = clean_row(path, info, record, check_ints=check_ints)
+    if kinds:
+        problem = type_problem(row, kinds)
+        if problem is not None:
+            raise _bad(path, record, problem)
+    try:
+        return fix_derived(info.name, row)
+    except ValueError as exc:
+        raise _bad(path, record, str(exc)) from None
 
 
 # -- pass 2: applying ------------------------------------------------------------------------
@@ -233,10 +274,10 @@ class _Applier:
         self.result = result
         self.mode = result.on_conflict
         self.first_conflict: str | None = None
-        self._insert_sql: dict[tuple[str, tuple[str, ...]], str] = {}
         self._batch: list[tuple[Record, dict[str, Any]]] = []
         self._batch_info: TableInfo | None = None
         self._batch_columns: tuple[str, ...] = ()
+        self.kinds: dict[str, dict[str, frozenset[type]]] = {}
         self._reconcile = any(t.trigger_target for t in tables.values())
         if self._reconcile:
             conn.execute(
@@ -247,18 +288,8 @@ class _Applier:
 
     # -- SQL helpers
 
-    def _sql(self, info: TableInfo, columns: tuple[str, ...]) -> str:
-        sql = self._insert_sql.get((info.name, columns))
-        if sql is None:
-            sql = (
-                f"INSERT INTO {info.q} ({', '.join(quote(c) for c in columns)}) "
-                f"VALUES ({', '.join('?' for _ in columns)})"
-            )
-            self._insert_sql[(info.name, columns)] = sql
-        return sql
-
     def _insert(self, info: TableInfo, row: dict[str, Any]) -> None:
-        self.conn.execute(self._sql(info, tuple(row)), tuple(row.values()))
+        verbatim.insert(self.conn, info.name, tuple(row), tuple(row.values()))
 
     def _key_clause(self, info: TableInfo) -> str:
         return " AND ".join(f"{quote(c)} IS ?" for c in info.identity)
@@ -270,12 +301,7 @@ class _Applier:
         return row
 
     def _update(self, info: TableInfo, key: tuple[Any, ...], values: dict[str, Any]) -> None:
-        if not values:
-            return
-        assignments = ", ".join(f"{quote(c)} = ?" for c in values)
-        self.conn.execute(
-            f"UPDATE {info.q} SET {assignments} WHERE {self._key_clause(info)}", (*values.values(), *key)
-        )
+        verbatim.update(self.conn, info.name, info.identity, key, values)
 
     def _refused(self, record: Record, exc: sqlite3.Error) -> ImportRefusedError:
         return ImportRefusedError(
@@ -322,8 +348,8 @@ class _Applier:
         if len(new) > 1:
             self.conn.execute("SAVEPOINT nerv_import_batch")
             try:
-                self.conn.executemany(
-                    self._sql(info, self._batch_columns), [tuple(r.values()) for _, r in new]
+                verbatim.insert_many(
+                    self.conn, info.name, self._batch_columns, [tuple(r.values()) for _, r in new]
                 )
             except sqlite3.IntegrityError:
                 # A clash on another unique key, or a record twice: undo, take them one by one.
@@ -429,7 +455,7 @@ class _Applier:
         if other is None or info.append_only:
             raise ImportConflictError(f"{self.path.name}: {record.where}: {what}; cannot overwrite it")
         try:
-            self.conn.execute(f"DELETE FROM {info.q} WHERE {self._key_clause(info)}", other)
+            verbatim.delete(self.conn, info.name, info.identity, other)
             self._insert(info, row)
         except sqlite3.IntegrityError as again:
             raise self._refused(record, again) from None
@@ -493,8 +519,27 @@ class _Applier:
                 if differing:
                     self._update(info, key, differing)
                     fixed += 1
+        self._check_totals()
         self.conn.execute("DELETE FROM temp.nerv_import_accepted")
         return fixed
+
+    def _check_totals(self) -> None:
+        """Refuse a session from the file whose totals are below (or beside) its metrics."""
+        info = self.tables.get("claude_sessions")
+        if info is None or "metrics" not in self.tables:
+            return
+        sql = totals_sql(
+            "SELECT json_extract(key, '$[0]') FROM temp.nerv_import_accepted WHERE tbl = 'claude_sessions'"
+        )
+        row = self.conn.execute(sql + " LIMIT 1").fetchone()
+        if row is None:
+            return
+        found = _locate(self.source, "claude_sessions", info, (row[0],))
+        where = found or f"claude_sessions record {row[0]!r}"
+        raise ImportRefusedError(
+            f"{self.path.name}: {where}: the session's {row[1]} is {row[2]} but its metrics add up to "
+            f"{row[3]} (totals are what was recorded on the session plus its metrics); nothing was imported"
+        )
 
 
 # Columns that say when and under which id a record was made, not what it is.
@@ -527,7 +572,8 @@ def import_file(
     tables = {t.name: t for t in list_tables(conn)}
     source = ExportFile(path, schema_version(conn))
     header = source.header
-    counts = validate(source, tables, progress)
+    kinds = {name: column_kinds(conn, info) for name, info in tables.items()}
+    counts = validate(source, tables, progress, kinds)
     result = ImportResult(
         path=str(path),
         layout=source.layout,
@@ -540,8 +586,14 @@ def import_file(
     )
     cache = int(conn.execute("PRAGMA cache_size").fetchone()[0])
     conn.execute(f"PRAGMA cache_size = {-IMPORT_CACHE_KIB}")
+    announced = (
+        announce_writer(service.path, f"nerv import {path.name}")
+        if service.path is not None and str(service.path) != ":memory:"
+        else contextlib.nullcontext()
+    )
     try:
-        return _import(service, conn, source, tables, result, header, dry_run, progress, started)
+        with announced:
+            return _import(service, conn, source, tables, kinds, result, header, dry_run, progress, started)
     finally:
         conn.execute(f"PRAGMA cache_size = {cache}")
 
@@ -551,6 +603,7 @@ def _import(
     conn: sqlite3.Connection,
     source: ExportFile,
     tables: dict[str, TableInfo],
+    kinds: dict[str, dict[str, frozenset[type]]],
     result: ImportResult,
     header: Header,
     dry_run: bool,
@@ -561,10 +614,12 @@ def _import(
     try:
         conn.execute("BEGIN IMMEDIATE")
     except sqlite3.OperationalError as exc:
-        raise DatabaseError(f"cannot import: database is busy ({exc})") from None
+        raise DatabaseError(explain(exc, None, "cannot import", conn)) from None
     try:
         conn.execute("PRAGMA defer_foreign_keys = ON")
+        rules_before = allow_rules(conn)
         applier = _Applier(conn, source, tables, result)
+        applier.kinds = kinds
         try:
             _apply_all(applier, source, tables, result, progress)
         except OverflowError:  # pass 1 rules this out unless the file changed meanwhile
@@ -572,6 +627,7 @@ def _import(
                 f"{path.name}: an integer is out of SQLite's range; nothing was imported"
             ) from None
         applier.reconcile()
+        _warn_widening(conn, rules_before, result)
         if result.conflicts:
             raise ImportConflictError(
                 f"{path.name}: {result.conflicts} conflict(s); first at {applier.first_conflict}; "
@@ -584,8 +640,13 @@ def _import(
         else:
             if result.changed:
                 result.audit_id = new_id()
-                service._audit("import", result.audit_id, "import", None, _audit_details(result, header))
+                details = _audit_details(result, header)
+                audit.write(conn, service.actor, "import", result.audit_id, "import", None, details)
             _commit(conn, source, tables)
+    except sqlite3.OperationalError as exc:  # a full disk, an I/O error: all of it rolls back
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise DatabaseError(explain(exc, None, "import failed, nothing was imported", conn)) from None
     except BaseException:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
@@ -608,13 +669,26 @@ def _apply_all(
             if info is None:  # the file changed since it was validated
                 raise _bad(source.path, record, f"unknown table {record.table!r}")
             # Pass 1 checked the integers; binding one SQLite cannot hold raises OverflowError.
-            applier.add(info, record, clean_row(source.path, info, record, check_ints=False))
+            row = typed_row(source.path, info, record, applier.kinds.get(info.name), check_ints=False)
+            applier.add(info, record, row)
             pending += 1
             if pending == PROGRESS_EVERY:
                 advance(pending)
                 pending = 0
         applier.flush()
         advance(pending)
+
+
+def _warn_widening(conn: sqlite3.Connection, before: list[AllowRule], result: ImportResult) -> None:
+    """Say so when the import lets agents do more than any rule of the database did."""
+    existing = set(before)
+    widening = widening_rules(before, [r for r in allow_rules(conn) if r not in existing])
+    if widening:
+        shown = ", ".join(r.text for r in widening[:5]) + (", ..." if len(widening) > 5 else "")
+        result.warnings.append(
+            f"{len(widening)} imported allow rule(s) allow more than any rule this database had: {shown} "
+            "(review them with `nerv rules list`)"
+        )
 
 
 def _audit_details(result: ImportResult, header: Header) -> dict[str, Any]:
@@ -651,7 +725,7 @@ def _commit(conn: sqlite3.Connection, source: ExportFile, tables: dict[str, Tabl
             f"{source.path.name}: a record refers to a missing record; nothing was imported"
         ) from None
     except sqlite3.OperationalError as exc:
-        raise DatabaseError(f"import failed, nothing was imported: {exc}") from None
+        raise DatabaseError(explain(exc, None, "import failed, nothing was imported", conn)) from None
 
 
 def _check_references(conn: sqlite3.Connection, source: ExportFile, tables: dict[str, TableInfo]) -> None:

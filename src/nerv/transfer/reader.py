@@ -62,7 +62,10 @@ PROGRESS_BYTES = 1 << 20
 def loads(text: bytes) -> Any:
     """One JSON value from a stripped line (json.loads without its per-call overhead)."""
     s = text.decode("utf-8")
-    value, end = _decoder.raw_decode(s)
+    try:
+        value, end = _decoder.raw_decode(s)
+    except RecursionError:
+        raise ValueError("values nested too deeply (no nerv record is nested)") from None
     if end != len(s):
         raise json.JSONDecodeError("Extra data", s, end)
     return value
@@ -155,13 +158,13 @@ class ExportFile:
         if tail is not None:
             try:
                 data = json.loads(text[: tail.start()] + b"}")
-            except ValueError:
+            except (ValueError, RecursionError):
                 data = None
             if isinstance(data, dict) and "tables" not in data:
                 return "json", check_header(self.path, data, where, self.latest_schema)
         try:
             data = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):
             data = None
         if isinstance(data, dict) and "tables" not in data:
             return "ndjson", check_header(self.path, data, where, self.latest_schema)
@@ -186,6 +189,8 @@ class ExportFile:
                 data = json.load(f)
         except ValueError as exc:
             raise _fail(self.path, "", f"not valid JSON: {exc}") from None
+        except RecursionError:
+            raise _fail(self.path, "", "values nested too deeply (no nerv record is nested)") from None
         if not isinstance(data, dict):
             raise _fail(self.path, "", "not a nerv export (the document is not a JSON object)")
         return data

@@ -101,7 +101,8 @@ def _row(block: _Block, now_ms: int, breakdown: bool) -> ReportRow:
     tokens = sum((s.tokens for s in shares), TokenUsage())
     cost = sum(s.cost_nano for s in shares)
     active = block.start <= now_ms < block.end
-    first, last = block.first or block.start, block.last or block.start
+    first = block.start if block.first is None else block.first  # never None: rows need counted usage
+    last = first if block.last is None else block.last
     span = last - first
     burn: dict[str, Any] | None = None
     projected: dict[str, Any] | None = None

@@ -131,6 +131,8 @@ def error_response(exc: BaseException) -> Response:
 def as_api_error(exc: BaseException) -> ApiError:
     if isinstance(exc, ApiError):
         return exc
+    if isinstance(exc, OverflowError | RecursionError):  # a number SQLite cannot hold, a deep value
+        return ApiError(400, "bad_request", "a value is out of range or nested too deeply")
     if isinstance(exc, NotFoundError):
         return ApiError(404, "not_found", str(exc))
     if isinstance(exc, AmbiguousIdError):

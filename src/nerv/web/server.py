@@ -15,14 +15,24 @@ user's own browser could reach it anyway:
   response carries CORS headers, so other origins cannot read any answer.
 
 Responses also forbid framing and carry a strict Content-Security-Policy.
+
+Off this machine (``--host 0.0.0.0``) those checks are not enough: anyone on the
+network could approve tool calls. Listening beyond loopback therefore requires an
+access token (``web_token``: generated, kept 0600 in nerv's home, shown once). Every
+request must carry it: ``Authorization: Bearer TOKEN``, or the cookie set when the
+browser first opens ``/?token=TOKEN``. Without it the answer is 401 and nothing runs.
+
+A client that sends its request slowly is disconnected after ``REQUEST_TIMEOUT_S``.
 """
 
 from __future__ import annotations
 
 import getpass
+import hmac
 import ipaddress
 import json
 import os
+import secrets
 import socket
 import socketserver
 import sys
@@ -37,6 +47,9 @@ from nerv.errors import NervError
 from nerv.web.api import Api, ApiError, Json, Response, error_body, error_response
 
 MAX_BODY_BYTES = 64 * 1024
+REQUEST_TIMEOUT_S = 15  # a client that has not sent its whole request by then is disconnected
+TOKEN_FILE = "web-token"
+TOKEN_COOKIE = "nerv_token"
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
 
@@ -102,14 +115,45 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def web_token(home: Path) -> tuple[str, bool]:
+    """The access token for off-loopback listening, and whether it was just made (show it once).
+
+    Kept in ``home/web-token``, created 0600 before anything is written to it.
+    """
+    path = home / TOKEN_FILE
+    try:
+        token = path.read_text(encoding="ascii").strip()
+    except FileNotFoundError:
+        token = ""
+    except (OSError, UnicodeDecodeError) as exc:
+        raise NervError(f"cannot read the dashboard token {path}: {exc}") from None
+    if len(token) >= 32:
+        path.chmod(0o600)
+        return token, False
+    token = secrets.token_urlsafe(32)
+    try:
+        home.mkdir(mode=0o700, parents=True, exist_ok=True)
+        temp = path.with_name(f".{TOKEN_FILE}.tmp-{secrets.token_hex(4)}")
+        fd = os.open(temp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+        with os.fdopen(fd, "w", encoding="ascii") as f:
+            f.write(token + "\n")
+        os.replace(temp, path)
+    except OSError as exc:
+        raise NervError(f"cannot store the dashboard token in {path}: {exc.strerror or exc}") from None
+    return token, True
+
+
 class DashboardServer(ThreadingHTTPServer):
     """A threading HTTP server holding the API (and so the one service connection)."""
 
     daemon_threads = True
 
-    def __init__(self, address: tuple[str, int], api: Api, *, verbose: bool = False) -> None:
+    def __init__(
+        self, address: tuple[str, int], api: Api, *, verbose: bool = False, token: str | None = None
+    ) -> None:
         self.api = api
         self.verbose = verbose
+        self.token = token
         self.static = load_static()
         super().__init__(address, DashboardHandler)
         self.bound_host = address[0]
@@ -134,6 +178,22 @@ class DashboardServer(ThreadingHTTPServer):
         if ":" in host:
             host = f"[{host}]"
         return f"http://{host}:{self.port}/"
+
+    def authorized(self, header: str | None, cookies: str | None, query_token: str | None) -> bool:
+        """Whether a request carries the access token (always true without one: loopback only)."""
+        if self.token is None:
+            return True
+        offered: list[str] = []
+        if header and header.lower().startswith("bearer "):
+            offered.append(header[7:].strip())
+        for part in (cookies or "").split(";"):
+            name, _, value = part.strip().partition("=")
+            if name == TOKEN_COOKIE:
+                offered.append(value)
+        if query_token is not None:
+            offered.append(query_token)
+        expected = self.token.encode()
+        return any(hmac.compare_digest(o.encode(), expected) for o in offered)
 
     def host_allowed(self, header: str | None) -> bool:
         """Whether a ``Host`` header names this machine (see the module docstring)."""
@@ -169,8 +229,14 @@ def make_server(
     project: str | None = None,
     actor: str | None = None,
     verbose: bool = False,
+    token: str | None = None,
 ) -> DashboardServer:
-    """Open the database and bind the server (port 0: any free port); call ``serve_forever``."""
+    """Open the database and bind the server (port 0: any free port); call ``serve_forever``.
+
+    Off loopback a ``token`` is required (see ``web_token``).
+    """
+    if token is None and not is_loopback(host):
+        raise NervError(f"listening on {host} (beyond this machine) needs an access token")
     from nerv.service import DatabaseService
     from nerv.service.tables import PROJECTS
 
@@ -180,7 +246,7 @@ def make_server(
         api = Api(service, default_project=default_project)
         cls = _DashboardServerV6 if ":" in host else DashboardServer
         try:
-            return cls((host, port), api, verbose=verbose)
+            return cls((host, port), api, verbose=verbose, token=token)
         except OSError as exc:
             raise NervError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     except BaseException:
@@ -192,6 +258,8 @@ class DashboardHandler(BaseHTTPRequestHandler):
     server: DashboardServer
     server_version = f"nerv-dashboard/{__version__}"
     sys_version = ""
+    # Socket timeout for every read: a slow (or stalled) client cannot hold a thread forever.
+    timeout = REQUEST_TIMEOUT_S
 
     def version_string(self) -> str:
         return self.server_version
@@ -225,6 +293,9 @@ class DashboardHandler(BaseHTTPRequestHandler):
                 raise ApiError(
                     403, "forbidden_host", "the Host header does not name this machine (DNS rebinding?)"
                 )
+            query = parse_qs(url.query, keep_blank_values=True)
+            if not self._authorize(method, path, query):
+                return
             if method == "GET" and not path.startswith("/api/"):
                 self._static(path)
                 return
@@ -232,11 +303,40 @@ class DashboardHandler(BaseHTTPRequestHandler):
             if method == "POST":
                 self._check_same_origin()
                 body = self._read_json()
-            query = parse_qs(url.query, keep_blank_values=True)
             response = self.server.api.handle(method, path, query, body)
+        except (OverflowError, RecursionError):
+            # A number SQLite cannot hold, a value nested past Python's limit: the client's fault.
+            problem = ApiError(400, "bad_request", "a value is out of range or nested too deeply")
+            response = error_response(problem)
+        except TimeoutError:
+            self.close_connection = True
+            response = error_response(ApiError(408, "timeout", "the request was not sent in time"))
         except Exception as exc:
             response = error_response(exc)
         self._send_json(response)
+
+    def _authorize(self, method: str, path: str, query: dict[str, list[str]]) -> bool:
+        """Off loopback: the token, or 401. ``/?token=T`` in a browser sets the cookie."""
+        server = self.server
+        if server.token is None:
+            return True
+        given = query.get("token", [None])[-1]
+        if method == "GET" and path in ("/", "/index.html") and given is not None:
+            if server.authorized(None, None, given):
+                cookie = f"{TOKEN_COOKIE}={given}; Path=/; HttpOnly; SameSite=Strict"
+                self._send(303, b"", "text/plain", {"Location": "/", "Set-Cookie": cookie})
+                return False
+        elif server.authorized(self.headers.get("Authorization"), self.headers.get("Cookie"), None):
+            return True
+        self.close_connection = True
+        self._send_json(
+            Response(
+                401,
+                error_body("unauthorized", "this dashboard needs its access token (see `nerv web --help`)"),
+                {"WWW-Authenticate": "Bearer"},
+            )
+        )
+        return False
 
     # -- checks -------------------------------------------------------------------------
 
@@ -271,12 +371,17 @@ class DashboardHandler(BaseHTTPRequestHandler):
             self.close_connection = True
             raise ApiError(413, "too_large", f"request body over {MAX_BODY_BYTES} bytes")
         raw = self.rfile.read(length) if length else b""
+        if len(raw) < length:
+            self.close_connection = True
+            raise ApiError(400, "bad_request", "the body is shorter than its Content-Length")
         if not raw.strip():
             return {}
         try:
             data: Any = json.loads(raw)
         except (ValueError, UnicodeDecodeError) as exc:
             raise ApiError(400, "bad_json", f"the body is not valid JSON: {exc}") from None
+        except RecursionError:
+            raise ApiError(400, "bad_json", "the body is nested too deeply") from None
         if not isinstance(data, dict):
             raise ApiError(400, "bad_json", "the body must be a JSON object")
         return data

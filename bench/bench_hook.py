@@ -97,6 +97,50 @@ def candidates(db: Path, event: bytes) -> int:
         conn.close()
 
 
+def worst_cases() -> dict[str, str]:
+    """Hostile Bash commands: the issue's 36 KB fail-open and 1 MB of the shapes that cost most per byte."""
+    mb = 1 << 20
+    return {
+        "`rm -rf build; exit 0; sh|sh|...` (36 KB)": "rm -rf build; exit 0; " + "sh|" * 12_000 + "sh",
+        "`sh|sh|...` (1 MB)": "rm -rf build; exit 0; " + "sh|" * (mb // 3),
+        "`a;a;...` (1 MB)": "a;" * (mb // 2),
+        "`$(a)` lines (1 MB)": "$(a)\n" * (mb // 5),
+        "`bash -c 'a;a;...'` (1 MB)": "bash -c '" + "a;" * (mb // 2) + "'",
+        "`cd a; ` (10 KB, parsed in full)": "cd a; " * 1_660,
+        "`a;a;...` (10 KB, parsed in full)": "a;" * 4_999,
+    }
+
+
+def worst_case_rows(env: dict[str, str], runs: int, floor_ms: float) -> list[str]:
+    """Markdown rows: each hostile command's analysis time in this process (index keys and
+    decision under the default rules), the whole hook process's wall time, both the worst of
+    ``runs``, and the hook's answer."""
+    from nerv.permissions import CompiledRules, call_keys, default_rules
+    from nerv.permissions.commands import analyze_call
+
+    rules = CompiledRules(default_rules())
+    event = json.loads(payload())
+    rows: list[str] = []
+    for name, command in worst_cases().items():
+        event["tool_input"] = {"command": command}
+        stdin = json.dumps(event).encode()
+        inside: list[float] = []
+        times: list[float] = []
+        answer = b""
+        for run in range(runs):
+            analyze_call(str(run), None)  # forget the kept analysis: measure the whole work
+            start = time.perf_counter()
+            call_keys("Bash", {"command": command})
+            rules.evaluate("Bash", {"command": command})
+            inside.append(time.perf_counter() - start)
+            elapsed, answer = timed(hook_command(), stdin, env)
+            times.append(elapsed)
+        decided = json.loads(answer)["hookSpecificOutput"]["permissionDecision"] if answer.strip() else "none"
+        rows.append(f"| {name} | {len(command):,} | {max(inside) * 1000:.0f} | {max(times) * 1000:.0f} "
+                    f"({max(times) * 1000 - floor_ms:+.0f}) | {decided} |")
+    return rows
+
+
 def hook_command() -> list[str]:
     """The console script next to this interpreter (what `nerv hooks install` writes), else -m."""
     script = Path(sys.executable).with_name("nerv-hook")
@@ -162,6 +206,7 @@ def main(argv: list[str] | None = None) -> int:
             elapsed, answer = timed(hook_cmd, stdin, env)
             hook.append(elapsed)
             module.append(timed(module_cmd, stdin, env)[0])
+        worst = worst_case_rows(env, 3 if quick else 5, pct(floor, 0.5) * 1000)
     f50, f90 = pct(floor, 0.5) * 1000, pct(floor, 0.9) * 1000
     h50, h90 = pct(hook, 0.5) * 1000, pct(hook, 0.9) * 1000
     m50, m90 = pct(module, 0.5) * 1000, pct(module, 0.9) * 1000
@@ -187,6 +232,17 @@ def main(argv: list[str] | None = None) -> int:
         f"| `python -m nerv.hook` | {m50:.1f} | {m90:.1f} |",
         "",
         f"Ratio hook p50 / floor p50: **{ratio:.2f}x** (target: at most {TARGET}x).",
+        "",
+        "Worst-case input (target: every answer in under 1 s, never allow, never no answer). nerv's",
+        "work is the index keys plus the decision under the default rules, timed in the benchmark's",
+        "process; the hook column is the whole process (in brackets: minus the floor's p50), same",
+        "database; both the slowest of several runs.  Commands over 10,000 characters are never",
+        "allowed and only their first 10,000 characters are read for deny and ask rules; at most",
+        "1,000 simple commands are read; so the work is bounded whatever the size.",
+        "",
+        "| input | characters | nerv's work ms (max) | hook process ms (max) | answer |",
+        "| --- | ---: | ---: | ---: | --- |",
+        *worst,
         "",
         "How it stays near the floor: the hook imports only the standard library and nerv's small",
         "modules (`nerv.hook.io`, `nerv.store.*`, `nerv.ids`, `nerv.db.version`, and",

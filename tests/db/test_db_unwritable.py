@@ -150,7 +150,7 @@ def test_a_loose_home_and_database_are_reported_then_tightened(
 
 
 def test_a_folder_given_with_db_is_not_chmodded(tmp_path: Path, run_cli: Any) -> None:
-    shared = tmp_path / "shared"
+    shared = tmp_path / "user-folder"
     shared.mkdir(mode=0o755)
     shared.chmod(0o755)
     run_cli("--db", str(shared / "x.db"), "project", "create", "p", check=True)

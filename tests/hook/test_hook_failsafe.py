@@ -115,6 +115,8 @@ def test_missing_database_is_never_created(
     assert "database" in (home / "hook.log").read_text()
     for event in ("SessionStart", "Stop"):  # no event creates it either
         assert hook_process({"hook_event_name": event, "session_id": "s1", "cwd": str(tmp_path)}).stdout == ""
+    dialog = pre_payload("Bash", {"command": "sudo id"}, hook_event_name="PermissionRequest")
+    assert hook_process(dialog).stdout == ""  # no opinion: Claude Code shows its dialog
     assert (db.stat().st_size == 0) if how == "empty file" else not db.exists()
 
 

@@ -28,7 +28,7 @@ def allows(pattern: str, command: str) -> bool:
          ["npm testing", "npm tes", "npm", "npx test"]),
         ("npm:*", ["npm", "npm install", "npm test"], ["npmrc", "npx"]),
         ("ls *", ["ls", "ls -la", "ls -la /tmp"], ["lsof", "lsblk -a"]),
-        ("ls*", ["ls", "lsof", "ls -la"], ["l", "cat"]),
+        ("ls*", ["ls", "lsof", "ls -la"], ["l", "make"]),
         ("npm run *", ["npm run test", "npm run", "npm run build -- x"], ["npm runtime", "npm ci"]),
         ("git * main", ["git checkout main", "git merge --no-ff main"], ["git main", "git checkout dev"]),
         ("* --version", ["node --version", "python3 -m pip --version"], ["--version", "node --versions"]),
@@ -36,7 +36,7 @@ def allows(pattern: str, command: str) -> bool:
         ("*", ["anything at all", "rm -rf /"], []),
         ("curl http://site.com/:*", ["curl http://site.com/", "curl http://site.com/ -o x"],
          ["curl http://site.com/x", "curl -X GET http://site.com/"]),
-        ("echo 'a b'", ["echo 'a b'"], ["echo a b", 'echo "a b"']),
+        ("say 'a b'", ["say 'a b'"], ["say a b", 'say "a b"']),
         ("make", ["make"], ["make all", "cmake"]),
         ("git commit -m *", ["git commit -m 'fix: x'", "git commit -m"], ["git commit --amend"]),
     ],
@@ -49,10 +49,12 @@ def test_bash_rule_forms(pattern: str, hits: list[str], misses: list[str]) -> No
 
 
 def test_commit_message_from_a_here_document() -> None:
-    # Claude Code writes commit messages this way; 'cat' runs too, so it needs a rule.
+    # Claude Code writes commit messages this way; 'cat' runs too, but it is a
+    # built-in read-only command that needs no rule, as in Claude Code.
     command = 'git commit -m "$(cat <<\'EOF\'\nfix: x; y && z\nEOF\n)"'
     rules = compiled(("allow", "Bash(git commit:*)"))
-    assert action(rules, command) is None
+    assert action(rules, command) == "allow"
+    assert action(compiled(("allow", "Bash(git push:*)")), command) is None
     rules = compiled(("allow", "Bash(git commit:*)"), ("allow", "Bash(cat:*)"))
     assert action(rules, command) == "allow"
     assert rules.evaluate("Bash", {"command": command}).parts[1] == "cat <<'EOF'"
@@ -227,7 +229,6 @@ def test_allow_looks_through_harmless_wrappers(command: str) -> None:
         "sh -c 'npm test'",
         "eval npm test",
         "exec npm test",
-        "command npm test",
         "timeout",
         "CI=1",
     ],
@@ -475,8 +476,12 @@ def test_deny_sees_text_fed_to_shells_and_find_exec(command: str) -> None:
 
 
 def test_find_exec_arguments_keep_their_quoting() -> None:
-    rules = compiled(("allow", "Bash(find:*)"), ("deny", "Bash(sudo:*)"))
-    assert action(rules, "find . -exec grep -l 'a;b \"c' {} \\;") == "allow"
+    command = "find . -exec grep -l 'a;b \"c' {} \\;"
+    # A prefix rule never allows a find that runs commands; an exact rule does.
+    assert action(compiled(("allow", "Bash(find:*)")), command) is None
+    rules = compiled(("allow", "Bash(find . -exec grep -l 'a;b \"c' {} \\;)"), ("deny", "Bash(sudo:*)"))
+    assert action(rules, command) == "allow"
+    rules = compiled(("allow", "Bash(find . -exec echo 'sudo x' \\;)"), ("deny", "Bash(sudo:*)"))
     assert action(rules, "find . -exec echo 'sudo x' \\;") == "allow"
 
 

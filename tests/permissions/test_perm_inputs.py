@@ -169,7 +169,7 @@ def test_parameter_rules_never_allow_and_keep_their_meaning_as_commands() -> Non
     # 'timeout' is a program: Bash(timeout:*) stays the prefix rule for it.
     rules = compiled(("deny", "Bash(timeout:*)"))
     assert decide(rules, "Bash", {"command": "timeout 5 ls"}) == "deny"
-    assert decide(rules, "Bash", {"command": "ls", "timeout": 5}) is None
+    assert decide(rules, "Bash", {"command": "make", "timeout": 5}) is None
     # Plugin agents are namespaced with ':' and stay subagent_type globs.
     plugin = compiled(("allow", "Agent(review-kit:code-reviewer)"))
     assert decide(plugin, "Agent", {"subagent_type": "review-kit:code-reviewer"}) == "allow"
@@ -205,3 +205,52 @@ def test_a_deny_on_any_text_of_a_malformed_command_beats_an_ask_on_another() -> 
     assert decide(rules, "Bash", {"command": ["ls", "rm -rf /"]}) == "deny"
     assert decide(rules, "Bash", {"command": {"a": "ls", "b": "rm x"}}) == "deny"
     assert decide(rules, "Bash", {"command": ["ls x"]}) == "ask"
+
+
+# -- precedence laws over the non-Bash tools ----------------------------------------------------------
+TOOL_RULES = [
+    "Read", "Read(/**)", "Read(~/.ssh/**)", "Read(secrets/**)", "Read(*.env)", "Read(//etc/**)", "Edit",
+    "Edit(/src/**)", "Write(/x)", "Glob", "WebFetch", "WebFetch(domain:example.com)",
+    "WebFetch(domain:*.x.org)", "WebFetch(https://docs.x.org/*)", "Agent", "Agent(explore)", "Task(danger*)",
+    "Agent(model:opus)", "mcp__db", "mcp__db__query(SELECT *)", "mcp__*",
+]
+TOOL_CALLS = [
+    ("Read", {"file_path": "/repo/src/a.py"}), ("Read", {"file_path": "/home/me/.ssh/id_rsa"}),
+    ("Read", {"file_path": "/repo/a/secrets/k"}), ("Write", {"file_path": "/repo/src/../x"}),
+    ("Edit", {"file_path": "~/.ssh/config"}), ("Glob", {"pattern": "{/etc,src}/*"}),
+    ("Read", {"file_path": 3}),
+    ("WebFetch", {"url": "https:example.com"}), ("WebFetch", {"url": "https://api.x.org/"}),
+    ("WebFetch", {"url": "https://docs.x.org/a"}), ("WebFetch", {"url": "https://münchen.de"}),
+    ("Agent", {"subagent_type": "explore", "model": "opus"}), ("Task", {"subagent_type": "dangerous"}),
+    ("Agent", {"prompt": "p"}), ("mcp__db__query", {"sql": "SELECT 1", "x": ["DROP"]}),
+]
+rule_sets = st.lists(st.tuples(st.sampled_from(["allow", "ask", "deny"]), st.sampled_from(TOOL_RULES)),
+                     max_size=6)
+RANK = {"deny": 0, "ask": 1, None: 2, "allow": 3}
+
+
+def evaluate_all(rules: list[tuple[str, str]], call: tuple[str, dict[str, Any]]) -> str | None:
+    specs = [RuleSpec.parse(f"r{n}", text, action) for n, (action, text) in enumerate(rules)]
+    return CompiledRules(specs).evaluate(call[0], call[1], CTX).action
+
+
+@settings(max_examples=400, deadline=None)
+@given(rule_sets, st.sampled_from(TOOL_RULES), st.sampled_from(TOOL_CALLS))
+def test_law_adding_a_deny_or_ask_never_allows_more(rules: list[tuple[str, str]], extra: str,
+                                                     call: tuple[str, dict[str, Any]]) -> None:
+    before = evaluate_all(rules, call)
+    for action in ("deny", "ask"):
+        after = evaluate_all([*rules, (action, extra)], call)
+        assert after != "allow" or before == "allow", (rules, extra, call)
+        if before in ("deny", "ask"):
+            assert RANK[after] <= RANK[before], (rules, action, extra, call)
+
+
+@settings(max_examples=400, deadline=None)
+@given(rule_sets, st.sampled_from(TOOL_RULES), st.sampled_from(TOOL_CALLS))
+def test_law_adding_an_allow_never_lifts_a_deny_or_ask(rules: list[tuple[str, str]], extra: str,
+                                                       call: tuple[str, dict[str, Any]]) -> None:
+    before = evaluate_all(rules, call)
+    after = evaluate_all([*rules, ("allow", extra)], call)
+    if before in ("deny", "ask"):
+        assert after == before, (rules, extra, call)

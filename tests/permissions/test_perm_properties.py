@@ -208,3 +208,68 @@ def test_many_wildcards_do_not_backtrack_for_ever() -> None:
                           RuleSpec("p", "Read", "//**/a/**/b/**/c/**/d", "deny")])
     assert rule.evaluate("Bash", {"command": "a " + "b " * 3000 + "x"}).action is None
     assert rule.evaluate("Read", {"file_path": "/" + "a/b/" * 1000 + "x"}).action is None
+
+
+# -- issue 8: what is not understood is never allowed, files meet Read/Edit rules ------------
+# Syntax bash evaluates as code, outside nerv's grammar: in a word, before or after
+# other text, or in double quotes, it makes the command unparsable, so never allowed
+# (not even by the whole-tool rule).  ('"<(x)#y"' and '$_x' are inert and left out.)
+HOSTILE = ["<(x)#y", "$[1<<2]", "${x@P}", "${!x}", "$_", "$((x))", "$((HOME=0))", "${x:=y}", "${a[$(id)]}",
+           "${x:0:1}", "$(($(id)))", "$((i++))"]
+PLACES = ["{}", "x{}", "{}x", '"{}"']
+UNQUOTED = [a for a in ALLOWED if "'" not in a and '"' not in a]
+
+
+@SETTINGS
+@given(st.sampled_from(UNQUOTED), st.sampled_from(HOSTILE), st.sampled_from(PLACES), st.integers(0, 5))
+def test_syntax_outside_the_grammar_is_never_allowed(allowed: str, hostile: str, place: str, at: int) -> None:
+    if (hostile, place) in (("<(x)#y", '"{}"'), ("$_", "{}x")):
+        return
+    words = allowed.split(" ")
+    words.insert(min(at, len(words)), place.format(hostile))
+    command = " ".join(words)
+    assert split_command(command) is None, command
+    assert decide([("allow", "Bash"), *DEFAULT_RULES], command) != "allow", command
+
+
+@SETTINGS
+@given(st.sampled_from(ALLOWED), st.integers(10_001 - 20, 12_000))
+def test_commands_over_ten_thousand_characters_are_never_allowed(allowed: str, size: int) -> None:
+    command = allowed + " " + "a" * max(0, size - len(allowed) - 1)
+    decision = decide([("allow", "Bash"), ("allow", "Bash(*)"), *DEFAULT_RULES], command)
+    assert (decision == "allow") == (len(command) <= 10_000), len(command)
+
+
+TARGETS = ["~/.ssh/authorized_keys", "$HOME/.ssh/config", "${HOME}/.ssh/x", "~/.ssh/../.ssh/k",
+           "/home/me/.ssh/k"]
+REDIRECTS = [">", ">>", ">|", "&>", "&>>", "2>", "1>", ">&", "<>"]
+FILE_WRAPS = ["{cmd} {op} {t}", "({cmd}) {op} {t}", "{{ {cmd}; }} {op} {t}", "{cmd} {op}{t}",
+              "if true; then {cmd}; fi {op} {t}", "bash -c '{cmd} {op} {t}'", "{cmd} | tee {t}", "cp x {t}",
+              "cd ~ && {cmd} {op} .ssh/k", "cat {t}", "head -1 {t}", "{cmd} < {t}"]
+
+
+@SETTINGS
+@given(st.sampled_from(ALLOWED), st.sampled_from(REDIRECTS), st.sampled_from(TARGETS),
+       st.sampled_from(FILE_WRAPS))
+def test_files_under_a_deny_are_denied_however_bash_reaches_them(allowed: str, op: str, target: str,
+                                                                 wrap: str) -> None:
+    if "'" in allowed and "bash -c" in wrap:
+        allowed = allowed.replace("'", "")
+    command = wrap.format(cmd=allowed, op=op, t=target)
+    ctx = MatchContext(cwd="/work", project_root="/work", home="/home/me")
+    rules = build([("allow", "Bash"), *DEFAULT_RULES, ("allow", "Edit(/**)"),
+                   ("deny", "Read(~/.ssh/**)"), ("deny", "Edit(~/.ssh/**)")])
+    assert rules.evaluate("Bash", {"command": command}, ctx).action == "deny", command
+
+
+@SETTINGS
+@given(st.lists(st.sampled_from(ALLOWED), min_size=1, max_size=3),
+       st.sampled_from(["out.txt", "sub/log", "/tmp/x"]))
+def test_a_redirect_is_allowed_only_by_an_edit_rule(allowed: list[str], target: str) -> None:
+    command = " && ".join(allowed) + f" > {target}"
+    ctx = MatchContext(cwd="/work", project_root="/work", home="/home/me")
+    without = build(DEFAULT_RULES).evaluate("Bash", {"command": command}, ctx).action
+    edit_allowed = build([*DEFAULT_RULES, ("allow", "Edit(/**)")])
+    with_edit = edit_allowed.evaluate("Bash", {"command": command}, ctx).action
+    assert without is None
+    assert with_edit == ("allow" if not target.startswith("/tmp") else None)

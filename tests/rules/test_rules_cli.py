@@ -98,6 +98,7 @@ def test_project_scope(invoke: Any, service: DatabaseService) -> None:
         (("rules", "add", "WebFetch(example.com)", "--deny"), 2, "did you mean WebFetch(domain:example.com)"),
         (("rules", "add", "WebFetch(domain:https://x.com/a)", "--deny"), 2, "WebFetch(domain:x.com)"),
         (("rules", "add", "Read(~root/.ssh/**)", "--deny"), 2, "only '~/'"),
+        (("rules", "add", "WebFetch(domain:münchen.de)", "--allow"), 2, "domain:xn--mnchen-3ya.de"),
         (("rules", "add", "Bash(ls)", "--allow", "--project", "nope"), 3, "project not found"),
         (("rules", "remove", "zzzzzz"), 3, "rule not found"),
         (("rules", "test", "Bash", "{not json"), 2, "not valid"),

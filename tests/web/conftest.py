@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import shutil
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-from web_helpers import Seed, WebProcess, start_web, stop_web
+from web_helpers import Rich, Seed, WebProcess, start_web, stop_web
 
 from nerv import DatabaseService
+from nerv.ids import now_ms
 from nerv.web import DashboardServer, make_server
 
 
@@ -39,6 +42,40 @@ def seed(service: DatabaseService) -> Seed:
 
 
 @pytest.fixture
+def rich(service: DatabaseService, seed: Seed) -> Rich:
+    """The seed, plus cycles, decisions, rules and per-model usage in project alpha.
+
+    Session "Build the board" then holds $1.25 recorded on it directly (model m-1, today),
+    $0.50 of claude-opus-4-1 today and $0.25 of claude-sonnet-4-5 three days ago: $2.00.
+    """
+    first = service.create_cycle(seed.alpha, goal="Make the board usable")
+    service.update_task(seed.tasks["Set up CI"], {"cycle_id": first.id})
+    service.update_task(seed.tasks["Review the schema"], {"cycle_id": first.id})
+    service.complete_cycle(first.id, learnings="Keyboard moves matter")
+    second = service.create_cycle(seed.alpha, goal="Costs users trust")
+    for title in ("Write the parser", "Build the board", "Flaky login test"):
+        service.update_task(seed.tasks[title], {"cycle_id": second.id})
+    wal = service.create_decision(
+        seed.alpha, "Use SQLite in WAL mode", context="One file, many readers", decision="WAL",
+        alternatives="A server database", consequences="Local only", status="accepted", cycle_id=first.id,
+    )
+    poll = service.create_decision(seed.alpha, "Poll the queue every 2 s")
+    push = service.create_decision(seed.alpha, "Push the queue to the page")
+    service.supersede_decision(poll.id, push.id)
+    service.record_metric(
+        seed.session, model="claude-opus-4-1", input_tokens=400, output_tokens=100, cost_usd=0.5
+    )
+    service.record_metric(
+        seed.session, model="claude-sonnet-4-5", input_tokens=300, output_tokens=50, cost_usd=0.25,
+        recorded_at=now_ms() - 3 * 86_400_000,
+    )
+    rule = service.create_rule_from_text("Bash(npm test:*)", "allow", project_id=seed.alpha, note="tests")
+    beta_rule = service.create_rule_from_text("Bash(make:*)", "allow", project_id=seed.beta)
+    decisions = {d.title: d.id for d in (wal, poll, push)}
+    return Rich(seed, [first.id, second.id], decisions, rule.id, beta_rule.id)
+
+
+@pytest.fixture
 def server(db_path: Path, nerv_home: Path) -> Iterator[DashboardServer]:
     """The real dashboard server on a free port, serving from a background thread."""
     srv = make_server(db_path, port=0)
@@ -60,3 +97,74 @@ def web_process(db_path: Path, seed: Seed) -> Iterator[WebProcess]:
         yield web
     finally:
         stop_web(web)
+
+
+# -- a real browser: Debian's chromium, driven by Playwright ------------------------------------
+
+CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+TIMEOUT_MS = 30_000  # only a failing expectation waits this long; busy machines are slow
+DESKTOP = (1400, 900)
+NARROW = (420, 860)  # a phone, or a narrow split window
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    if CHROMIUM is None:
+        pytest.skip("chromium is not installed (apt-get install chromium): browser tests skipped")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield instance
+        finally:
+            instance.close()
+
+
+@pytest.fixture
+def open_page(browser: Any, web_process: WebProcess) -> Iterator[Callable[[tuple[int, int]], Any]]:
+    """Opens fresh pages of the running dashboard at a viewport size; a script or console
+    error on any of them fails the test."""
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=TIMEOUT_MS)
+    contexts: list[Any] = []
+    problems: list[str] = []
+
+    def make(size: tuple[int, int] = DESKTOP) -> Any:
+        context = browser.new_context(viewport={"width": size[0], "height": size[1]})
+        contexts.append(context)
+        tab = context.new_page()
+        tab.set_default_timeout(TIMEOUT_MS)
+        tab.base_url = web_process.url
+        tab.allow_http_errors = False  # a test that provokes a refusal on purpose sets it
+
+        def console(msg: Any) -> None:
+            refused = msg.text.startswith("Failed to load resource: the server responded with a status of 4")
+            if msg.type == "error" and not (refused and tab.allow_http_errors):
+                problems.append(f"console error: {msg.text}")
+
+        tab.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
+        tab.on("console", console)
+        return tab
+
+    try:
+        yield make
+    finally:
+        for context in contexts:
+            context.close()
+    assert not problems, problems
+
+
+@pytest.fixture
+def page(open_page: Callable[[tuple[int, int]], Any]) -> Any:
+    """A fresh desktop-sized page on the running dashboard."""
+    return open_page(DESKTOP)

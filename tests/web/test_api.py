@@ -53,7 +53,7 @@ def call(
     for name, value in (headers or {}).items():
         request.add_header(name, value)
     try:
-        with urllib.request.urlopen(request, timeout=10) as response:
+        with urllib.request.urlopen(request, timeout=60) as response:  # generous: CI machines get busy
             return Reply(response.status, response.read(), response.headers)
     except urllib.error.HTTPError as exc:
         with exc:

@@ -6,73 +6,12 @@ Skipped (with the reason) only when no chromium is installed; CI installs it.
 from __future__ import annotations
 
 import re
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-from web_helpers import Seed, WebProcess
+from web_helpers import Seed, card, column, open_view
 
 from nerv import DatabaseService
-
-CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-TIMEOUT_MS = 10_000
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if CHROMIUM is None:
-        pytest.skip("chromium is not installed (apt-get install chromium): browser tests skipped")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield instance
-        finally:
-            instance.close()
-
-
-@pytest.fixture
-def page(browser: Any, web_process: WebProcess) -> Iterator[Any]:
-    """A fresh page on the running dashboard; fails the test on any script error or console error."""
-    from playwright.sync_api import expect
-
-    expect.set_options(timeout=TIMEOUT_MS)
-    context = browser.new_context(viewport={"width": 1400, "height": 900})
-    tab = context.new_page()
-    tab.set_default_timeout(TIMEOUT_MS)
-    problems: list[str] = []
-    tab.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
-    tab.on("console", lambda msg: msg.type == "error" and problems.append(f"console error: {msg.text}"))
-    tab.base_url = web_process.url  # type: ignore[attr-defined]
-    try:
-        yield tab
-    finally:
-        context.close()
-    assert not problems, problems
-
-
-def open_view(page: Any, view: str) -> None:
-    page.goto(f"{page.base_url}#{view}")
-    page.wait_for_selector(f"#view-{view}:not([hidden])")
-
-
-def column(page: Any, status: str) -> Any:
-    return page.locator(f'.column[data-status="{status}"]')
-
-
-def card(page: Any, title: str) -> Any:
-    return page.locator(".card", has_text=title)
 
 
 def test_board_shows_the_tasks_and_moves_cards(page: Any, seed: Seed, service: DatabaseService) -> None:

@@ -8,6 +8,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 
 @dataclass
@@ -18,6 +19,16 @@ class Seed:
     session: str
     request: str  # a pending approval request (project alpha)
 
+
+@dataclass
+class Rich:
+    """More of project alpha: two cycles, three decisions, metrics of three models over days."""
+
+    seed: Seed
+    cycles: list[str]  # [completed cycle 1, active cycle 2]
+    decisions: dict[str, str]  # title -> id
+    rule: str  # an allow rule of project alpha
+    beta_rule: str  # an allow rule of project beta
 
 
 @dataclass
@@ -59,3 +70,20 @@ def stop_web(web: WebProcess) -> tuple[int, str]:
         web.proc.kill()
         _, err = web.proc.communicate()
     return web.proc.returncode, err
+
+
+# -- in the browser --------------------------------------------------------------------------------
+
+
+def open_view(page: Any, view: str) -> None:
+    """Go to a view by its URL hash (``board``, ``costs``, ``task/ID``...) and wait until it shows."""
+    page.goto(f"{page.base_url}#{view}")
+    page.wait_for_selector(f"#view-{view.split('/')[0]}:not([hidden])")
+
+
+def column(page: Any, status: str) -> Any:
+    return page.locator(f'.column[data-status="{status}"]')
+
+
+def card(page: Any, title: str) -> Any:
+    return page.locator(".card", has_text=title)

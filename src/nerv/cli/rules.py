@@ -213,6 +213,9 @@ def test(app: AppContext, tool: str, value: str, cwd: str | None, project: str |
     decision = service.evaluate_tool_call(tool, tool_input, project_id=project_id, cwd=where,
                                           project_root=root)
     stored = {r.id: service.get_rule(r.id) for r in decision.rules}
+    command = tool_input.get("command")
+    explained = _explain_bash(service, project_id, command, where, root) if tool == "Bash" and isinstance(
+        command, str) else []
     mode = service.get_setting("approval.mode", project_id) or DEFAULT_MODE
     outcomes = {"defer": "no decision (Claude Code decides)", "ask": "ask", "queue": "queue for approval"}
     hook = decision.action or outcomes.get(str(mode), f"ask (invalid approval.mode {mode!r})")
@@ -222,6 +225,7 @@ def test(app: AppContext, tool: str, value: str, cwd: str | None, project: str |
             "rules": [_decided_json(r, stored.get(r.id)) for r in decision.rules],
             "parts": list(decision.parts), "project_id": project_id, "cwd": where,
             "approval_mode": mode, "hook": hook,
+            "explain": [{"part": what, "decision": action, "by": by} for what, action, by in explained],
         })
         return
     echo(f"{_color(decision.action)}  {visible(decision.reason)}")
@@ -230,12 +234,37 @@ def test(app: AppContext, tool: str, value: str, cwd: str | None, project: str |
         note = f"  ({visible(rule.note)})" if rule is not None and rule.note else ""
         scope = f" [{_scope(rule)}]" if rule is not None else ""
         echo(f"  {r.action:<5} {visible(r.text)}  {r.id[:8]}{scope}{note}")
-    if len(decision.parts) > 1:
+    if explained:
+        echo("parts:")
+        for what, action, by in explained:
+            echo(f"  {action or '-':<5} {visible(what)}  <- {visible(by)}")
+    elif len(decision.parts) > 1:
         echo("parts:")
         for part in decision.parts:
             echo(f"  {visible(part)}")
     if decision.action is None:
         echo(f"no rule decides: the hook's approval.mode is {mode} -> {hook}")
+
+
+def _explain_bash(service: Any, project_id: str | None, command: str, cwd: str,
+                  root: str) -> list[tuple[str, str | None, str]]:
+    """Each part of a Bash command with the rule (or check) that decided it, under the rules in force."""
+    from nerv.permissions import CompiledRules, RuleSpec, RuleSyntaxError
+    from nerv.permissions.model import MatchContext
+
+    specs: list[RuleSpec] = []
+    for rule in service.get_rules(project_id, include_disabled=False):
+        if rule.project_id not in (None, project_id):
+            continue
+        spec = RuleSpec(rule.id, rule.tool, rule.pattern or None, rule.action)
+        try:
+            CompiledRules([spec])
+        except RuleSyntaxError:
+            continue  # the decision above already says an invalid stored rule makes it ask
+        specs.append(spec)
+    rows: list[tuple[str, str | None, str]] = CompiledRules(specs).explain_bash(
+        command, MatchContext(cwd=cwd, project_root=root))
+    return rows
 
 
 def claude_settings_path() -> Path:

@@ -113,6 +113,29 @@ def request_deadline(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE approval_requests ADD COLUMN expires_at INTEGER")
 
 
+def bash_default_rules(conn: sqlite3.Connection) -> None:
+    """Add the default rules written after the first release (nerv.permissions.defaults.ADDED_RULES):
+    pkexec / sudoedit / run0 and the agent running nerv's own control commands.
+
+    A rule whose tool and specifier the user already has, in any action or
+    scope, is skipped: an allow the user wrote stays theirs to decide.
+    """
+    from nerv.permissions import candidate_key, parse_rule
+    from nerv.permissions.defaults import ADDED_RULES
+
+    now = now_ms()
+    for text, action, note in ADDED_RULES:
+        tool, pattern = parse_rule(text)
+        if conn.execute("SELECT 1 FROM approval_rules WHERE tool = ? AND pattern = ?",
+                        (tool, pattern or "")).fetchone():
+            continue
+        conn.execute(
+            "INSERT INTO approval_rules (id, pattern, action, tool, created_at, project_id, "
+            "enabled, note, updated_at, match_key) VALUES (?, ?, ?, ?, ?, NULL, 1, ?, ?, ?)",
+            (new_id(), pattern or "", action, tool, now, note, now, candidate_key(tool, pattern)),
+        )
+
+
 def live_telemetry(conn: sqlite3.Connection) -> None:
     """Claude Code's own figures: statusline session costs and plan limits, OTLP dedup."""
     execute_script(conn, schema.LIVE_TELEMETRY)
@@ -128,6 +151,7 @@ MIGRATIONS: list[Migration] = [
     Migration("default_rules", default_rules),
     Migration("project_costs", project_costs),
     Migration("request_deadline", request_deadline),
+    Migration("bash_default_rules", bash_default_rules),
     Migration("live_telemetry", live_telemetry),
 ]
 

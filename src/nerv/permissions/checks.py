@@ -9,38 +9,79 @@ checks never allow anything (an allow rule naming a check matches nothing).
 
 from __future__ import annotations
 
+import posixpath
 import re
 
-from nerv.permissions.programs import FETCHERS, argument_values, basename, interpreter_mode, stages
-from nerv.permissions.shell import Part
+from nerv.permissions.programs import (
+    FETCHERS,
+    argument_values,
+    basename,
+    interpreter_kind,
+    interpreter_mode,
+    stages,
+)
+from nerv.permissions.shell import Part, Token
 
 CHECKS: dict[str, str] = {
     "pipe-to-shell": "downloaded code run by a shell or interpreter "
                      "(curl ... | sh, bash <(curl ...), sh -c \"$(curl ...)\", eval \"$(wget ...)\")",
-    "rm-root": "recursive rm of /, ~ or $HOME, or of everything directly inside them (/*, ~/*), "
-               "whatever the flag spelling",
+    "rm-root": "recursive rm of /, ~ or $HOME, or of everything directly inside them (/*, ~/*, ~/.*), "
+               "whatever the spelling (/./, ~/., the home path written out) or the flag spelling",
+    "nerv-control": "the agent running nerv commands that change what it may do or undo its history "
+                    "(nerv approvals|rules|settings|hooks|restore|import, also via python -m nerv)",
 }
-# rm targets that wipe the system or the home directory.  A pattern rule cannot
-# express these: '*' in 'Bash(rm -rf /*)' is a wildcard, so it would deny every
-# recursive rm of an absolute path.
-_ROOT_TARGETS = frozenset({
-    "/", "/*", "/.", "~", "~/", "~/*", "$HOME", "$HOME/", "$HOME/*", "${HOME}", "${HOME}/", "${HOME}/*",
-})
+# Spellings of the home directory in an rm target; the literal path is added per call.
+_HOME_WORDS = ("~", "$HOME", "${HOME}")
+# A last path segment made only of glob characters and dots: '*', '.*', '.??*', '.[!.]*'.
+_GLOB_ONLY = re.compile(r"[.\[\]!^]*[*?][*?.\[\]!^]*")
+# Files that are the standard input: 'bash /dev/stdin' reads its script from the pipe.
+STDIN_FILES = frozenset({"/dev/stdin", "/dev/fd/0", "/proc/self/fd/0", "-"})
+# nerv subcommands an agent must not run: they approve its own requests, change
+# its rules, settings or hooks, or replace the database.
+NERV_CONTROL = frozenset({"approvals", "rules", "settings", "hooks", "restore", "import"})
+# nerv's global options that take a value (``nerv --db F rules add ...``).
+_NERV_VALUE_OPTIONS = frozenset({"--db", "--home", "--project", "-p"})
 
 
-def run_checks(parts: list[Part]) -> dict[str, str]:
-    """Names of the checks that fire for ``parts``, each with a one-line description."""
+def run_checks(parts: list[Part], home: str | None = None) -> dict[str, str]:
+    """Names of the checks that fire for ``parts``, each with a one-line description.
+
+    ``home`` is the home directory as a path, so ``rm -rf /home/me`` counts too.
+    """
     found: dict[str, str] = {}
     hit = _pipe_to_shell(parts)
     if hit:
         found["pipe-to-shell"] = hit
-    hit = _rm_root(parts)
+    hit = _rm_root(parts, home)
     if hit:
         found["rm-root"] = hit
+    hit = _nerv_control(parts)
+    if hit:
+        found["nerv-control"] = hit
     return found
 
 
-def _rm_root(parts: list[Part]) -> str | None:
+def _wipes(target: str, home: str | None) -> bool:
+    """Whether removing ``target`` recursively removes / or home, or everything in them."""
+    path = re.sub("/{2,}", "/", target)
+    for word in _HOME_WORDS:
+        if path == word or path.startswith(word + "/"):
+            path = "/__home__" + path[len(word):]
+            break
+    if home and home != "/":
+        clean = posixpath.normpath(home)
+        if path == clean or path.startswith(clean + "/"):
+            path = "/__home__" + path[len(clean):]
+    if not path.startswith("/"):
+        return False
+    path = posixpath.normpath(path)  # '/./', '~/.', '~/x/..'
+    head, _, last = path.rpartition("/")
+    if last and _GLOB_ONLY.fullmatch(last):
+        path = head or "/"  # '~/.*', '/*': everything inside the folder
+    return path in ("/", "//", "/__home__") or path.startswith("/__home__/..") or path == "/.."
+
+
+def _rm_root(parts: list[Part], home: str | None) -> str | None:
     for part in parts:
         words = part.words
         for k in stages(words, for_allow=False):
@@ -58,10 +99,56 @@ def _rm_root(parts: list[Part]) -> str | None:
                 elif options and arg.startswith("-") and len(arg) > 1:
                     recursive = recursive or "r" in arg or "R" in arg
                 else:
-                    targets.append(re.sub("/{2,}", "/", arg))
-            wiped = [t for t in targets if t in _ROOT_TARGETS]
+                    targets.append(arg)
+            wiped = [t for t in targets if _wipes(t, home)]
             if recursive and wiped:
                 return f"rm of {wiped[0]}"
+    return None
+
+
+def _nerv_control(parts: list[Part]) -> str | None:
+    for part in parts:
+        words = part.words
+        for k in stages(words, for_allow=False):
+            args = [w.value for w in words[k:] if not w.op]
+            if not args:
+                continue
+            name = basename(args[0])
+            rest: list[str] | None = None
+            if name in ("nerv", "nerv.exe"):
+                rest = args[1:]
+            elif interpreter_kind(name) == "python" or name in ("uv", "uvx", "pipx", "poetry"):
+                rest = _after_module(args[1:])
+            if rest is None:
+                continue
+            sub = _subcommand(rest)
+            if sub in NERV_CONTROL:
+                return f"nerv {sub}"
+    return None
+
+
+def _after_module(args: list[str]) -> list[str] | None:
+    """Arguments after ``-m nerv`` (or ``run nerv``), or None when nerv is not what runs."""
+    for pos, arg in enumerate(args):
+        if arg in ("-m", "run") and pos + 1 < len(args) and args[pos + 1].split(".")[0] == "nerv":
+            return args[pos + 2:]
+        if arg.startswith("-m") and arg[2:].split(".")[0] == "nerv":
+            return args[pos + 1:]
+        if basename(arg) == "nerv":
+            return args[pos + 1:]
+    return None
+
+
+def _subcommand(args: list[str]) -> str | None:
+    pos = 0
+    while pos < len(args):
+        arg = args[pos]
+        if arg in _NERV_VALUE_OPTIONS:
+            pos += 2
+        elif arg.startswith("-"):
+            pos += 1
+        else:
+            return arg
     return None
 
 
@@ -72,12 +159,26 @@ def _pipe_to_shell(parts: list[Part]) -> str | None:
         if part.parent is not None:
             children.setdefault(part.parent, []).append(part)
         pipelines.setdefault(part.pipeline, []).append(part)
+    memo: dict[int, bool] = {}
 
     def fetches(part: Part) -> bool:
-        words = part.words
-        if any(basename(words[k].value) in FETCHERS for k in stages(words, for_allow=False)):
-            return True
-        return any(fetches(child) for child in children.get(part.id, ()))
+        known = memo.get(part.id)
+        if known is None:
+            words = part.words
+            known = any(basename(words[k].value) in FETCHERS for k in stages(words, for_allow=False))
+            memo[part.id] = known  # set before recursing: the tree has no cycles, but stay linear
+            known = known or any(fetches(child) for child in children.get(part.id, ()))
+            memo[part.id] = known
+        return known
+
+    # The first stage of each pipeline that downloads (-1: none), computed once per pipeline.
+    first_fetch: dict[int, int] = {}
+
+    def upstream_fetches(part: Part) -> bool:
+        if part.pipeline not in first_fetch:
+            stages_fetching = [q.stage for q in pipelines[part.pipeline] if fetches(q)]
+            first_fetch[part.pipeline] = min(stages_fetching, default=-1)
+        return 0 <= first_fetch[part.pipeline] < part.stage
 
     for part in parts:
         words = part.words
@@ -85,10 +186,11 @@ def _pipe_to_shell(parts: list[Part]) -> str | None:
             inner = words[k:]
             name = basename(inner[0].value)
             mode = interpreter_mode(inner)
-            if mode is not None and mode[0] == "stdin" and part.stage > 0:
-                upstream = [q for q in pipelines[part.pipeline] if q.stage < part.stage]
-                if any(fetches(q) for q in upstream):
-                    return f"download piped into {name}"
+            stdin = mode is not None and (mode[0] == "stdin" or (
+                mode[0] == "file" and inner[mode[1]].value in STDIN_FILES))
+            piped = stdin or (name in ("source", ".") and _reads_stdin(inner))
+            if piped and part.stage > 0 and upstream_fetches(part):
+                return f"download piped into {name}"
             # Token positions (in part.tokens) whose text becomes program code.
             offset = part.start + k
             if mode is not None and mode[0] in ("inline", "file"):
@@ -101,3 +203,9 @@ def _pipe_to_shell(parts: list[Part]) -> str | None:
                 if child.parent_token in targets and fetches(child):
                     return f"download run by {name}"
     return None
+
+
+def _reads_stdin(words: list[Token]) -> bool:
+    """``source /dev/stdin``: the script is whatever the pipeline feeds in."""
+    values = [w.value for w in words[1:] if not w.op]
+    return bool(values) and values[0] in STDIN_FILES

@@ -22,21 +22,37 @@ run code from their own options (``git -c core.pager=...``, ``ssh host cmd``).
 
 from __future__ import annotations
 
-from nerv.permissions.checks import run_checks
+import re
+
+from nerv.permissions.checks import STDIN_FILES, run_checks
+from nerv.permissions.files import FileRef, cd_target, command_files, read_only, redirect_files, runs_other
 from nerv.permissions.programs import (
     argument_values,
     basename,
     interpreter_kind,
     interpreter_mode,
+    skip_assignments,
     stages,
 )
-from nerv.permissions.shell import ParseError, Part, Token, join_raw, join_values, parse
+from nerv.permissions.shell import (
+    ParseError,
+    Part,
+    Token,
+    TooManyCommands,
+    join_raw,
+    join_values,
+    parse_with_redirects,
+)
 
 _MAX_SCRIPT_DEPTH = 4
+# Longer commands are never allowed, as in Claude Code; lenient analysis (for
+# deny and ask rules) reads only this much of them, which bounds the work.
+MAX_COMMAND = 10_000
 
 
 class CommandPart:
-    __slots__ = ("allow_forms", "deny_forms", "needs_allow", "text")
+    __slots__ = ("allow_forms", "cd", "deny_forms", "exact_only", "inputs", "needs_allow", "read_only",
+                 "reads", "text", "writes")
 
     def __init__(self, text: str, allow_forms: tuple[str, ...], deny_forms: tuple[str, ...],
                  needs_allow: bool) -> None:
@@ -44,31 +60,101 @@ class CommandPart:
         self.allow_forms = allow_forms
         self.deny_forms = deny_forms
         self.needs_allow = needs_allow
+        self.read_only = False  # a built-in read-only command: needs no rule (files still checked)
+        self.exact_only = False  # runs other commands (find -exec...): no prefix rule allows it
+        self.reads: list[FileRef] = []  # files of a recognised file command
+        self.writes: list[FileRef] = []
+        self.cd: FileRef | None = None  # the directory a cd / pushd moves to
+        self.inputs: list[FileRef] = []  # its own input redirections ('head < f'), also in Analysis.reads
 
     def __repr__(self) -> str:
         return f"CommandPart({self.text!r}, needs_allow={self.needs_allow})"
 
 
 class Analysis:
-    __slots__ = ("findings", "parts")
+    __slots__ = ("cd_dirs", "error", "findings", "parts", "reads", "writes")
 
     def __init__(self) -> None:
+        self.error: str | None = None  # set when only part of the command was read
         self.parts: list[CommandPart] = []
         self.findings: dict[str, str] = {}  # check name -> what it found
+        self.reads: list[FileRef] = []  # input redirection targets
+        self.writes: list[FileRef] = []  # output redirection targets
+        self.cd_dirs: list[FileRef] = []  # where 'cd' may move later commands, in order
+
+    def files(self) -> tuple[list[FileRef], list[FileRef]]:
+        """Every file read and written: redirections and the files of file commands."""
+        reads = self.reads + [r for p in self.parts for r in p.reads]
+        writes = self.writes + [w for p in self.parts for w in p.writes]
+        return reads, writes
 
 
-def analyze(command: str, *, lenient: bool = False, _depth: int = 0) -> Analysis:
-    """Parse ``command`` and compute match forms; raises ParseError unless ``lenient``."""
+_last_call: tuple[tuple[str, str | None], tuple[Analysis, str | None]] | None = None
+
+
+def analyze_call(command: str, home: str | None) -> tuple[Analysis, str | None]:
+    """The analysis of a Bash call and why it could not be parsed strictly (None if it could).
+
+    Unparsable commands get the lenient analysis, for deny and ask rules.  The
+    last answer is kept: the hook computes the index keys and then the decision
+    for the same command, and must not parse a hostile one four times.
+    The result is shared: callers must not change it.
+    """
+    global _last_call
+    key = (command, home)
+    if _last_call is not None and _last_call[0] == key:
+        return _last_call[1]
+    error: str | None = None
+    try:
+        analysis = analyze(command, home=home, _keep_partial=True)
+    except ParseError as exc:
+        error = str(exc)
+        try:
+            analysis = analyze(command, lenient=True, home=home)
+        except ParseError:
+            analysis = Analysis()
+    error = error or analysis.error
+    _last_call = (key, (analysis, error))
+    return analysis, error
+
+
+def analyze(command: str, *, lenient: bool = False, home: str | None = None, _depth: int = 0,
+            _keep_partial: bool = False) -> Analysis:
+    """Parse ``command`` and compute match forms; raises ParseError unless ``lenient``.
+
+    ``home`` is the literal home directory, for checks that recognise it written out.
+    """
     if _depth > _MAX_SCRIPT_DEPTH:
         raise ParseError("shell code nested in shell code too deeply")
-    parts = parse(command, lenient=lenient)
+    if len(command) > MAX_COMMAND:
+        if not lenient:
+            raise ParseError(f"longer than {MAX_COMMAND:,} characters")
+        command = command[:MAX_COMMAND]
     result = Analysis()
-    result.findings.update(run_checks(parts))
+    try:
+        parts, redirects = parse_with_redirects(command, lenient=lenient)
+    except TooManyCommands as exc:
+        if not _keep_partial or exc.partial is None:
+            raise
+        parts, redirects = exc.partial  # what a lenient reading gives; the caller sees .error
+        result.error = str(exc)
+        lenient = True
+    result.reads, result.writes = redirect_files(redirects)
+    result.findings.update(run_checks(parts, home))
+    index = PartIndex(parts)
     for part in parts:
         words = part.words
-        allow = tuple(dict.fromkeys(join_raw(words[k:]) for k in stages(words, for_allow=True)))
+        allow_stages = stages(words, for_allow=True)
+        allow_forms = [join_raw(words[k:]) for k in allow_stages]
+        # Output redirections are checked as Edit writes on their own, so the
+        # command also meets allow rules without them ('npm test > log' and 'Bash(npm test)').
+        quiet = _without_output_redirects(words)
+        if len(quiet) < len(words) and quiet:
+            allow_forms += [join_raw(quiet[k:]) for k in stages(quiet, for_allow=True)]
+        allow = tuple(dict.fromkeys(allow_forms))
         deny: dict[str, None] = dict.fromkeys(allow)
         nested: list[str] = []
+        item = CommandPart(part.text, allow, (), True)
         for k in stages(words, for_allow=False):
             inner = words[k:]
             deny[join_raw(inner)] = None
@@ -77,11 +163,23 @@ def analyze(command: str, *, lenient: bool = False, _depth: int = 0) -> Analysis
             program = inner[0].value
             if "/" in program and not inner[0].op:
                 deny[basename(program) + values[len(program):]] = None
-            nested.extend(_scripts(inner, part, parts))
-        result.parts.append(CommandPart(part.text, allow, tuple(deny), True))
+            nested.extend(_scripts(inner, part, index))
+            reads, writes = command_files(inner)
+            item.reads += reads
+            item.writes += writes
+            target = cd_target(inner)
+            if target is not None:
+                result.cd_dirs.append(target)
+                item.cd = item.cd or target
+        item.deny_forms = tuple(deny)
+        item.inputs = redirect_files(_redirections(words))[0]
+        item.read_only = read_only(words[allow_stages[-1]:]) and all(
+            skip_assignments(words, k)[0] == k for k in allow_stages)
+        item.exact_only = any(runs_other(words[k:]) for k in allow_stages)
+        result.parts.append(item)
         for script in nested:
             try:
-                inner_analysis = analyze(script, lenient=lenient, _depth=_depth + 1)
+                inner_analysis = analyze(script, lenient=lenient, home=home, _depth=_depth + 1)
             except ParseError:
                 if not lenient:
                     raise
@@ -90,21 +188,62 @@ def analyze(command: str, *, lenient: bool = False, _depth: int = 0) -> Analysis
                 sub.needs_allow = False
                 result.parts.append(sub)
             result.findings.update(inner_analysis.findings)
+            result.reads += inner_analysis.reads
+            result.writes += inner_analysis.writes
+            result.cd_dirs += inner_analysis.cd_dirs
     return result
 
 
-def _scripts(words: list[Token], part: Part, parts: list[Part]) -> list[str]:
+def _redirections(words: list[Token]) -> list[tuple[Token, Token]]:
+    return [(tok, words[k + 1]) for k, tok in enumerate(words[:-1]) if tok.op]
+
+
+_OUTPUT_OPS = re.compile(r"(?:[0-9]+|\{[A-Za-z_][A-Za-z0-9_]*\})?(?:>|>>|>\||&>|&>>|>&)")
+
+
+def _without_output_redirects(words: list[Token]) -> list[Token]:
+    out: list[Token] = []
+    skip = False
+    for tok in words:
+        if skip:
+            skip = False
+        elif tok.op and _OUTPUT_OPS.fullmatch(tok.raw):
+            skip = True
+        else:
+            out.append(tok)
+    return out
+
+
+class PartIndex:
+    """Parts by id of the command holding them and by pipeline stage, so that
+    looking up a neighbour costs O(1): 'sh|sh|sh|...' must stay linear."""
+
+    def __init__(self, parts: list[Part]) -> None:
+        self.children: dict[int, list[Part]] = {}
+        self.by_stage: dict[tuple[int, int], Part] = {}
+        for part in parts:
+            if part.parent is not None:
+                self.children.setdefault(part.parent, []).append(part)
+            self.by_stage.setdefault((part.pipeline, part.stage), part)
+
+
+def _scripts(words: list[Token], part: Part, parts: PartIndex) -> list[str]:
     """Shell code that ``words`` hands to a shell (or runs as an argument vector)."""
     name = basename(words[0].value) if not words[0].op else ""
     if name == "eval":
         return [" ".join(argument_values(words))]  # eval re-reads its words as code
     if name == "env":
         return _env_split_string(argument_values(words))
-    if name == "su":
+    if name in ("su", "script", "flock", "runuser"):
+        # 'su -c CODE', 'script -c CODE', 'flock FILE -c CODE': the code runs in a shell.
         return _option_value(argument_values(words), ("-c", "--command"))
     if name == "find":
         return _find_exec(argument_values(words))
     if name in ("source", "."):
+        args = argument_values(words)
+        if args and args[0] in STDIN_FILES:
+            upstream = _piped_text(part, parts)
+            return [upstream] if upstream is not None else []
         return _substituted_echo(part, parts, {_position(part, words, 1)})
     if interpreter_kind(name) != "shell":
         return []
@@ -113,6 +252,8 @@ def _scripts(words: list[Token], part: Part, parts: list[Part]) -> list[str]:
         return []
     if mode[0] == "inline":
         return [words[mode[1]].value]
+    if mode[0] == "file" and words[mode[1]].value in STDIN_FILES:
+        mode = ("stdin", -1)  # 'echo ... | bash /dev/stdin'
     if mode[0] == "file":
         # 'bash <(echo ...)': the script is the output of a process substitution.
         return _substituted_echo(part, parts, {_position(part, words, mode[1])})
@@ -195,23 +336,23 @@ def _echo_text(words: list[Token]) -> str | None:
     return " ".join(args)
 
 
-def _piped_text(part: Part, parts: list[Part]) -> str | None:
+def _piped_text(part: Part, parts: PartIndex) -> str | None:
     """What the previous pipeline stage writes, when it is plain text: echo, printf, cat <<EOF."""
     if part.stage == 0:
         return None
-    for prev in parts:
-        if prev.pipeline == part.pipeline and prev.stage == part.stage - 1:
-            text = _echo_text(prev.words)
-            fed = _fed_text(prev.words)
-            return text if text is not None else "\n".join(fed) if fed else None
-    return None
+    prev = parts.by_stage.get((part.pipeline, part.stage - 1))
+    if prev is None:
+        return None
+    text = _echo_text(prev.words)
+    fed = _fed_text(prev.words)
+    return text if text is not None else "\n".join(fed) if fed else None
 
 
-def _substituted_echo(part: Part, parts: list[Part], positions: set[int]) -> list[str]:
+def _substituted_echo(part: Part, parts: PartIndex, positions: set[int]) -> list[str]:
     """echo/printf text inside process substitutions at token ``positions`` of ``part``."""
     out: list[str] = []
-    for child in parts:
-        if child.parent == part.id and child.parent_token in positions and child.via in ("<(", "$("):
+    for child in parts.children.get(part.id, ()):
+        if child.parent_token in positions and child.via in ("<(", "$("):
             text = _echo_text(child.words)
             if text is not None:
                 out.append(text)

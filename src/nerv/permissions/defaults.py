@@ -12,13 +12,29 @@ Notes on reach:
   rm of an absolute path; the check also knows ``-r -f``, ``--recursive``...;
 * Bash rules see through wrappers and quoting for deny and ask, so
   ``sudo`` deny also fires for ``timeout 5 sudo x`` and ``"sudo" x``;
-* ``Edit(~/.nerv/**)`` assumes the default NERV_HOME; the service should add
-  the same rule for a custom one.
+* ``Edit(~/.nerv/**)`` assumes the default NERV_HOME; the migrations add the
+  same rule for a custom one;
+* ``check:nerv-control`` finds ``nerv approvals ...`` however it is started
+  (full path, ``python -m nerv``, behind wrappers such as ``env`` or ``nohup``);
+  writes into nerv's home from Bash (``> ~/.nerv/x``, ``rm``, ``sqlite3``...)
+  meet the Edit rule because Bash redirections and file commands are checked
+  as Edit calls.
 """
 
 from __future__ import annotations
 
 from nerv.permissions.model import RuleSpec
+
+# Rules added after the first release: the bash_default_rules migration adds
+# them to existing databases, skipping any tool and specifier the user already has.
+ADDED_RULES: tuple[tuple[str, str, str], ...] = (
+    ("Bash(pkexec:*)", "deny", "no privilege escalation from an agent"),
+    ("Bash(sudoedit:*)", "deny", "no privilege escalation from an agent"),
+    ("Bash(run0:*)", "deny", "no privilege escalation from an agent"),
+    ("Bash(check:nerv-control)", "deny",
+     "the agent must not approve its own requests or change its rules, settings, hooks or database "
+     "(nerv approvals|rules|settings|hooks|restore|import, also as python -m nerv)"),
+)
 
 DEFAULT_RULES: tuple[tuple[str, str, str], ...] = (
     # -- Bash: never ---------------------------------------------------------
@@ -31,6 +47,7 @@ DEFAULT_RULES: tuple[tuple[str, str, str], ...] = (
     ("Bash(dd * of=/dev/*)", "deny", "writes a raw device"),
     ("Bash(dd of=/dev/*)", "deny", "writes a raw device"),
     ("Bash(chmod -R 777 /:*)", "deny", "opens up the whole filesystem"),
+    *ADDED_RULES[:4],
     # -- Bash: ask first -----------------------------------------------------
     ("Bash(git push *--force*)", "ask", "rewrites published history"),
     ("Bash(git push -f:*)", "ask", "rewrites published history"),

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from typing import Any
 
 from nerv.permissions.bashpatterns import first_word
-from nerv.permissions.commands import Analysis, analyze
+from nerv.permissions.commands import MAX_COMMAND, analyze_call
 from nerv.permissions.model import field_texts
-from nerv.permissions.shell import ParseError
+from nerv.permissions.paths import resolve
 from nerv.permissions.syntax import ALIASES, FAMILY, mcp_server
 
 
@@ -21,20 +22,19 @@ def command_keys(command: str) -> list[str]:
     cannot be parsed also get the first word of the raw text.
     """
     keys = dict.fromkeys(["Bash", "*"])
-    try:
-        analysis = analyze(command)
-        extra: list[str] = []
-    except ParseError:
-        try:
-            analysis = analyze(command, lenient=True)
-        except ParseError:
-            analysis = Analysis()
-        extra = [command]
+    # The home directory as the matcher computes it by default, so that its
+    # analysis of the same command is the one kept by analyze_call.
+    analysis, error = analyze_call(command, resolve(os.path.expanduser("~"), "/", "/"))
+    extra = [command[:MAX_COMMAND]] if error is not None else []
     for part in analysis.parts:
         for form in (*part.deny_forms, *part.allow_forms):
             word = first_word(form)
             if word:
                 keys[f"Bash:{word}"] = None
+    reads, writes = analysis.files()
+    if reads or writes or analysis.cd_dirs or any(part.read_only for part in analysis.parts):
+        # Files the command reads or writes are checked against Read and Edit rules.
+        keys.update(dict.fromkeys(("Read", "Edit")))
     for form in extra:
         word = first_word(form)
         if word:

@@ -20,10 +20,9 @@ from itertools import chain
 from typing import TYPE_CHECKING, Any
 
 from nerv.permissions.bashpatterns import compile_bash, literal_head, required_words
-from nerv.permissions.commands import Analysis, CommandPart, analyze
+from nerv.permissions.commands import MAX_COMMAND, Analysis, CommandPart, analyze_call
 from nerv.permissions.model import Decision, MatchContext, RuleSpec, field_texts, value_text
 from nerv.permissions.paths import PathPattern, first_segment, physical, resolve
-from nerv.permissions.shell import ParseError
 from nerv.permissions.syntax import (
     ACTIONS,
     ALIASES,
@@ -213,7 +212,9 @@ class CompiledRules:
             return param
         if tool_name == "Bash":
             command = tool_input.get("command")
-            decision = self._bash(command) if isinstance(command, str) else self._bash_malformed(tool_input)
+            bash_ctx = ctx or MatchContext()
+            decision = (self._bash(command, bash_ctx) if isinstance(command, str)
+                        else self._bash_malformed(tool_input, bash_ctx))
         else:
             decision = self._other(tool_name, tool_input, ctx or MatchContext())
         if param is not None and decision.action != "deny":
@@ -234,11 +235,11 @@ class CompiledRules:
                     return Decision(action, (rule.spec,), f"{_VERB[action]} {rule.spec.text} ({shown})")
         return None
 
-    def _bash_malformed(self, tool_input: Mapping[str, Any]) -> Decision:
+    def _bash_malformed(self, tool_input: Mapping[str, Any], ctx: MatchContext) -> Decision:
         """A Bash call whose ``command`` is missing or not a string: deny and ask rules see its text."""
         value = tool_input.get("command")
         shown = "no command" if value is None else f"a command that is not a string ({type(value).__name__})"
-        decisions = [self._bash(text) for text in field_texts(value)]
+        decisions = [self._bash(text, ctx) for text in field_texts(value)]
         for action in ("deny", "ask"):
             for decision in decisions:
                 if decision.action == action and decision.rules:
@@ -256,59 +257,124 @@ class CompiledRules:
         return decision.rules[0] if decision.action and decision.rules else None
 
     # -- Bash ---------------------------------------------------------------
-    def _bash(self, command: str | None) -> Decision:
+    def _bash(self, command: str | None, ctx: MatchContext) -> Decision:
         if command is None:
             for action in ACTIONS:
                 if action in self._bash_whole:
                     rule = self._bash_whole[action].spec
                     return Decision(action, (rule,), f"{_VERB[action]} {rule.text}")
             return Decision(None, (), "Bash call without a command")
-        try:
-            analysis = analyze(command)
-        except ParseError as exc:
-            return self._bash_unparsable(command, str(exc))
+        bases = context_bases(ctx)
+        analysis, error = analyze_call(command, bases["home"])
+        if error is not None:
+            return self._bash_unparsable(command, analysis, error, bases)
         parts = tuple(dict.fromkeys(p.text for p in analysis.parts))
         compound = len(analysis.parts) > 1
+        files = _BashFiles(self, analysis, bases)
         for action in ("deny", "ask"):
-            hits = self._bash_hits(action, analysis)
+            hits = self._bash_hits(action, analysis) + files.hits(action)
             if hits:
                 return _hit_decision(action, hits, parts, compound, "")
         deciding: list[RuleSpec] = []
+        built_in: list[str] = []  # parts that are built-in read-only commands
         whole = self._bash_whole.get("allow")
         for part in analysis.parts:
             if not part.needs_allow:
                 continue
-            found = self._match_forms("allow", part.allow_forms)
+            found = self._match_forms("allow", part.allow_forms, exact_only=part.exact_only)
             if whole is not None and (found is None or whole.order < found.order):
                 found = whole
+            if found is None and part.read_only and files.read_only_ok(part):
+                built_in.append(part.text)
+                continue
             if found is None:
                 what = "part " if compound else ""
-                return Decision(None, (), f"no rule allows {what}{part.text!r}", parts)
+                why = " (it runs other commands: only an exact rule allows it)" if part.exact_only else ""
+                return Decision(None, (), f"no rule allows {what}{part.text!r}{why}", parts)
             deciding.append(found.spec)
-        if not deciding:
+        # Allowing the whole tool allows anything a command could do, writes included.
+        refused = files.unallowed_write() if whole is None else None
+        if refused is not None:
+            return Decision(None, (), refused, parts)
+        deciding += files.write_rules
+        if not deciding and not built_in:
             return Decision(None, (), "empty command", parts)
-        if len(set(deciding)) == 1:
+        shown = ", ".join(repr(text) for text in dict.fromkeys(built_in))
+        if not deciding:
+            reason = f"allowed: built-in read-only command(s) {shown}, no rule needed"
+            return Decision("allow", (), reason, parts)
+        if len(set(deciding)) == 1 and not built_in:
             return Decision("allow", tuple(deciding), f"allowed by {deciding[0].text}", parts)
         texts = ", ".join(dict.fromkeys(r.text for r in deciding))
-        reason = f"allowed: every part matches an allow rule ({texts})"
-        return Decision("allow", tuple(deciding), reason, parts)
+        extra = f"; built-in read-only, no rule needed: {shown}" if built_in else ""
+        reason = (f"allowed by {texts}{extra}" if built_in
+                  else f"allowed: every part matches an allow rule ({texts})")
+        return Decision("allow", tuple(dict.fromkeys(deciding)), reason, parts)
 
-    def _bash_hits(self, action: str, analysis: Analysis) -> list[tuple[_Rule, str]]:
-        hits: list[tuple[_Rule, str]] = []
+    def explain_bash(self, command: str,
+                     ctx: MatchContext | None = None) -> list[tuple[str, str | None, str]]:
+        """What decided each part of ``command``: ``(what, action, by)`` rows for every
+        simple command, check, file read and file write (``nerv rules test``)."""
+        bases = context_bases(ctx or MatchContext())
+        rows: list[tuple[str, str | None, str]] = []
+        analysis, error = analyze_call(command, bases["home"])
+        if error is not None:
+            rows.append(("(the whole command)", "ask", f"could not be parsed ({error}): never allowed"))
+        for action in ("deny", "ask"):
+            for rule in self._bash_checks[action]:
+                if rule.check in analysis.findings:
+                    found = analysis.findings[rule.check or ""]
+                    rows.append((f"check:{rule.check}", action, f"{rule.spec.text}: {found}"))
+        whole = self._bash_whole
+        files = _BashFiles(self, analysis, bases)
+        for part in analysis.parts:
+            rows.append((part.text, *self._bash_explain_part(part, whole, files)))
+        for tool, refs, verb in (("Read", files.reads, "read"), ("Edit", files.writes, "write")):
+            for ref in refs:
+                decisions = files._decide(tool, ref.path)
+                decided = next((d for a in ACTIONS for d in decisions if d.action == a), decisions[0])
+                shown = decided.rules[0].text if decided.rules else decided.reason
+                if not ref.literal:
+                    shown += " (path only known at run time: never allowed)"
+                rows.append((f"{verb} {ref.path}", decided.action, shown))
+        return rows
+
+    def _bash_explain_part(self, part: CommandPart, whole: dict[str, _Rule],
+                           files: _BashFiles) -> tuple[str | None, str]:
+        for action in ("deny", "ask"):
+            found = self._match_forms(action, part.deny_forms)
+            if action in whole and (found is None or whole[action].order < found.order):
+                found = whole[action]
+            if found is not None:
+                return action, found.spec.text
+        if not part.needs_allow:
+            return None, "code run by another command: needs no allow of its own"
+        found = self._match_forms("allow", part.allow_forms, exact_only=part.exact_only)
+        if "allow" in whole and (found is None or whole["allow"].order < found.order):
+            found = whole["allow"]
+        if found is not None:
+            return "allow", found.spec.text
+        if part.read_only and files.read_only_ok(part):
+            return "allow", "built-in read-only command (no rule needed)"
+        why = " (runs other commands: only an exact rule allows it)" if part.exact_only else ""
+        return None, f"no rule{why}"
+
+    def _bash_hits(self, action: str, analysis: Analysis) -> list[_Hit]:
+        hits: list[_Hit] = []
         whole = self._bash_whole.get(action)
         if whole is not None:
-            hits.append((whole, ""))
+            hits.append((whole.order, whole.spec, ""))
         for rule in self._bash_checks[action]:
             if rule.check in analysis.findings:
-                hits.append((rule, analysis.findings[rule.check or ""]))
+                hits.append((rule.order, rule.spec, f" ({analysis.findings[rule.check or '']})"))
         for part in analysis.parts:
             found = self._match_forms(action, part.deny_forms)
             if found is not None:
-                hits.append((found, part.text))
+                hits.append((found.order, found.spec, f" for part {part.text!r}"))
         return hits
 
-    def _match_forms(self, action: str, forms: tuple[str, ...]) -> _Rule | None:
-        """The earliest rule of ``action`` matching any of ``forms``."""
+    def _match_forms(self, action: str, forms: tuple[str, ...], *, exact_only: bool = False) -> _Rule | None:
+        """The earliest rule of ``action`` matching any of ``forms`` (with no ``*`` if ``exact_only``)."""
         index, by_word, loose = self._bash_index[action], self._bash_words[action], self._bash_loose[action]
         best: _Rule | None = None
         for form in forms:
@@ -318,21 +384,25 @@ class CompiledRules:
             candidates = chain(index.get(words[0], ()), loose,
                                *(by_word[w] for w in set(words) if w in by_word))
             for rule in candidates:
+                if exact_only and "*" in (rule.spec.pattern or "*"):
+                    continue
                 if (best is None or rule.order < best.order) and rule.bash(form):
                     best = rule
         return best
 
-    def _bash_unparsable(self, command: str, error: str) -> Decision:
-        try:
-            analysis = analyze(command, lenient=True)
-        except ParseError:
-            analysis = Analysis()
-        whole_text = command.strip()
-        analysis.parts.append(CommandPart(whole_text, (), (whole_text, " ".join(command.split())), False))
-        parts = tuple(dict.fromkeys(p.text for p in analysis.parts))
+    def _bash_unparsable(self, command: str, analysis: Analysis, error: str,
+                         bases: dict[str, str]) -> Decision:
+        """Never allowed; deny and ask rules are tried on what a lenient reading found and on the raw text."""
+        whole_text = command[:MAX_COMMAND].strip()
+        raw = CommandPart(whole_text, (), (whole_text, " ".join(whole_text.split())), False)
+        parts = tuple(dict.fromkeys([*(p.text for p in analysis.parts), whole_text]))
         note = f" (command could not be parsed: {error})"
+        files = _BashFiles(self, analysis, bases)
         for action in ("deny", "ask"):
-            hits = self._bash_hits(action, analysis)
+            hits = self._bash_hits(action, analysis) + files.hits(action)
+            found = self._match_forms(action, raw.deny_forms)
+            if found is not None:
+                hits.append((found.order, found.spec, f" for part {whole_text!r}"))
             if hits:
                 return _hit_decision(action, hits, parts, True, note)
         return Decision("ask", (), f"command could not be parsed ({error}); no rule can allow it", parts)
@@ -432,14 +502,96 @@ class CompiledRules:
         return Decision("allow", unique, f"allowed by {', '.join(r.text for r in unique)}{shown}")
 
 
-def _hit_decision(action: str, hits: list[tuple[_Rule, str]], parts: tuple[str, ...],
-                  compound: bool, note: str) -> Decision:
-    hits.sort(key=lambda h: h[0].order)
-    rules = tuple(dict.fromkeys(rule.spec for rule, _ in hits))
-    rule, what = hits[0]
-    where = f" ({what})" if rule.kind == "check" else f" for part {what!r}" if compound and what else ""
+# A deny or ask found in a Bash command: (rule order, rule, where it hit, e.g. " for part 'x'").
+_Hit = tuple[int, RuleSpec, str]
+# Working directories followed through 'cd a && cd b ...' before relative paths count as unknown.
+_MAX_CWDS = 16
+
+
+def _hit_decision(action: str, hits: list[_Hit], parts: tuple[str, ...], compound: bool,
+                  note: str) -> Decision:
+    hits.sort(key=lambda h: h[0])
+    rules = tuple(dict.fromkeys(spec for _, spec, _ in hits))
+    _, spec, where = hits[0]
+    if not compound and where.startswith(" for part "):
+        where = ""
     more = f" (+{len(rules) - 1} more)" if len(rules) > 1 else ""
-    return Decision(action, rules, f"{_VERB[action]} {rule.spec.text}{where}{more}{note}", parts)
+    return Decision(action, rules, f"{_VERB[action]} {spec.text}{where}{more}{note}", parts)
+
+
+class _BashFiles:
+    """The files a Bash command reads and writes, checked as Read and Edit calls.
+
+    Relative paths are checked from the working directory and from every
+    directory a ``cd`` in the command may have moved to.  Deny and ask rules hit
+    on any of them; a write is allowed only when an Edit rule allows it from
+    every one of them and its path is known (no expansion or glob).
+    """
+
+    def __init__(self, rules: CompiledRules, analysis: Analysis, bases: dict[str, str]) -> None:
+        self.rules = rules
+        self.bases = bases
+        self.reads, self.writes = analysis.files()
+        self.redirected = analysis.writes  # need an Edit allow; a file command's files only deny/ask
+        self.write_rules: list[RuleSpec] = []
+        cwds = [bases["cwd"]]
+        self.cwd_known = True
+        for ref in analysis.cd_dirs:
+            if not ref.literal or len(cwds) > _MAX_CWDS:
+                self.cwd_known = False  # too many places to follow: relative paths are unknown
+                continue
+            cwds = list(dict.fromkeys(cwds + [resolve(ref.path, c, bases["home"]) for c in cwds]))
+        self.cwds = cwds
+        self._cache: dict[tuple[str, str], Decision] = {}
+        # Where read-only built-ins may read without a rule: the project and working directory.
+        self.homes = {p for b in (bases["root"], bases["cwd"]) for p in (b, os.path.realpath(b))}
+
+    def _decide(self, tool: str, path: str) -> list[Decision]:
+        out: list[Decision] = []
+        for cwd in (self.cwds if not path.startswith(("/", "~")) else self.cwds[:1]):
+            key = (tool, resolve(path, cwd, self.bases["home"]))
+            if key not in self._cache:
+                ctx = MatchContext(cwd=cwd, project_root=self.bases["root"], home=self.bases["home"])
+                self._cache[key] = self.rules._other(tool, {"file_path": key[1]}, ctx)
+            out.append(self._cache[key])
+        return out
+
+    def hits(self, action: str) -> list[_Hit]:
+        found: list[_Hit] = []
+        for tool, refs, verb in (("Read", self.reads, "read of"), ("Edit", self.writes, "write to")):
+            for ref in refs:
+                for decision in self._decide(tool, ref.path):
+                    if decision.action == action and decision.rules:
+                        found.append((1 << 40, decision.rules[0], f" for {verb} {ref.path!r}"))
+        return found
+
+    def unallowed_write(self) -> str | None:
+        """Why a redirection's write is not allowed, or None when Edit rules allow every one."""
+        for ref in self.redirected:
+            if not ref.literal or (not self.cwd_known and not ref.path.startswith(("/", "~"))):
+                return f"write to {ref.path!r}: the file cannot be known before the command runs"
+            for decision in self._decide("Edit", ref.path):
+                if decision.action != "allow":
+                    return f"no Edit rule allows the write to {ref.path!r}"
+                self.write_rules += decision.rules
+        return None
+
+    def read_only_ok(self, part: CommandPart) -> bool:
+        """A read-only built-in needs no rule when it stays in the project: its
+        files (and a cd's directory) are inside the project or working directory,
+        or Read rules allow them."""
+        refs = [*part.reads, *part.inputs, *([part.cd] if part.cd is not None else [])]
+        for ref in refs:
+            if not ref.literal or (not self.cwd_known and not ref.path.startswith(("/", "~"))):
+                return False
+            for cwd in (self.cwds if not ref.path.startswith(("/", "~")) else self.cwds[:1]):
+                path = resolve(ref.path, cwd, self.bases["home"])
+                # Lexically and after symlinks: a link in the project may point anywhere.
+                inside = all(any(p == b or p.startswith(b.rstrip("/") + "/") for b in self.homes if b != "/")
+                             for p in (path, os.path.realpath(path)))
+                if not inside and self._decide("Read", path)[0].action != "allow":
+                    return False
+        return True
 
 
 def context_bases(ctx: MatchContext) -> dict[str, str]:

@@ -43,12 +43,14 @@ class Wrapper:
 # time limits, priority, buffering or environment (checked separately).
 ALLOW_WRAPPERS: dict[str, Wrapper] = {
     "timeout": Wrapper("-s --signal -k --kill-after", "--preserve-status --foreground -v --verbose", 1),
-    "time": Wrapper("-f --format -o --output", "-p -v --verbose -a --append -q --quiet --portability"),
+    # '-o FILE' writes a file: an allow never looks through it (nor through 'env -C DIR').
+    "time": Wrapper("-f --format", "-p -v --verbose -q --quiet --portability"),
     "nice": Wrapper("-n --adjustment", "", numeric=True),
     "nohup": Wrapper(),
+    # 'command git status' skips shell functions; '-v' / '-V' only look the name up.
+    "command": Wrapper("", "-p", stop="-v -V"),
     "stdbuf": Wrapper("-i -o -e --input --output --error"),
-    "env": Wrapper("-u --unset -C --chdir", "-i --ignore-environment -0 --null -",
-                   stop="-S --split-string"),
+    "env": Wrapper("-u --unset", "-i --ignore-environment -0 --null -", stop="-S --split-string"),
 }
 # Wrappers only deny and ask rules look through.
 DENY_WRAPPERS: dict[str, Wrapper] = {
@@ -59,7 +61,8 @@ DENY_WRAPPERS: dict[str, Wrapper] = {
                     "--set-home --login --reset-timestamp --non-interactive --stdin --shell",
                     stop="-l --list -v --validate -e --edit"),
     "doas": Wrapper("-u -C", "-n -s"),
-    "command": Wrapper("", "-p", stop="-v -V"),
+    "time": Wrapper("-f --format -o --output", "-p -v --verbose -a --append -q --quiet --portability"),
+    "env": Wrapper("-u --unset -C --chdir", "-i --ignore-environment -0 --null -", stop="-S --split-string"),
     "builtin": Wrapper(),
     "exec": Wrapper("-a", "-c -l"),
     "xargs": Wrapper("-a --arg-file -d --delimiter -E -e --eof -I -i --replace -L -l --max-lines "
@@ -71,6 +74,32 @@ DENY_WRAPPERS: dict[str, Wrapper] = {
                     "--other --rr --reset-on-fork --verbose", 1),
     "watch": Wrapper("-n --interval -d --differences", "-t --no-title -b --beep -e --errexit -g "
                      "--chgexit -x --exec -p --precise"),
+    "setsid": Wrapper("", "-c --ctty -f --fork -w --wait"),
+    "flock": Wrapper("-w --wait --timeout -E --conflict-exit-code",
+                     "-s --shared -x -e --exclusive -u --unlock -n --nb --nonblock -o --close -F --no-fork "
+                     "--verbose", 1, stop="-c --command"),
+    "taskset": Wrapper("", "-a --all-tasks -c --cpu-list", 1, stop="-p --pid"),
+    "unbuffer": Wrapper("", "-p"),
+    "busybox": Wrapper(),
+    "strace": Wrapper("-o --output -e -p --attach -s --string-limit -u --user -E --env -P --trace-path "
+                      "-a --columns -b --detach-on -I --interruptible -O -S --summary-sort-by -X "
+                      "--const-print-style -U --summary-columns --trace --signal --status --quiet "
+                      "--decode-fds",
+                      "-f -ff -c -C -d -D -DD -DDD -h -i -k -q -qq -r -t -tt -ttt -T -v -V -w -x -xx -y -yy "
+                      "-z -Z --follow-forks --output-separately --summary-only --summary"),
+    "ltrace": Wrapper("-o --output -e -p -s -u -a -n -l --library",
+                      "-f -c -C -d -h -i -r -S -t -tt -ttt -T -V"),
+    "pkexec": Wrapper("-u --user", "--keep-cwd --disable-internal-agent"),
+    "runuser": Wrapper("-u --user -g --group -G --supp-group -s --shell -w --whitelist-environment",
+                       "-l --login -m -p --preserve-environment", stop="-c --command"),
+    "run0": Wrapper("-u --user -g --group -D --chdir --setenv --nice --unit --property --description "
+                    "--slice --background", "--no-ask-password --machine"),
+    "chroot": Wrapper("--userspec --groups", "--skip-chdir", 1),
+    "unshare": Wrapper("-S --setuid -G --setgid -R --root -w --wd --propagation",
+                       "-m -u -i -n -p -U -C -T -f --fork -r --map-root-user --mount --uts --ipc --net --pid "
+                       "--user --cgroup --time --mount-proc --kill-child"),
+    "nsenter": Wrapper("-t --target -S --setuid -G --setgid -r --root -w --wd",
+                       "-a --all -m -u -i -n -p -U -C -T -F --no-fork --preserve-credentials"),
 }
 
 SHELLS = frozenset({"sh", "bash", "zsh", "dash", "ksh", "mksh", "ash", "fish", "busybox"})

@@ -21,6 +21,9 @@ _REDIRECTS = ("&>>", "&>", "<<<", "<<-", "<<", "<>", "<&", ">>", ">|", ">&", "<"
 # Nesting of $( ), subshells and backticks; deeper input is rejected rather than
 # risking Python's recursion limit.
 _MAX_DEPTH = 40
+# Simple commands read before giving up: bounds the work on hostile input (a
+# line of 'sh|sh|sh|...') while leaving far more than any real command needs.
+MAX_COMMANDS = 1000
 # Reserved words that may open a command and are not themselves a program.
 _OPENERS = frozenset({"!", "{", "if", "then", "else", "elif", "do", "while", "until"})
 _CLOSERS = frozenset({"}", "fi", "done", "esac"})
@@ -30,10 +33,43 @@ _ANSI_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "a": "\a", "b": "\b", "e": "\x
 _ANSI_NUMERIC = re.compile(r"\\(?:x([0-9A-Fa-f]{1,2})|u([0-9A-Fa-f]{1,4})|U([0-9A-Fa-f]{1,8})|([0-7]{1,3}))")
 _FD_PREFIX = re.compile(r"\d+|\{[A-Za-z_][A-Za-z0-9_]*\}")
 _PLAIN_RUN = re.compile(r"[^ \t\n;&|()<>\\'\"`$]+")
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# One-character special parameters: '$$' is the process id, so '$${' is not '${'.
+_SPECIAL_PARAMS = frozenset("$?#!-@*0123456789")
+# Arithmetic is understood only when it is literal: numbers (with bases) and
+# operators that assign nothing.  A name, '$x' or '$( )' inside it is evaluated
+# again as an expression, and 'a[$(cmd)]' in such a value runs cmd.
+_ARITH_TOKEN = re.compile(
+    r"\s+|[0-9]+#[0-9A-Za-z@_]+|0[xX][0-9A-Fa-f]+|[0-9]+"
+    r"|\*\*|<<|>>|<=|>=|==|!=|&&|\|\||[-+*/%<>&|^~!?:,()]")
+# ${...}: what may follow the name.  Assignments (':=', '='), substrings and
+# subscripts (arithmetic), indirection ('!') and transformations ('@P' runs
+# prompt expansion) are not understood.
+_BRACE_HEAD = re.compile(r"#?(?:[A-Za-z_][A-Za-z0-9_]*|[0-9]+|[$?#!*@-])")
+_BRACE_OPS = (":-", ":+", ":?", "##", "%%", "//", "/#", "/%", "^^", ",,",
+              "-", "+", "?", "#", "%", "/", "^", ",")
+# Loop variables and standalone assignments that change how later commands run.
+SENSITIVE_NAMES = frozenset({
+    "PATH", "HOME", "IFS", "BASH_ENV", "ENV", "SHELLOPTS", "BASHOPTS", "PS4", "PROMPT_COMMAND", "CDPATH",
+    "GLOBIGNORE", "BASH_XTRACEFD", "PWD", "OLDPWD", "TMPDIR", "LD_PRELOAD", "LD_LIBRARY_PATH", "LD_AUDIT",
+    "PYTHONPATH", "PYTHONSTARTUP", "NODE_OPTIONS", "PERL5OPT", "RUBYOPT", "GIT_DIR", "GIT_WORK_TREE",
+    "EDITOR", "VISUAL", "PAGER", "GIT_PAGER", "BASH_LOADABLES_PATH", "http_proxy", "https_proxy",
+    "all_proxy", "no_proxy", "ftp_proxy", "LC_ALL", "LANG",
+})
 
 
 class ParseError(ValueError):
     """The command uses syntax this reader does not handle, or is malformed."""
+
+
+class TooManyCommands(ParseError):
+    """More than MAX_COMMANDS simple commands: lenient mode keeps those read so far.
+
+    ``partial`` holds them in strict mode too: up to that point the text parsed
+    strictly, so they are exactly what a lenient reading would give.
+    """
+
+    partial: tuple[list[Part], list[tuple[Token, Token]]] | None = None
 
 
 class Token:
@@ -124,6 +160,8 @@ class _Parser:
         self.i = 0
         self.lenient = lenient
         self.parts: list[Part] = []
+        # Every redirection (operator, target), also those on subshells, groups and loops.
+        self.redirects: list[tuple[Token, Token]] = []
         self.frames: list[_Frame] = []
         # pending here-documents: (operator token, delimiter, strip tabs, expands, owner)
         self.heredocs: list[tuple[Token, str, bool, bool, tuple[int, int]]] = []
@@ -162,7 +200,9 @@ class _Parser:
             if run == "list":
                 self.command_list(None, "`")
             else:
-                self.double_quoted(closing=False)
+                # A here-document body is not in double quotes: '\"' inside its
+                # backticks stays a backslash and a quote, as outside quotes.
+                self.double_quoted(closing=False, quoted=run != "heredoc")
             if self.heredocs:
                 self.error(f"unterminated here-document (missing {self.heredocs[0][1]!r})")
         finally:
@@ -182,6 +222,8 @@ class _Parser:
                 tokens: list[Token] = []
                 ident = self.ids
                 self.ids += 1
+                if ident >= MAX_COMMANDS:
+                    raise TooManyCommands(f"more than {MAX_COMMANDS} commands")
                 self.frames.append(_Frame(ident, tokens))
                 try:
                     term, grouped = self.command(tokens, closer)
@@ -217,6 +259,8 @@ class _Parser:
         for k, tok in enumerate(tokens):
             if tok.op and (k + 1 >= len(tokens) or tokens[k + 1].op):
                 self.error(f"missing target after redirection {tok.raw!r}")
+            elif tok.op:
+                self.redirects.append((tok, tokens[k + 1]))
 
     def emit(self, tokens: list[Token], ident: int, parent: tuple[int, int] | None,
              via: str, pipeline: int, stage: int) -> None:
@@ -235,7 +279,26 @@ class _Parser:
             self.error(f"{first.raw!r} blocks are not supported")
             return
         if _is_word(first, {"for"}):
-            return  # loop header: its words are data; substitutions in it were already read
+            # The loop header's words are data (substitutions in it were already
+            # read), but the loop assigns its variable: 'for PATH in /x' changes
+            # which program every command in the body runs.
+            name = tokens[start + 1].value if start + 1 < len(tokens) else ""
+            if not _LOOP_NAME.fullmatch(name) or name in SENSITIVE_NAMES:
+                self.error(f"for-loop variable {name!r} is not a plain lower-case name")
+            return
+        if _is_word(first, {"[["}):
+            # Inside [[ ]] '<', '&&' and '(' are not operators, and '-eq' evaluates
+            # its operands as arithmetic (which can run commands).
+            self.error("'[[ ]]' conditionals are not supported")
+        for tok in tokens[start:]:
+            if tok.op:
+                break
+            assigned = _ASSIGNED.match(tok.raw)
+            if assigned is None:
+                break
+            sensitive = assigned.group(1) in SENSITIVE_NAMES and _only_assignments(tokens, start)
+            if "[" in assigned.group() or sensitive:
+                self.error(f"assignment to {assigned.group(1)!r} is not supported")
         self.parts.append(Part(tokens, start, ident, parent, via, pipeline, stage))
 
     def command(self, tokens: list[Token], closer: str | None) -> tuple[str, bool]:
@@ -247,6 +310,12 @@ class _Parser:
                 return "", grouped
             c = self.s[self.i]
             if c == "#":
+                if not space and self.i > 0 and self.s[self.i - 1] not in "\n;&|(":
+                    # bash starts a comment only at the start of a word: after
+                    # '<(x)' the '#' continues the word, after '>' it is an error.
+                    self.error("'#' directly after an operator or substitution")
+                    tokens.append(self.word(space))  # lenient: read it as bash does, as text
+                    continue
                 end = self.s.find("\n", self.i)
                 self.i = self.n if end < 0 else end
                 continue
@@ -295,9 +364,11 @@ class _Parser:
             if c in "<>" and self.peek(1) == "(":
                 start = self.i
                 self.i += 2
-                self.command_list(")", c + "(")
+                self.nested_list(c + "(")
                 raw = self.s[start:self.i]
                 tokens.append(Token(raw, raw, space, plain=False))
+                if self.i < self.n and self.s[self.i] not in _WORD_END:
+                    self.error("text joined to a process substitution")
                 continue
             if c in "<>":
                 self.redirect(tokens, space)
@@ -307,18 +378,23 @@ class _Parser:
     def group(self) -> None:
         """A '(' at command start: a subshell, or an arithmetic '(( ))' command."""
         if self.peek(1) == "(":
-            end = self.arith_end(self.i + 2)
-            if end is not None:
-                self.sub(self.s[self.i + 2:end - 2], "expand")
-                self.i = end
-                return
+            self.i = self.arithmetic(self.i + 2)
+            return
         self.i += 1
         # Commands in a subshell are not arguments of an enclosing command.
         frame = self.frames.pop()
         try:
-            self.command_list(")", "(")
+            self.nested_list("(")
         finally:
             self.frames.append(frame)
+
+    def nested_list(self, via: str) -> None:
+        """Commands up to a ')'.  A here-document started inside must also end
+        inside: bash 5.2 ends one at 'EOF)' on the same line, older versions do not."""
+        queued = len(self.heredocs)
+        self.command_list(")", via)
+        if len(self.heredocs) > queued:
+            self.error("here-document not finished inside its parentheses")
 
     def redirect(self, tokens: list[Token], space: bool) -> None:
         op = next(o for o in _REDIRECTS if self.s.startswith(o, self.i))
@@ -336,6 +412,8 @@ class _Parser:
                 self.error("missing here-document delimiter")
                 return
             delim = self.word(gap)
+            if any(c in delim.raw for c in "$`"):
+                self.error("here-document delimiter with an expansion")
             tokens.append(delim)
             owner = self.frames[-1].ident if self.frames else -1
             quoted = any(q in delim.raw for q in "'\"\\")
@@ -353,15 +431,23 @@ class _Parser:
                 end = self.n if end < 0 else end
                 line = self.s[self.i:end]
                 self.i = min(end + 1, self.n)
-                if (line.lstrip("\t") if strip_tabs else line) == delim:
+                bare = line.lstrip("\t") if strip_tabs else line
+                if bare == delim:
                     break
+                if bare.startswith(delim + ")"):
+                    # 'EOF)' ends the body inside $( ) in bash 5.2; other versions differ.
+                    self.error(f"here-document line starting with its delimiter {delim!r}")
+                if expands and line.endswith("\\"):
+                    # Unquoted delimiter: backslash-newline joins lines before the
+                    # delimiter is looked for ('E\' + newline + 'OF' ends the body).
+                    self.error("backslash at the end of a here-document line")
                 lines.append(line)
             tok.heredoc = "\n".join(lines)
             if expands and tok.heredoc:
                 # Unquoted delimiter: $( ) and backticks in the body run.
                 self.frames.append(_Frame(owner[0], [], owner[1]))
                 try:
-                    self.sub(tok.heredoc, "expand")
+                    self.sub(tok.heredoc, "heredoc")
                 finally:
                     self.frames.pop()
 
@@ -402,7 +488,7 @@ class _Parser:
                 out.append(self.double_quoted(closing=True))
             elif c == "`":
                 plain = False
-                out.append(self.backtick())
+                out.append(self.backtick(in_quotes=False))
             elif c == "$":
                 nxt = self.peek(1)
                 if nxt == "'":
@@ -411,12 +497,10 @@ class _Parser:
                 elif nxt == '"':
                     plain = False
                     self.i += 1  # $"..." is a translated string: quote it like "..."
-                elif nxt in ("(", "{"):
-                    plain = False
-                    out.append(self.dollar_paren() if nxt == "(" else self.dollar_brace())
                 else:
-                    out.append("$")
-                    self.i += 1
+                    expansion = self.dollar()
+                    plain = plain and expansion == "$"
+                    out.append(expansion)
             else:
                 run = _PLAIN_RUN.match(s, self.i)  # fast path: a stretch of ordinary characters
                 end = run.end() if run else self.i + 1
@@ -425,7 +509,7 @@ class _Parser:
         raw = s[start:self.i].replace("\\\n", "")
         return Token(raw, "".join(out), space, plain=plain)
 
-    def double_quoted(self, *, closing: bool) -> str:
+    def double_quoted(self, *, closing: bool, quoted: bool = True) -> str:
         """Read up to the closing '"' (or the end, for here-document bodies)."""
         out: list[str] = []
         s = self.s
@@ -446,11 +530,9 @@ class _Parser:
                 out.append("\\")
                 self.i += 1
             elif c == "`":
-                out.append(self.backtick())
-            elif c == "$" and self.peek(1) == "(":
-                out.append(self.dollar_paren())
-            elif c == "$" and self.peek(1) == "{":
-                out.append(self.dollar_brace())
+                out.append(self.backtick(in_quotes=quoted))
+            elif c == "$":
+                out.append(self.dollar())
             else:
                 out.append(c)
                 self.i += 1
@@ -468,16 +550,17 @@ class _Parser:
         self.i = min(j + 1, self.n)
         return _ansi_c(body)
 
-    def backtick(self) -> str:
+    def backtick(self, *, in_quotes: bool) -> str:
         start = self.i
         j = self.i + 1
         inner: list[str] = []
+        escaped = "$`\\\"" if in_quotes else "$`\\"
         while j < self.n and self.s[j] != "`":
             c = self.s[j]
             if c == "\\" and j + 1 < self.n:
                 nxt = self.s[j + 1]
-                # Inside backticks a backslash only escapes $, ` and \ (and " in quotes).
-                inner.append(nxt if nxt in "$`\\\"" else c + nxt)
+                # Inside backticks a backslash only escapes $, ` and \ (and " in double quotes).
+                inner.append(nxt if nxt in escaped else c + nxt)
                 j += 2
                 continue
             inner.append(c)
@@ -494,47 +577,84 @@ class _Parser:
             self.depth -= 1
         return self.s[start:self.i]
 
+    def dollar(self) -> str:
+        """An expansion starting at '$' (not '$\'' or '$"'); returns its text."""
+        start = self.i
+        nxt = self.peek(1)
+        if nxt == "(":
+            return self.dollar_paren()
+        if nxt == "{":
+            return self.dollar_brace()
+        if nxt == "[":
+            # Legacy arithmetic: '<<' inside it is a shift, not a here-document.
+            self.error("'$[ ]' arithmetic is not supported")
+            end = self.s.find("]", self.i)
+            self.i = self.n if end < 0 else end + 1
+            return self.s[start:self.i]
+        if nxt == "_" and not _NAME.match(self.s, self.i + 2) and not self.s[self.i + 2:self.i + 3].isdigit():
+            self.error("'$_' (the last argument of the previous command) is not supported")
+        name = _NAME.match(self.s, self.i + 1)
+        if name:
+            self.i = name.end()
+        elif nxt and nxt in _SPECIAL_PARAMS:
+            self.i += 2  # '$$' is one parameter: '$${' does not open '${'
+        else:
+            self.i += 1  # a lone '$' is literal
+        return self.s[start:self.i]
+
     def dollar_paren(self) -> str:
         start = self.i
         if self.s.startswith("$((", self.i):
-            end = self.arith_end(self.i + 3)
-            if end is not None:
-                self.sub(self.s[self.i + 3:end - 2], "expand")
-                self.i = end
-                return self.s[start:end]
-        # '$( (' without a closing '))' is a command substitution holding a subshell.
+            self.i = self.arithmetic(self.i + 3)
+            return self.s[start:self.i]
         self.i += 2
-        self.command_list(")", "$(")
+        self.nested_list("$(")
         return self.s[start:self.i]
 
-    def arith_end(self, j: int) -> int | None:
-        """End of an arithmetic '$(( ))' body starting at ``j``, or None if it is not one."""
+    def arithmetic(self, j: int) -> int:
+        """Check the arithmetic body starting at ``j`` (after '((' ); return the index after '))'."""
         depth = 0
-        while j < self.n:
-            c = self.s[j]
-            if c in "'\"`\\#\n;":
-                return None  # not plain arithmetic: let the command reader decide
+        k = j
+        while k < self.n:
+            c = self.s[k]
             if c == "(":
                 depth += 1
             elif c == ")":
                 if depth == 0:
-                    return j + 2 if self.s.startswith("))", j) else None
+                    break
                 depth -= 1
-            j += 1
-        return None
+            k += 1
+        body = self.s[j:k]
+        if k >= self.n or not self.s.startswith("))", k):
+            self.error("arithmetic '((' without its '))'")
+            self.sub(body, "expand")  # lenient: still find the $( ) inside
+            return min(k + 2, self.n)
+        pos = 0
+        while pos < len(body):
+            m = _ARITH_TOKEN.match(body, pos)
+            if m is None:
+                self.error("arithmetic with names, expansions or assignments is not supported")
+                self.sub(body, "expand")
+                break
+            pos = m.end()
+        return k + 2
 
     def dollar_brace(self) -> str:
         start = self.i
         self.i += 2
-        depth = 1
+        head = _BRACE_HEAD.match(self.s, self.i)
+        if head is None or (head.group() == "_" and self.peek(head.end() - self.i) == "}"):
+            self.error("unsupported '${...}' form (indirection, '$_' or a bad name)")
+        else:
+            self.i = head.end()
+            if self.peek() != "}" and not any(self.s.startswith(op, self.i) for op in _BRACE_OPS):
+                self.error("unsupported '${...}' operator (assignment, substring, subscript or transform)")
         while self.i < self.n:
             c = self.s[self.i]
             if c == "}":
-                depth -= 1
                 self.i += 1
-                if depth == 0:
-                    return self.s[start:self.i]
-            elif c == "\\":
+                return self.s[start:self.i]
+            if c == "\\":
                 self.i += 2
             elif c in "'\"":
                 # Quoting rules inside ${ } differ between bash versions and quoting
@@ -542,16 +662,22 @@ class _Parser:
                 self.error("quotes inside '${...}' are not supported")
                 self.i += 1
             elif c == "`":
-                self.backtick()
-            elif c == "$" and self.peek(1) == "(":
-                self.dollar_paren()
-            elif c == "$" and self.peek(1) == "{":
-                self.i += 2
-                depth += 1
+                self.backtick(in_quotes=False)
+            elif c == "$":
+                self.dollar()
             else:
                 self.i += 1
         self.error("unterminated '${'")
         return self.s[start:self.i]
+
+
+_LOOP_NAME = re.compile(r"[a-z][a-z0-9_]*|_[a-z0-9_]+")
+_ASSIGNED = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)(?:\[[^\]]*\])?\+?=")
+
+
+def _only_assignments(tokens: list[Token], start: int) -> bool:
+    """Whether the command is assignments only (they then stay in force for later commands)."""
+    return all(tok.op or _ASSIGNED.match(tok.raw) for tok in words_only(tokens[start:]))
 
 
 def _is_word(tok: Token, words: frozenset[str] | set[str]) -> bool:
@@ -578,12 +704,25 @@ def parse(command: str, *, lenient: bool = False) -> list[Part]:
     Raises :class:`ParseError` for syntax this reader does not handle, unless
     ``lenient`` (which still raises for absurd nesting).
     """
+    return parse_with_redirects(command, lenient=lenient)[0]
+
+
+def parse_with_redirects(command: str, *,
+                         lenient: bool = False) -> tuple[list[Part], list[tuple[Token, Token]]]:
+    """:func:`parse`, plus every (operator, target) redirection in the command,
+    including those on subshells, ``{ }`` groups and loops, which no part holds."""
     parser = _Parser(command, lenient)
-    parser.command_list(None, "")
-    if parser.heredocs:
-        parser.error(f"unterminated here-document (missing {parser.heredocs[0][1]!r})")
+    try:
+        parser.command_list(None, "")
+        if parser.heredocs:
+            parser.error(f"unterminated here-document (missing {parser.heredocs[0][1]!r})")
+    except TooManyCommands as exc:
+        if not lenient:
+            parser.parts.sort(key=lambda p: p.id)
+            exc.partial = (parser.parts, parser.redirects)
+            raise
     parser.parts.sort(key=lambda p: p.id)
-    return parser.parts
+    return parser.parts, parser.redirects
 
 
 def split_command(command: str) -> list[str] | None:

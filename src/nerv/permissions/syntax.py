@@ -88,6 +88,13 @@ def validate_specifier(tool: str, spec: str | None) -> None:
             host = domain.split("://", 1)[1].split("/", 1)[0]
             raise RuleSyntaxError(f"invalid domain {domain!r} in WebFetch rule: write the host alone, "
                                   f"WebFetch(domain:{host})")
+        if not domain.isascii():
+            from nerv.permissions.urls import parse_host
+
+            found = parse_host(domain)
+            ascii_form = next((h for h in found[2] if h.isascii()), None) if found else None
+            hint = f": write its ASCII (IDNA) form, domain:{ascii_form}" if ascii_form else ""
+            raise RuleSyntaxError(f"invalid domain {domain!r} in WebFetch rule{hint}")
         if not _DOMAIN.fullmatch(domain):
             raise RuleSyntaxError(f"invalid domain {domain!r} in WebFetch rule")
     spec = spec.strip()

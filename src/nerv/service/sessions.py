@@ -50,6 +50,10 @@ class SessionsMixin(ServiceBase):
             params.append(status)
         return self._select(SESSIONS, f"WHERE {' AND '.join(clauses)} ORDER BY started_at, rowid", params)
 
+    def get_task_sessions(self, task_id: str) -> list[Session]:
+        """Sessions that worked on a task, oldest first (index claude_sessions_task)."""
+        return self._select(SESSIONS, "WHERE task_id = ? ORDER BY started_at, rowid", (task_id,))
+
     def touch_claude_session(
         self,
         event: str,

@@ -3,62 +3,61 @@
 Every endpoint reads or writes through :class:`~nerv.service.DatabaseService`
 (the web layer holds no SQL). The server shares one service connection
 between its request threads, so every call runs under :attr:`Api.lock`.
-
-Errors, whatever raised them, come out as ``{"error": {"code", "message"}}``
-with an HTTP status derived from the nerv error class (the same classes that
-give the CLI its exit codes):
-
-====================  ======  =========================
-error                 status  code
-====================  ======  =========================
-NotFoundError         404     ``not_found``
-AmbiguousIdError      400     ``ambiguous_id``
-ValidationError       400     ``invalid``
-ConflictError         409     ``conflict``
-ConstraintError       409     ``constraint``
-DatabaseError         503     ``database_unavailable``
-other NervError       400     ``error``
-anything else         500     ``internal`` (no details)
-====================  ======  =========================
+The endpoints of tasks, cycles and decisions, and rules live in their own
+modules (:mod:`nerv.web.tasks`, :mod:`nerv.web.planning`, :mod:`nerv.web.rules`);
+the request types and the error shape in :mod:`nerv.web.protocol`.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import re
-import sys
 import threading
-import traceback
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
 from nerv import __version__
 from nerv.db import schema
-from nerv.errors import (
-    AmbiguousIdError,
-    ConflictError,
-    ConstraintError,
-    DatabaseError,
-    NervError,
-    NotFoundError,
-    ValidationError,
-)
+from nerv.errors import NotFoundError
 from nerv.ids import now_ms, short_id
 from nerv.service.rules import parse_rule_text
 from nerv.service.tables import BY_ENTITY, PROJECTS, REQUESTS, TASKS
-from nerv.store.requests import AlreadyDecidedError
+from nerv.usage.report import money_json
+from nerv.web.planning import PlanningRoutes
+from nerv.web.protocol import (
+    ApiError,
+    Handler,
+    Json,
+    Query,
+    Request,
+    Response,
+    Route,
+    error_body,
+    error_response,
+)
+from nerv.web.protocol import fields as _fields
+from nerv.web.protocol import int_param as _int_param
+from nerv.web.protocol import param as _param
+from nerv.web.protocol import str_field as _str_field
+from nerv.web.rules import RuleRoutes
+from nerv.web.shapes import (
+    audit_json,
+    change_summary,
+    cycle_json,
+    project_json,
+    request_json,
+    rule_json,
+    task_json,
+)
+from nerv.web.tasks import TaskRoutes
 from nerv.when import local_midnight_ms, parse_when
 
 if TYPE_CHECKING:
-    from nerv.models import ApprovalRequest, AuditEntry, Project, Rule, Task
+    from nerv.models import ApprovalRequest, Project, Rule
     from nerv.service import DatabaseService
+    from nerv.usage.report import ReportRow
 
-Json = dict[str, Any]
-Query = Mapping[str, list[str]]
+__all__ = ["Api", "ApiError", "Json", "Query", "Request", "Response", "error_body", "error_response"]
 
 DEFAULT_RECENT = 20
 # Audit actions that decide an approval request (see service.approvals), and how far back to look.
@@ -68,91 +67,14 @@ _DECISION_PAGES = 10
 DEFAULT_AUDIT_LIMIT = 100
 MAX_AUDIT_LIMIT = 1000
 DEFAULT_COST_DAYS = 14
+MAX_COST_DAYS = 366
+# As the hook: a queued call waits approval.timeout_seconds, 50 s unless set (see nerv.hook).
+DEFAULT_APPROVAL_TIMEOUT_S = 50.0
 # Entity types offered by the audit filter besides the tables' own.
 _EXTRA_AUDIT_ENTITIES = ("usage",)
-# The fields that name a row best, for a created or deleted row's audit summary.
-_LABEL_KEYS = ("title", "name", "key", "path", "tool_name", "pattern")
-# The fields of a tool's input that say best what a call does, in order of preference.
-_INPUT_SUMMARY_KEYS = ("command", "file_path", "notebook_path", "url", "pattern", "path", "query", "prompt")
 
 
-class ApiError(Exception):
-    """A failure with its HTTP status and machine-readable code."""
-
-    def __init__(
-        self, status: int, code: str, message: str, headers: Mapping[str, str] | None = None
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.headers = dict(headers or {})
-
-
-@dataclass(frozen=True)
-class Response:
-    status: int
-    body: Json
-    headers: Mapping[str, str] = dataclasses.field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Request:
-    method: str
-    path: str
-    params: Mapping[str, str]  # the route's named groups
-    query: Query
-    body: Json  # the parsed JSON object of a POST; empty for other methods
-
-
-Handler = Callable[[Request], Json]
-
-
-@dataclass(frozen=True)
-class Route:
-    method: str
-    pattern: re.Pattern[str]
-    handler: Handler
-
-
-def error_body(code: str, message: str) -> Json:
-    return {"error": {"code": code, "message": message}}
-
-
-def error_response(exc: BaseException) -> Response:
-    """The one error shape for any exception (unexpected ones are logged, never shown)."""
-    error = as_api_error(exc)
-    if error.status >= 500 and not isinstance(exc, ApiError | NervError):
-        print("nerv web: internal error while handling a request:", file=sys.stderr)
-        traceback.print_exception(exc, file=sys.stderr)
-    return Response(error.status, error_body(error.code, error.message), error.headers)
-
-
-def as_api_error(exc: BaseException) -> ApiError:
-    if isinstance(exc, ApiError):
-        return exc
-    if isinstance(exc, OverflowError | RecursionError):  # a number SQLite cannot hold, a deep value
-        return ApiError(400, "bad_request", "a value is out of range or nested too deeply")
-    if isinstance(exc, NotFoundError):
-        return ApiError(404, "not_found", str(exc))
-    if isinstance(exc, AmbiguousIdError):
-        return ApiError(400, "ambiguous_id", str(exc))
-    if isinstance(exc, AlreadyDecidedError):
-        return ApiError(409, "conflict", str(exc))
-    if isinstance(exc, ValidationError):
-        return ApiError(400, "invalid", str(exc))
-    if isinstance(exc, ConflictError):
-        return ApiError(409, "conflict", str(exc))
-    if isinstance(exc, ConstraintError):
-        return ApiError(409, "constraint", str(exc))
-    if isinstance(exc, DatabaseError):
-        return ApiError(503, "database_unavailable", str(exc))
-    if isinstance(exc, NervError):
-        return ApiError(400, "error", str(exc))
-    return ApiError(500, "internal", "internal error (the details are in the server's log)")
-
-
-class Api:
+class Api(TaskRoutes, PlanningRoutes, RuleRoutes):
     """Routes requests to handlers; reads and writes share one service under :attr:`lock`."""
 
     def __init__(self, service: DatabaseService, *, default_project: str | None = None) -> None:
@@ -169,6 +91,9 @@ class Api:
             ("GET", r"/api/audit", self.audit),
             ("POST", r"/api/tasks/(?P<task>[^/]+)/move", self.move_task),
             ("POST", r"/api/approvals/(?P<request>[^/]+)/(?P<decision>approve|deny)", self.decide),
+            *self.task_routes(),
+            *self.planning_routes(),
+            *self.rule_routes(),
         ]
         self.routes = [Route(method, re.compile(pattern), handler) for method, pattern, handler in table]
 
@@ -255,6 +180,7 @@ class Api:
             "project": project_json(project),
             "statuses": list(schema.TASK_STATUSES),
             "task_types": list(schema.TASK_TYPES),
+            "cycles": [cycle_json(c) for c in self.service.get_cycles(project.id)],
             "columns": columns,
         }
 
@@ -269,11 +195,33 @@ class Api:
             svc.expire_orphaned_requests()
         pending = svc.get_requests("pending", project_id)
         decided = self._recently_decided(recent_count, project_id)
+        # The hook stores its deadline (expires_at); a request filed without one (by an older
+        # hook, or not by a hook) is given the deadline its project's setting implies.
+        timeouts: dict[str | None, float] = {}
+        for r in pending:
+            if r.expires_at is None and r.project_id not in timeouts:
+                timeouts[r.project_id] = self._approval_timeout(r.project_id)
         return {
             "now": now_ms(),
-            "pending": [{**request_json(r, names), "suggestions": self._suggestions(r)} for r in pending],
+            "pending": [
+                {
+                    **request_json(r, names),
+                    "suggestions": self._suggestions(r),
+                    "expires_at": r.expires_at
+                    if r.expires_at is not None
+                    else r.created_at + int(timeouts[r.project_id] * 1000),
+                }
+                for r in pending
+            ],
             "recent": [request_json(r, names) for r in decided],
         }
+
+    def _approval_timeout(self, project_id: str | None) -> float:
+        """How long the hook waits for a decision on a call of this project (its setting, as the hook)."""
+        value = self.service.get_setting("approval.timeout_seconds", project_id)
+        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+            return DEFAULT_APPROVAL_TIMEOUT_S
+        return float(value)
 
     def _recently_decided(self, count: int, project_id: str | None) -> list[ApprovalRequest]:
         """The ``count`` latest decisions, found through the audit log's decision rows.
@@ -326,48 +274,52 @@ class Api:
             return []
 
     def project_costs(self, request: Request) -> Json:
-        """One project's cost: total, today, this month, per day and per session."""
+        """One project's cost: total, today, this month, and per day, model and session over a range.
+
+        The range is ``from`` / ``to`` (days, both included) or the last ``days`` days.
+        """
         svc = self.service
         project = self._project(request.params["project"])
-        days = _int_param(request.query, "days", DEFAULT_COST_DAYS, 1, 366)
-        today = date.today()
-        first = today - timedelta(days=days - 1)
+        first, last = _day_range(request.query)
+        since, until = local_midnight_ms(first), local_midnight_ms(last + timedelta(days=1))
         titles = {t.id: t.title for t in svc.get_tasks(project.id)}
-        data: Json = {"project": project_json(project), "total_usd": svc.get_project_cost(project.id)}
         summary = svc.usage_summary(project.id)
         per_day = {
             str(row.key): row.cost_usd
-            for row in svc.usage_report("day", since=local_midnight_ms(first), project_id=project.id)
+            for row in svc.usage_report("day", since=since, until=until, project_id=project.id)
         }
+        models = svc.usage_report("model", since=since, until=until, project_id=project.id)
         sessions = [
-            {
-                **row.to_json(),
-                "label": row.label,
-                "task_title": titles.get(str(row.extra.get("task_id"))),
-            }
-            for row in svc.usage_report("session", project_id=project.id)
+            {**row.to_json(), "label": row.label, "task_title": titles.get(str(row.extra.get("task_id")))}
+            for row in svc.usage_report("session", since=since, until=until, project_id=project.id)
         ]
-        data.update(
-            source="usage",
-            today_usd=summary.today_usd,
-            month_usd=summary.month_usd,
-            unpriced_responses=summary.month_unpriced,
-            budgets=[b.to_json() for b in summary.budgets],
-        )
-        data["by_day"] = [
-            {"day": day, "cost_usd": per_day.get(day, 0.0)}
-            for day in ((first + timedelta(days=i)).isoformat() for i in range(days))
-        ]
-        data["by_session"] = sessions
-        return data
+        return {
+            "project": project_json(project),
+            "source": "usage",
+            "total_usd": svc.get_project_cost(project.id),
+            "today_usd": summary.today_usd,
+            "month_usd": summary.month_usd,
+            "unpriced_responses": summary.month_unpriced,
+            "budgets": [b.to_json() for b in summary.budgets],
+            **_range_json(first, last, models),
+            "by_day": [
+                {"day": day, "cost_usd": per_day.get(day, 0.0)}
+                for day in ((first + timedelta(days=i)).isoformat() for i in range((last - first).days + 1))
+            ],
+            "by_model": [_model_json(row) for row in models],
+            "by_session": sessions,
+        }
 
     def costs(self, request: Request) -> Json:
-        """Cost per project (all time) and all usage today / this month."""
+        """All usage: today, this month, and per project and per model over a range (as project_costs)."""
         svc = self.service
-        summary = svc.usage_summary(None)  # "today" as `nerv status` counts it
+        first, last = _day_range(request.query)
+        since, until = local_midnight_ms(first), local_midnight_ms(last + timedelta(days=1))
+        summary = svc.usage_summary(None)
+        models = svc.usage_report("model", since=since, until=until)
         rows = [
             {"project_id": row.key, "name": row.label, "cost_usd": row.cost_usd, "sessions": row.sessions}
-            for row in svc.usage_report("project")
+            for row in svc.usage_report("project", since=since, until=until)
         ]
         return {
             "source": "usage",
@@ -375,7 +327,9 @@ class Api:
             "month_usd": summary.month_usd,
             "unassigned_sessions": summary.unassigned_sessions,
             "budgets": [b.to_json() for b in summary.budgets],
+            **_range_json(first, last, models),
             "projects": rows,
+            "by_model": [_model_json(row) for row in models],
         }
 
     def audit(self, request: Request) -> Json:
@@ -473,89 +427,24 @@ class Api:
         return project
 
 
-# -- JSON shapes ----------------------------------------------------------------------------
+# -- cost shapes ---------------------------------------------------------------------------------
 
 
-def project_json(project: Project) -> Json:
-    return {**dataclasses.asdict(project), "short_id": short_id(project.id)}
-
-
-def task_json(task: Task) -> Json:
-    return {**dataclasses.asdict(task), "short_id": short_id(task.id)}
-
-
-def rule_json(rule: Rule) -> Json:
-    return {**dataclasses.asdict(rule), "rule": rule.rule_text, "short_id": short_id(rule.id)}
-
-
-def audit_json(entry: AuditEntry) -> Json:
-    return {**dataclasses.asdict(entry), "short_id": short_id(entry.entity_id)}
-
-
-def request_json(request: ApprovalRequest, project_names: Mapping[str, str]) -> Json:
+def _range_json(first: date, last: date, models: list[ReportRow]) -> Json:
+    """The range a cost view covers and what it cost (every response in it counts once per model)."""
     return {
-        **dataclasses.asdict(request),
-        "short_id": short_id(request.id),
-        "project_name": project_names.get(request.project_id or ""),
-        "summary": summarize_input(request.tool_input),
+        "range": {"from": first.isoformat(), "to": last.isoformat(), "days": (last - first).days + 1},
+        **money_json(sum(row.cost_nano for row in models), "range"),  # range_usd, range_nanousd: exact
+        "range_unpriced_responses": sum(row.unpriced for row in models),
+        "range_responses": sum(row.responses for row in models),
     }
 
 
-def change_summary(entry: AuditEntry, max_fields: int = 6) -> str:
-    """An audit entry's change in one line: ``field: old → new``, or a created row's key fields."""
-    before, after = entry.before or {}, entry.after or {}
-    if before and after:
-        keys = sorted(set(before) | set(after))
-        shown = [k for k in keys if not k.endswith("_at")] or keys
-        return ", ".join(f"{k}: {_value(before.get(k))} → {_value(after.get(k))}" for k in shown)
-    data = after or before
-    for key in _LABEL_KEYS:
-        if key in data:
-            return f"{key}: {_value(data[key], 120)}"
-    fields = [
-        (k, v) for k, v in sorted(data.items())
-        if k != "id" and not k.endswith(("_at", "_id")) and v not in (None, "", 0)
-    ]
-    text = ", ".join(f"{k}: {_value(v)}" for k, v in fields[:max_fields])
-    return text + (", …" if len(fields) > max_fields else "")
-
-
-def _value(value: Any, limit: int = 60) -> str:
-    if value is None:
-        return "–"
-    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, ensure_ascii=False)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def summarize_input(tool_input: Any) -> str:
-    """What a tool call does, in one string: its command, path, URL..., else its JSON."""
-    if isinstance(tool_input, dict):
-        for key in _INPUT_SUMMARY_KEYS:
-            value = tool_input.get(key)
-            if isinstance(value, str) and value.strip():
-                return value
-    return json.dumps(tool_input, sort_keys=True, ensure_ascii=False)
+def _model_json(row: ReportRow) -> Json:
+    return {**row.to_json(), "label": row.label}
 
 
 # -- request parsing --------------------------------------------------------------------------
-
-
-def _param(query: Query, name: str) -> str | None:
-    values = query.get(name)
-    return values[-1].strip() if values else None
-
-
-def _int_param(query: Query, name: str, default: int, low: int, high: int) -> int:
-    raw = _param(query, name)
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ApiError(400, "invalid", f"{name} must be a whole number, got {raw!r}") from None
-    if not low <= value <= high:
-        raise ApiError(400, "invalid", f"{name} must be between {low} and {high}, got {value}")
-    return value
 
 
 def _time_param(query: Query, name: str) -> int | None:
@@ -568,20 +457,29 @@ def _time_param(query: Query, name: str) -> int | None:
     return parse_when(raw)
 
 
-def _fields(body: Json, *allowed: str) -> Json:
-    unknown = sorted(set(body) - set(allowed))
-    if unknown:
-        expected = ", ".join(allowed)
-        raise ApiError(400, "invalid", f"unknown field(s): {', '.join(unknown)} (expected {expected})")
-    return body
-
-
-def _str_field(body: Json, name: str, *, required: bool = False) -> str | None:
-    value = body.get(name)
-    if value is None:
-        if required:
-            raise ApiError(400, "invalid", f"missing field: {name}")
+def _day_param(query: Query, name: str) -> date | None:
+    raw = _param(query, name)
+    if not raw:
         return None
-    if not isinstance(value, str):
-        raise ApiError(400, "invalid", f"{name} must be a string")
-    return value
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise ApiError(400, "invalid", f"{name} must be a date (YYYY-MM-DD), got {raw!r}") from None
+
+
+def _day_range(query: Query) -> tuple[date, date]:
+    """The days a cost view covers, both included: ``from`` / ``to``, else the last ``days`` days."""
+    first, last = _day_param(query, "from"), _day_param(query, "to")
+    if first is None and last is None:
+        days = _int_param(query, "days", DEFAULT_COST_DAYS, 1, MAX_COST_DAYS)
+        last = date.today()
+        return last - timedelta(days=days - 1), last
+    if "days" in query:
+        raise ApiError(400, "invalid", "give either days or from / to, not both")
+    last = last or date.today()
+    first = first or last - timedelta(days=DEFAULT_COST_DAYS - 1)
+    if first > last:
+        raise ApiError(400, "invalid", f"from ({first}) is after to ({last})")
+    if (last - first).days + 1 > MAX_COST_DAYS:
+        raise ApiError(400, "invalid", f"a cost range covers at most {MAX_COST_DAYS} days")
+    return first, last

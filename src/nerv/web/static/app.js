@@ -11,9 +11,11 @@
     ["done", "Done"],
   ];
   const COLUMN_LABEL = Object.fromEntries(COLUMNS);
-  const VIEWS = ["board", "approvals", "costs", "audit"];
+  const VIEWS = ["board", "cycles", "decisions", "rules", "approvals", "costs", "audit", "task"];
   const APPROVALS_EVERY_MS = 2000;
   const BOARD_EVERY_MS = 3000;
+  const TICK_MS = 1000; // the approval countdowns
+  const SOON_S = 10; // a countdown turns red this close to the end
 
   const state = {
     view: "board",
@@ -22,6 +24,9 @@
     boardKey: "",
     dragging: null,
     clockSkew: 0,
+    taskId: null, // the task the detail view shows
+    task: null, // its last loaded detail (for the editor)
+    board: null, // the last board (task types, statuses, cycles for the "New task" form)
   };
 
   // -- DOM helpers ----------------------------------------------------------------------
@@ -152,19 +157,35 @@
     return project ? project.name : "";
   }
 
-  function showView(view) {
+  // Views are named by the URL's hash: #board, #costs..., and #task/ID for one task.
+  function showView(hash) {
+    const [view, arg] = hash.split("/", 2);
     state.view = VIEWS.includes(view) ? view : "board";
+    if (state.view === "task") {
+      state.taskId = arg ? decodeURIComponent(arg) : null;
+      if (!state.taskId) state.view = "board";
+      if (!state.task || state.task.task.id !== state.taskId) {
+        state.task = null;
+        $("edit-task").disabled = true; // until this task is loaded
+      }
+    }
+    if (state.view !== "task") document.title = "nerv dashboard";
     for (const name of VIEWS) {
       $(`view-${name}`).hidden = name !== state.view;
       const tab = $(`tab-${name}`);
-      tab.setAttribute("aria-selected", String(name === state.view));
-      tab.classList.toggle("active", name === state.view);
+      if (!tab) continue;
+      const current = name === state.view || (state.view === "task" && name === "board");
+      tab.setAttribute("aria-selected", String(current));
+      tab.classList.toggle("active", current);
     }
     refresh();
   }
 
   function refresh() {
-    const loaders = { board: loadBoard, approvals: loadApprovals, costs: loadCosts, audit: loadAudit };
+    const loaders = {
+      board: loadBoard, cycles: loadCycles, decisions: loadDecisions, rules: loadRules,
+      approvals: loadApprovals, costs: loadCosts, audit: loadAudit, task: loadTask,
+    };
     return loaders[state.view]().catch((err) => notice(err.message, "error"));
   }
 
@@ -183,6 +204,7 @@
       return;
     }
     const data = await api(projectPath("board"));
+    state.board = data;
     $("board-title").textContent = `Board · ${data.project.name}`;
     const key = JSON.stringify(data.columns);
     if (!force && key === state.boardKey && board.childElementCount) return;
@@ -247,7 +269,7 @@
     const item = el(
       "li",
       { class: "card", draggable: "true", dataset: { taskId: task.id, status: task.status } },
-      el("div", { class: "card-title" }, task.title),
+      el("a", { class: "card-title", href: `#task/${encodeURIComponent(task.id)}`, draggable: "false" }, task.title),
       task.description ? el("p", { class: "card-desc" }, short(task.description, 140)) : null,
       el("div", { class: "card-meta" },
         el("span", { class: "type" }, task.type),
@@ -280,6 +302,256 @@
     if (moved) moved.focus();
   }
 
+  // -- one task ---------------------------------------------------------------------------
+
+  function chip(text, kind) {
+    return el("span", { class: `chip chip-${kind}` }, text);
+  }
+
+  async function loadTask() {
+    let data;
+    try {
+      data = await api(`/api/tasks/${encodeURIComponent(state.taskId)}`);
+    } catch (err) {
+      if (err.status !== 404 && err.code !== "ambiguous_id") throw err;
+      $("task-title").textContent = "No such task";
+      $("task-meta").replaceChildren();
+      $("task-description").textContent = err.message;
+      for (const id of ["task-cost", "task-models", "task-sessions", "task-audit"]) $(id).replaceChildren();
+      return;
+    }
+    state.task = data;
+    $("edit-task").disabled = false;
+    const task = data.task;
+    $("task-title").textContent = task.title;
+    document.title = `${task.title} · nerv`;
+    $("task-meta").replaceChildren(
+      chip(COLUMN_LABEL[task.status] || task.status, `status-${task.status}`),
+      el("span", { class: "type" }, task.type),
+      el("span", {}, "in ", el("strong", {}, data.project.name)),
+      el("span", {}, data.cycle ? `cycle ${data.cycle.number}${data.cycle.goal ? ` · ${short(data.cycle.goal, 40)}` : ""}` : "no cycle"),
+      el("span", { class: "muted", title: when(task.created_at) }, `created ${age(task.created_at)}`),
+      el("span", { class: "muted", title: when(task.updated_at) }, `updated ${age(task.updated_at)}`),
+      el("code", { class: "short-id", title: task.id }, task.short_id),
+    );
+    const description = $("task-description");
+    description.textContent = task.description || "No description.";
+    description.classList.toggle("muted", !task.description);
+    const tokens = data.cost.tokens;
+    const total = tokens.input + tokens.output + tokens.cache_read + tokens.cache_write_5m + tokens.cache_write_1h;
+    $("task-cost").replaceChildren(
+      statCard("Cost", money(data.cost.total_usd)),
+      statCard("Sessions", count(data.cost.sessions)),
+      statCard("Tokens", count(total), `in ${count(tokens.input)} · out ${count(tokens.output)}`),
+    );
+    $("task-models").replaceChildren(...(data.cost.by_model.length
+      ? data.cost.by_model.map((m) => el("tr", {},
+        el("td", { class: "mono" }, m.model || "(no model)",
+          m.unpriced_responses ? el("span", { class: "stat-warn" }, ` (${count(m.unpriced_responses)} unpriced)`) : null),
+        el("td", { class: "num opt" }, count(m.responses)),
+        el("td", { class: "num" }, count(m.total_tokens)),
+        el("td", { class: "num" }, money(m.cost_usd))))
+      : [emptyRow(4, "No usage recorded for this task.")]));
+    $("task-sessions").replaceChildren(...(data.sessions.length
+      ? data.sessions.map((s) => el("tr", {},
+        el("td", { class: "mono", title: s.claude_session_id || s.id }, short(s.claude_session_id || s.short_id, 14)),
+        el("td", { class: "nowrap", title: when(s.started_at) }, age(s.started_at)),
+        el("td", {}, s.status),
+        el("td", { class: "opt" }, s.model || "—"),
+        el("td", { class: "num" }, count(s.tokens.input + s.tokens.output + s.tokens.cache_read + s.tokens.cache_write_5m + s.tokens.cache_write_1h)),
+        el("td", { class: "num" }, money(s.cost_usd))))
+      : [emptyRow(6, "No session has worked on this task yet.")]));
+    $("task-audit").replaceChildren(...(data.audit.length
+      ? data.audit.map((e) => el("tr", {},
+        el("td", { class: "nowrap", title: when(e.at) }, when(e.at)),
+        el("td", { class: "opt" }, e.actor),
+        el("td", {}, el("span", { class: `action action-${e.action}` }, e.action)),
+        el("td", { class: "change" }, e.summary)))
+      : [emptyRow(4, "No audit entries.")]));
+    clearError();
+  }
+
+  // -- the task editor (a dialog, for a new task and for an edit) --------------------------------
+
+  function fillSelect(select, options, value) {
+    select.replaceChildren(...options.map(([v, label]) => el("option", { value: v }, label)));
+    select.value = value;
+  }
+
+  function openTaskEditor(task, context) {
+    const form = $("task-form");
+    form.reset();
+    form.dataset.taskId = task ? task.id : "";
+    form.dataset.updatedAt = task ? String(task.updated_at) : "";
+    $("task-dialog-title").textContent = task ? `Edit “${short(task.title, 40)}”` : `New task in ${projectName()}`;
+    $("task-form-save").textContent = task ? "Save" : "Create task";
+    $("task-form-title").value = task ? task.title : "";
+    $("task-form-description").value = task ? task.description || "" : "";
+    fillSelect($("task-form-type"), context.task_types.map((t) => [t, t]), task ? task.type : "implementation");
+    fillSelect($("task-form-status"), COLUMNS, task ? task.status : "todo");
+    const cycles = context.cycles.map((c) => [c.id, `${c.number} · ${c.status}${c.goal ? ` · ${short(c.goal, 30)}` : ""}`]);
+    const active = context.cycles.find((c) => c.status === "active");
+    fillSelect($("task-form-cycle"), [["", "no cycle"], ...cycles], task ? task.cycle_id || "" : (active ? active.id : ""));
+    $("task-form-error").hidden = true;
+    $("task-form-save").disabled = false;
+    $("task-dialog").showModal();
+    $("task-form-title").focus();
+  }
+
+  async function saveTask(event) {
+    event.preventDefault();
+    const form = $("task-form");
+    const editing = form.dataset.taskId;
+    const body = {
+      title: $("task-form-title").value,
+      description: $("task-form-description").value,
+      type: $("task-form-type").value,
+      status: $("task-form-status").value,
+      cycle_id: $("task-form-cycle").value || null,
+    };
+    if (editing) body.updated_at = Number(form.dataset.updatedAt);
+    const save = $("task-form-save");
+    save.disabled = true;
+    try {
+      const path = editing
+        ? `/api/tasks/${encodeURIComponent(editing)}`
+        : `/api/projects/${encodeURIComponent(state.project)}/tasks`;
+      const data = await api(path, body);
+      $("task-dialog").close();
+      notice(`${editing ? "Saved" : "Created"} “${data.task.title}”.`, "ok");
+      state.boardKey = "";
+      await refresh();
+    } catch (err) {
+      const box = $("task-form-error");
+      box.textContent = err.message;
+      box.hidden = false;
+      save.disabled = false;
+    }
+  }
+
+  // -- cycles -----------------------------------------------------------------------------
+
+  async function loadCycles() {
+    const list = $("cycle-list");
+    if (!state.project) {
+      noProject(list);
+      return;
+    }
+    const data = await api(projectPath("cycles"));
+    $("cycles-title").textContent = `Cycles · ${data.project.name}`;
+    $("cycles-hint").textContent = data.tasks_without_cycle
+      ? `${count(data.tasks_without_cycle)} task${data.tasks_without_cycle === 1 ? " is" : "s are"} in no cycle.`
+      : "";
+    list.replaceChildren(...(data.cycles.length ? data.cycles.map(cycleCard) : [
+      el("p", { class: "empty" }, "No cycles yet. Start one with ", el("code", {}, "nerv cycle create --goal \"…\""), "."),
+    ]));
+    clearError();
+  }
+
+  function cycleCard(cycle) {
+    const total = cycle.tasks.length;
+    const done = cycle.task_counts.done || 0;
+    const fill = el("div", { class: "meter-fill level-ok" });
+    fill.style.width = `${total ? (done / total) * 100 : 0}%`;
+    const dates = [
+      cycle.started_at ? `started ${when(cycle.started_at).slice(0, 10)}` : "not started",
+      cycle.completed_at ? `completed ${when(cycle.completed_at).slice(0, 10)}` : null,
+    ].filter(Boolean).join(" · ");
+    return el("article", { class: `panel cycle cycle-${cycle.status}`, dataset: { cycleId: cycle.id } },
+      el("header", { class: "cycle-head" },
+        el("h2", {}, `Cycle ${cycle.number}`),
+        chip(cycle.status, `cycle-${cycle.status}`),
+        el("span", { class: "muted" }, dates),
+        el("code", { class: "short-id", title: cycle.id }, cycle.short_id)),
+      cycle.goal ? el("p", { class: "cycle-goal" }, cycle.goal) : null,
+      el("div", { class: "cycle-progress" },
+        el("div", { class: "meter wide", role: "img", "aria-label": `${done} of ${total} tasks done` }, fill),
+        el("span", { class: "muted" }, `${done} of ${total} done`)),
+      cycle.learnings ? el("p", { class: "cycle-learnings" }, el("strong", {}, "Learnings: "), cycle.learnings) : null,
+      total ? el("ul", { class: "cycle-tasks" }, cycle.tasks.map((task) => el("li", {},
+        chip(COLUMN_LABEL[task.status] || task.status, `status-${task.status}`),
+        el("a", { href: `#task/${encodeURIComponent(task.id)}` }, task.title))))
+        : el("p", { class: "muted" }, "No tasks in this cycle."),
+    );
+  }
+
+  // -- decisions --------------------------------------------------------------------------
+
+  async function loadDecisions() {
+    const list = $("decision-list");
+    if (!state.project) {
+      noProject(list);
+      return;
+    }
+    const select = $("decision-status");
+    const status = select.value;
+    const data = await api(projectPath(`decisions${status ? `?status=${encodeURIComponent(status)}` : ""}`));
+    $("decisions-title").textContent = `Decisions · ${data.project.name}`;
+    select.replaceChildren(el("option", { value: "" }, "all"),
+      ...data.statuses.map((s) => el("option", { value: s }, `${s} (${data.counts[s] || 0})`)));
+    select.value = status;
+    list.replaceChildren(...(data.decisions.length ? data.decisions.map(decisionCard) : [
+      el("p", { class: "empty" }, status ? `No ${status} decisions.` : "No decisions recorded yet. Add one with ",
+        status ? null : el("code", {}, "nerv decision create \"…\""), status ? null : "."),
+    ]));
+    clearError();
+  }
+
+  function decisionCard(d) {
+    const section = (label, text) => (text ? el("div", { class: "adr-part" }, el("h3", {}, label), el("p", {}, text)) : null);
+    return el("article", { class: `panel decision decision-${d.status}`, dataset: { decisionId: d.id } },
+      el("header", { class: "cycle-head" },
+        el("h2", {}, d.title),
+        chip(d.status, `decision-${d.status}`),
+        d.cycle_number ? el("span", { class: "muted" }, `cycle ${d.cycle_number}`) : null,
+        el("span", { class: "muted", title: when(d.created_at) }, when(d.created_at).slice(0, 10)),
+        el("code", { class: "short-id", title: d.id }, d.short_id)),
+      d.superseded_by ? el("p", { class: "superseded" }, "Superseded by ", el("strong", {}, d.superseded_by_title || d.superseded_by.slice(0, 8)), ".") : null,
+      section("Context", d.context),
+      section("Decision", d.decision),
+      section("Alternatives", d.alternatives),
+      section("Consequences", d.consequences),
+    );
+  }
+
+  // -- rules ------------------------------------------------------------------------------
+
+  async function loadRules() {
+    const data = await api(`/api/rules${state.project ? `?project=${encodeURIComponent(state.project)}` : ""}`);
+    $("rules-title").textContent = state.project ? `Rules · ${projectName()}` : "Rules";
+    const action = $("rule-action").value;
+    const needle = $("rule-search").value.trim().toLowerCase();
+    const shown = data.rules.filter((r) => (!action || r.action === action)
+      && (!needle || `${r.rule} ${r.note || ""}`.toLowerCase().includes(needle)));
+    $("rules-body").replaceChildren(...(shown.length ? shown.map(ruleRow)
+      : [emptyRow(5, data.rules.length ? "No rule matches the filter." : "No rules yet.")]));
+    clearError();
+  }
+
+  function ruleRow(rule) {
+    const toggle = el("button", {
+      type: "button", class: "switch", role: "switch", "aria-checked": String(rule.enabled),
+      "aria-label": `${rule.enabled ? "Disable" : "Enable"} ${rule.action} rule ${rule.rule}`,
+      title: rule.enabled ? "Enabled: click to disable" : "Disabled: click to enable",
+    }, el("span", { class: "switch-knob" }));
+    toggle.addEventListener("click", async () => {
+      toggle.disabled = true;
+      try {
+        const data = await api(`/api/rules/${encodeURIComponent(rule.id)}/${rule.enabled ? "disable" : "enable"}`, {});
+        notice(`${data.rule.enabled ? "Enabled" : "Disabled"} ${data.rule.action} rule ${data.rule.rule}.`, "ok");
+      } catch (err) {
+        notice(err.message, "error");
+      }
+      await loadRules().catch((err) => notice(err.message, "error"));
+    });
+    return el("tr", { class: rule.enabled ? null : "disabled", dataset: { ruleId: rule.id } },
+      el("td", {}, toggle),
+      el("td", { class: "rule-text" }, el("code", {}, rule.rule)),
+      el("td", {}, el("span", { class: `status rule-${rule.action}` }, rule.action)),
+      el("td", {}, rule.scope === "global" ? "global" : rule.project_name || "project"),
+      el("td", { class: "opt muted" }, rule.note || ""));
+  }
+
   // -- approvals --------------------------------------------------------------------------
 
   async function loadApprovals() {
@@ -301,6 +573,7 @@
       list.replaceChildren(...cards);
     }
     for (const node of list.querySelectorAll("time[data-at]")) node.textContent = age(Number(node.dataset.at));
+    tickCountdowns();
     $("recent-body").replaceChildren(
       ...(data.recent.length ? data.recent.map(recentRow) : [emptyRow(6, "No decisions yet.")]),
     );
@@ -338,6 +611,7 @@
         el("span", { class: "tool" }, request.tool_name),
         el("span", { class: "request-project" }, request.project_name || "no project"),
         el("time", { class: "age", dataset: { at: request.created_at }, datetime: new Date(request.created_at).toISOString(), title: when(request.created_at) }, age(request.created_at)),
+        el("span", { class: "expires", role: "timer", dataset: { expires: request.expires_at }, title: `The waiting hook stops waiting, and denies the call, at ${when(request.expires_at)}` }),
         el("code", { class: "short-id", title: request.id }, request.short_id)),
       el("pre", { class: "request-input" }, request.summary),
       request.cwd ? el("p", { class: "request-cwd" }, "in ", el("code", {}, request.cwd)) : null,
@@ -354,14 +628,29 @@
     );
   }
 
+  // Each queued call's hook gives up at expires_at: count down to it, on the server's clock.
+  function tickCountdowns() {
+    const now = Date.now() + state.clockSkew;
+    for (const node of document.querySelectorAll(".expires[data-expires]")) {
+      const left = Math.ceil((Number(node.dataset.expires) - now) / 1000);
+      const text = left > 0
+        ? `expires in ${Math.floor(left / 60)}:${String(left % 60).padStart(2, "0")}`
+        : "expired: the hook stopped waiting";
+      if (node.textContent !== text) node.textContent = text;
+      node.classList.toggle("soon", left <= SOON_S);
+      const card = node.closest(".request");
+      if (card) card.classList.toggle("is-expired", left <= 0);
+    }
+  }
+
   function recentRow(request) {
     return el("tr", {},
       el("td", { title: when(request.decided_at) }, age(request.decided_at || request.updated_at)),
       el("td", {}, el("span", { class: `status status-${request.status}` }, request.status)),
       el("td", {}, request.tool_name),
       el("td", { class: "mono", title: request.summary }, short(request.summary, 80)),
-      el("td", {}, request.project_name || "—"),
-      el("td", {}, request.decided_by || "—"));
+      el("td", { class: "opt" }, request.project_name || "—"),
+      el("td", { class: "opt" }, request.decided_by || "—"));
   }
 
   function emptyRow(span, text) {
@@ -370,16 +659,45 @@
 
   // -- costs ------------------------------------------------------------------------------
 
+  // The cost range as API query parameters: the last N days, this month, or from / to.
+  function costRange() {
+    const choice = $("cost-range").value;
+    $("cost-custom").hidden = choice !== "custom";
+    if (choice === "month") {
+      const today = new Date();
+      const pad = (n) => String(n).padStart(2, "0");
+      return `from=${today.getFullYear()}-${pad(today.getMonth() + 1)}-01`;
+    }
+    if (choice === "custom") {
+      const params = new URLSearchParams();
+      if ($("cost-from").value) params.set("from", $("cost-from").value);
+      if ($("cost-to").value) params.set("to", $("cost-to").value);
+      return params.toString() || "days=14";
+    }
+    return `days=${encodeURIComponent(choice)}`;
+  }
+
+  function tokenTotal(tokens) {
+    const t = tokens || {};
+    return (t.input || 0) + (t.output || 0) + (t.cache_read || 0) + (t.cache_write_5m || 0) + (t.cache_write_1h || 0);
+  }
+
   async function loadCosts() {
+    const range = costRange();
     const [overview, costs] = await Promise.all([
-      api("/api/costs"),
-      state.project ? api(projectPath("costs?days=14")) : Promise.resolve(null),
+      api(`/api/costs?${range}`),
+      state.project ? api(projectPath(`costs?${range}`)) : Promise.resolve(null),
     ]);
-    $("costs-title").textContent = costs ? `Costs · ${costs.project.name}` : "Costs";
-    $("costs-source").textContent = overview.source === "usage"
-      ? "From ingested Claude Code usage (nerv usage ingest) and session totals."
-      : "From the sessions' recorded cost.";
-    const cards = [];
+    const scope = costs || overview;
+    const span = `${scope.range.from} – ${scope.range.to}`;
+    $("costs-title").textContent = costs ? `Costs · ${costs.project.name}` : "Costs · all projects";
+    $("costs-source").textContent = "From ingested Claude Code usage (nerv usage ingest) and session totals.";
+    if ($("cost-range").value === "custom") {
+      $("cost-from").value = scope.range.from;
+      $("cost-to").value = scope.range.to;
+    }
+    const cards = [statCard(costs ? "Project, selected range" : "Selected range", money(scope.range_usd), span,
+      false, scope.range_unpriced_responses ? `${count(scope.range_unpriced_responses)} responses without a price` : "")];
     if (costs) {
       cards.push(statCard("Project total", money(costs.total_usd), "all time"));
       cards.push(statCard("Project today", money(costs.today_usd)));
@@ -394,56 +712,89 @@
     const budgets = [...overview.budgets, ...(costs ? costs.budgets.filter((b) => b.scope === "project") : [])];
     $("budgets").replaceChildren(...budgets.map(budgetLine));
 
+    const empty = scope.range_usd === 0 && scope.range_responses === 0 && !(scope.by_model || []).length;
+    const banner = $("costs-empty");
+    banner.hidden = !empty;
+    banner.textContent = empty
+      ? `No usage recorded ${costs ? `for ${costs.project.name} ` : ""}between ${scope.range.from} and ${scope.range.to}. `
+        + "Run nerv usage ingest, or pick a longer range."
+      : "";
+
     const chart = $("day-chart");
-    if (costs) {
-      const max = Math.max(...costs.by_day.map((d) => d.cost_usd), 0);
-      chart.setAttribute("aria-label", `Cost per day, last ${costs.by_day.length} days`);
-      chart.replaceChildren(...costs.by_day.map((d) => {
-        const bar = el("div", { class: "day-bar" });
-        bar.style.height = `${max > 0 ? Math.max(d.cost_usd > 0 ? 2 : 0, (d.cost_usd / max) * 100) : 0}%`;
-        return el("div", { class: "day", title: `${d.day}: ${money(d.cost_usd)}` },
-          el("span", { class: "day-value" }, d.cost_usd > 0 ? money(d.cost_usd) : ""),
-          el("div", { class: "day-track" }, bar),
-          el("span", { class: "day-label" }, d.day.slice(5)));
-      }));
-    } else {
+    $("day-chart-title").textContent = `Per day, ${span}`;
+    if (!costs) {
       noProject(chart);
+    } else if (empty) {
+      chart.replaceChildren(el("p", { class: "empty" }, "No data for this range."));
+    } else {
+      drawDays(chart, costs.by_day);
     }
 
-    const maxProject = Math.max(...overview.projects.map((p) => p.cost_usd), 0);
-    $("projects-cost-body").replaceChildren(...(overview.projects.length
-      ? overview.projects.map((p) => el("tr", { class: p.project_id === state.project ? "current" : null },
+    const models = scope.by_model || [];
+    const maxModel = Math.max(...models.map((m) => m.cost_usd), 0);
+    $("models-cost-body").replaceChildren(...(models.length
+      ? models.map((m) => el("tr", {},
+        el("td", { class: "mono" }, m.label, m.unpriced_responses ? el("span", { class: "stat-warn", title: "responses without a price: their cost is unknown" }, ` (${count(m.unpriced_responses)} unpriced)`) : null),
+        el("td", { class: "num opt" }, count(m.responses)),
+        el("td", { class: "num", title: `in ${count(m.tokens.input)} · out ${count(m.tokens.output)} · cache read ${count(m.tokens.cache_read)}` }, count(tokenTotal(m.tokens))),
+        el("td", { class: "num" }, money(m.cost_usd)),
+        el("td", { class: "bar-col" }, meter(m.cost_usd, maxModel))))
+      : [emptyRow(5, "No data for this range.")]));
+
+    const projects = overview.projects;
+    const maxProject = Math.max(...projects.map((p) => p.cost_usd), 0);
+    $("projects-cost-body").replaceChildren(...(projects.length
+      ? projects.map((p) => el("tr", { class: p.project_id === state.project ? "current" : null },
         el("td", {}, p.project_id ? p.name : "(no project)"),
         el("td", { class: "num" }, count(p.sessions)),
         el("td", { class: "num" }, money(p.cost_usd)),
         el("td", { class: "bar-col" }, meter(p.cost_usd, maxProject))))
-      : [emptyRow(4, "No usage recorded yet.")]));
+      : [emptyRow(4, "No data for this range.")]));
 
     const sessions = costs ? costs.by_session : [];
     const maxSession = Math.max(...sessions.map((s) => s.cost_usd), 0);
     $("sessions-cost-body").replaceChildren(...(sessions.length
       ? sessions.map((s) => {
         const tokens = s.tokens || {};
-        const total = (tokens.input || 0) + (tokens.output || 0) + (tokens.cache_read || 0)
-          + (tokens.cache_write_5m || 0) + (tokens.cache_write_1h || 0);
         return el("tr", {},
           el("td", { class: "mono", title: s.label }, short(s.label, 14)),
-          el("td", {}, when(s.started_at || s.first_at)),
-          el("td", {}, s.task_title || "—"),
-          el("td", {}, (s.models || []).join(", ") || "—"),
-          el("td", { class: "num", title: `in ${count(tokens.input)} · out ${count(tokens.output)} · cache read ${count(tokens.cache_read)}` }, count(total)),
+          el("td", { class: "opt nowrap" }, when(s.started_at || s.first_at)),
+          el("td", {}, s.task_id
+            ? el("a", { href: `#task/${encodeURIComponent(s.task_id)}` }, s.task_title || s.task_id.slice(0, 8))
+            : "—"),
+          el("td", { class: "opt" }, (s.models || []).join(", ") || "—"),
+          el("td", { class: "num opt", title: `in ${count(tokens.input)} · out ${count(tokens.output)} · cache read ${count(tokens.cache_read)}` }, count(tokenTotal(tokens))),
           el("td", { class: "num" }, money(s.cost_usd)),
           el("td", { class: "bar-col" }, meter(s.cost_usd, maxSession)));
       })
-      : [emptyRow(7, state.project ? "No sessions with a cost in this project." : "No project selected.")]));
+      : [emptyRow(7, state.project ? "No data for this range." : "No project selected.")]));
     clearError();
   }
 
-  function statCard(label, value, note, warn) {
+  // Bars per day; with many days only every few days are labelled, so that labels never overlap.
+  function drawDays(chart, days) {
+    const max = Math.max(...days.map((d) => d.cost_usd), 0);
+    const labelPx = 56; // room one "MM-DD" label needs, with a gap
+    const every = Math.max(1, Math.ceil((days.length * labelPx) / Math.max(chart.clientWidth, labelPx)));
+    chart.classList.toggle("dense", days.length > 14);
+    chart.setAttribute("aria-label", `Cost per day, ${days.length} days`);
+    chart.replaceChildren(...days.map((d, i) => {
+      const bar = el("div", { class: "day-bar" });
+      bar.style.height = `${max > 0 ? Math.max(d.cost_usd > 0 ? 2 : 0, (d.cost_usd / max) * 100) : 0}%`;
+      const labelled = (days.length - 1 - i) % every === 0;
+      return el("div", { class: "day", title: `${d.day}: ${money(d.cost_usd)}` },
+        el("span", { class: "day-value" }, d.cost_usd > 0 ? money(d.cost_usd) : ""),
+        el("div", { class: "day-track" }, bar),
+        el("span", { class: "day-label" }, labelled ? d.day.slice(5) : ""));
+    }));
+  }
+
+  function statCard(label, value, note, warn, alert) {
     return el("div", { class: "stat" },
       el("div", { class: "stat-label" }, label),
       el("div", { class: "stat-value" }, value),
-      note ? el("div", { class: warn ? "stat-note stat-warn" : "stat-note" }, note) : null);
+      note ? el("div", { class: warn ? "stat-note stat-warn" : "stat-note" }, note) : null,
+      alert ? el("div", { class: "stat-note stat-warn" }, alert) : null);
   }
 
   function budgetLine(b) {
@@ -477,9 +828,9 @@
     $("audit-body").replaceChildren(...(data.entries.length
       ? data.entries.map((e) => el("tr", {},
         el("td", { class: "nowrap" }, when(e.at)),
-        el("td", {}, e.actor),
+        el("td", { class: "opt" }, e.actor),
         el("td", {}, e.entity_type),
-        el("td", {}, el("code", { title: e.entity_id }, e.short_id)),
+        el("td", { class: "opt" }, el("code", { title: e.entity_id }, e.short_id)),
         el("td", {}, el("span", { class: `action action-${e.action}` }, e.action)),
         el("td", { class: "change" }, e.summary)))
       : [emptyRow(6, "No audit entries match.")]));
@@ -503,6 +854,25 @@
     });
     $("audit-entity").addEventListener("change", () => refresh());
     $("audit-limit").addEventListener("change", () => refresh());
+    $("new-task").addEventListener("click", () => {
+      if (!state.project || !state.board) notice("Create a project first: nerv project create NAME", "error");
+      else openTaskEditor(null, state.board);
+    });
+    $("edit-task").addEventListener("click", () => { if (state.task) openTaskEditor(state.task.task, state.task); });
+    $("task-form").addEventListener("submit", saveTask);
+    $("task-form-cancel").addEventListener("click", () => $("task-dialog").close());
+    $("decision-status").addEventListener("change", () => refresh());
+    for (const id of ["rule-action", "rule-search"]) $(id).addEventListener("input", () => refresh());
+    $("rule-filter").addEventListener("submit", (event) => event.preventDefault());
+    $("decision-filter").addEventListener("submit", (event) => event.preventDefault());
+    $("cost-range").addEventListener("change", () => {
+      if ($("cost-range").value !== "custom") refresh();
+      else { costRange(); $("cost-from").focus(); }
+    });
+    $("cost-range-form").addEventListener("submit", (event) => {
+      event.preventDefault();
+      refresh();
+    });
     window.addEventListener("hashchange", () => showView(location.hash.slice(1)));
     document.addEventListener("visibilitychange", () => { if (!document.hidden) refresh(); });
     try {
@@ -517,8 +887,9 @@
     setInterval(() => {
       loadApprovals().catch((err) => { if (state.view === "approvals") notice(err.message, "error"); });
     }, APPROVALS_EVERY_MS);
+    setInterval(tickCountdowns, TICK_MS);
     setInterval(() => {
-      if (state.view === "board" && !state.dragging && !document.hidden) {
+      if (state.view === "board" && !state.dragging && !document.hidden && !$("task-dialog").open) {
         loadBoard().catch((err) => notice(err.message, "error"));
       }
     }, BOARD_EVERY_MS);

@@ -235,3 +235,18 @@ def test_law_allowed_paths_really_stay_inside_and_denied_folders_are_never_reach
         assert real == str(project) or real.startswith(str(project) + "/"), (given_path, real)
     if not loop and (real == str(outside) or real.startswith(str(outside) + "/")):
         assert decision.action == "deny", (given_path, real, decision)
+
+
+BASH_THROUGH_LINKS = ["cat deep/../id_rsa", "head -1 ./deep/../id_rsa", "cat key", "cat chain1",
+                      "echo x > deep/../authorized_keys", "echo x >> sshdir/config"]
+
+
+@pytest.mark.parametrize("command", BASH_THROUGH_LINKS)
+def test_bash_file_arguments_and_redirects_follow_links_like_the_kernel(world: dict[str, Path],
+                                                                        command: str) -> None:
+    """Bash hands its file paths to the same entry as written: 'deep/..' is climbed from the link's target."""
+    rules = compiled(("allow", "Bash(cat:*)"), ("allow", "Bash(head:*)"), ("allow", "Bash(echo:*)"),
+                     ("allow", "Edit(/**)"), ("deny", "Read(~/.ssh/**)"))
+    decision = rules.evaluate("Bash", {"command": command}, ctx(world))
+    assert decision.action == "deny", (command, decision)
+    assert rules.evaluate("Bash", {"command": "cat public.txt"}, ctx(world)).action == "allow"

@@ -549,7 +549,9 @@ class _BashFiles:
     def _decide(self, tool: str, path: str) -> list[Decision]:
         out: list[Decision] = []
         for cwd in (self.cwds if not path.startswith(("/", "~")) else self.cwds[:1]):
-            key = (tool, resolve(path, cwd, self.bases["home"]))
+            # The path as written, not normalised: _other follows links before applying '..',
+            # as the kernel does ('link/../key' is the key beside the link's target).
+            key = (tool, _absolute(path, cwd, self.bases["home"]))
             if key not in self._cache:
                 ctx = MatchContext(cwd=cwd, project_root=self.bases["root"], home=self.bases["home"])
                 self._cache[key] = self.rules._other(tool, {"file_path": key[1]}, ctx)

@@ -56,7 +56,9 @@ def is_nerv_command(command: Any) -> bool:
 
 
 def _is_nerv_handler(handler: Any) -> bool:
-    return isinstance(handler, dict) and is_nerv_command(handler.get("command"))
+    from nerv.cli.hookshttp import is_nerv_http
+
+    return isinstance(handler, dict) and (is_nerv_command(handler.get("command")) or is_nerv_http(handler))
 
 
 def _load(path: Path) -> dict[str, Any]:
@@ -211,9 +213,18 @@ def _with_target(func: Any) -> Any:
 
 @hooks.command("install")
 @_with_target
+@click.option("--http", "http_mode", is_flag=True,
+              help="Install http hooks that call `nerv serve` (user settings only: they carry its token).")
+@click.option("--url", default="http://127.0.0.1:8765", show_default=True, help="Where nerv serve listens.")
+@click.option("--on-failure", type=click.Choice(["auto", "block", "continue"]), default="auto",
+              show_default=True, help="--http: PreToolUse's onFailure (auto: block where Claude Code can).")
+@click.option("--otel", is_flag=True, help="Also send Claude Code's telemetry to nerv serve (user settings).")
 @json_option
 @pass_app
-def install(app: AppContext, project: str | None, user: bool, as_json: bool) -> None:
+def install(
+    app: AppContext, project: str | None, user: bool, http_mode: bool, url: str, on_failure: str, otel: bool,
+    as_json: bool,
+) -> None:
     """Add nerv-hook for every event it handles (PreToolUse, PermissionRequest, PostToolUse,
     SessionStart, UserPromptSubmit, Stop, SessionEnd).
 
@@ -229,9 +240,15 @@ def install(app: AppContext, project: str | None, user: bool, as_json: bool) -> 
 
     path = _target(project, user)
     timeout = claude_timeout(app.service().get_setting("approval.timeout_seconds"))
+    if http_mode or otel:
+        _install_http(app, path, project, url, timeout, on_failure, http_mode, otel, as_json)
+        return
     command = " ".join(shlex.quote(w) for w in [*hook_executable(), "--timeout", str(timeout)])
     before = hookbackup.read_bytes(path)
     data = _load(path)
+    from nerv.cli.hookshttp import remove_http_from
+
+    remove_http_from(data)  # a command install replaces nerv's http hooks
     had_nerv = bool(uninstall_from(copy.deepcopy(data), path))
     changed = install_into(data, path, command, timeout)
     backup = hookbackup.backup_file(path) if hookbackup.load(path) else None
@@ -247,6 +264,44 @@ def install(app: AppContext, project: str | None, user: bool, as_json: bool) -> 
         echo(f"nerv-hook already installed in {path}")
 
 
+def _install_http(
+    app: AppContext, path: Path, project: str | None, url: str, timeout: int, on_failure: str,
+    http_mode: bool, otel: bool, as_json: bool,
+) -> None:
+    """--http / --otel: see nerv.cli.hookshttp."""
+    from nerv.cli import hookshttp
+    from nerv.serve.token import load_or_create
+
+    if project is not None:
+        raise click.UsageError("--http and --otel write the server's token: only into user settings (--user)")
+    token = load_or_create()
+    data = _load(path)
+    changed: list[str] = []
+    mirrored: list[str] = []
+    block = False
+    if http_mode:
+        block = hookshttp.fail_closed(on_failure)
+        changed = hookshttp.install_http_into(data, url, token, timeout, block, _is_nerv_handler)
+        rules = [(r.tool, r.pattern) for r in app.service().get_rules()
+                 if r.action == "deny" and r.enabled and r.project_id is None]
+        mirrored = hookshttp.mirror_denies(data, path, rules)
+    env_changed = hookshttp.add_otel(data, path, url, token) if otel else []
+    _save(path, data)
+    os.chmod(path, 0o600)  # it holds the token
+    if as_json:
+        emit_json({"path": str(path), "mode": "http" if http_mode else None, "url": url, "timeout": timeout,
+                   "on_failure_block": block, "changed": changed, "mirrored_deny": mirrored,
+                   "env": env_changed})
+        return
+    if http_mode:
+        echo(f"installed nerv http hooks in {path} -> {url} ({', '.join(changed) or 'unchanged'}; "
+             f"timeout {timeout} s{'; PreToolUse fails closed' if block else ''})")
+        echo(f"mirrored {len(mirrored)} new deny rule(s) into permissions.deny "
+             "(a stopped server opens nothing)")
+    if otel:
+        echo(f"telemetry: {len(env_changed)} env setting(s) send Claude Code's OTLP events to {url}")
+
+
 @hooks.command("uninstall")
 @_with_target
 @json_option
@@ -255,20 +310,23 @@ def uninstall(project: str | None, user: bool, as_json: bool) -> None:
 
     While the file is still exactly what install wrote, it is restored byte for
     byte from install's backup (or removed, if install created it); otherwise
-    nerv's entries alone are taken out and everything else is kept.
+    nerv's entries alone are taken out and everything else is kept -- with the
+    deny entries and env settings install --http / --otel added.
     """
     from nerv.cli import hookbackup
+    from nerv.cli.hookshttp import remove_added
 
     path = _target(project, user)
     data = _load(path)
     changed = uninstall_from(data, path)
+    removed = remove_added(data, path)
     restored = hookbackup.restore(path)
     if not restored:
-        if changed:
+        if changed or removed:
             _save(path, data)
         hookbackup.forget(path)  # the file changed since install: that backup is stale
     if as_json:
-        emit_json({"path": str(path), "changed": changed, "restored": restored})
+        emit_json({"path": str(path), "changed": changed, "restored": restored, "removed": removed})
     elif changed:
         how = "restored the file as it was before install" if restored else "nothing else was changed"
         echo(f"removed nerv-hook from {path} ({', '.join(changed)}); {how}")
@@ -289,8 +347,13 @@ def inspect_file(path: Path) -> dict[str, Any]:
             for handler in group.get("hooks", []) if isinstance(group, dict) else []:
                 if _is_nerv_handler(handler):
                     events[event] = {"matcher": group.get("matcher"), "command": handler.get("command"),
-                                     "timeout": handler.get("timeout")}
-    return {"path": str(path), "exists": path.exists(), "events": events}
+                                     "timeout": handler.get("timeout"), "type": handler.get("type"),
+                                     "url": handler.get("url")}
+    kinds = {entry["type"] for entry in events.values()}
+    mode = None
+    if kinds:
+        mode = "http" if kinds == {"http"} else "command" if "http" not in kinds else "mixed"
+    return {"path": str(path), "exists": path.exists(), "events": events, "mode": mode}
 
 
 @hooks.command("status")
@@ -324,6 +387,19 @@ def status(app: AppContext, project: str, as_json: bool) -> None:
         missing = [e for e in EVENTS if e not in info["events"]]
         if info["events"] and missing:
             problems.append(f"not installed for {', '.join(missing)}")
+        info["server_answers"] = None
+        if info["mode"] in ("http", "mixed"):
+            from urllib.parse import urlsplit
+
+            from nerv.cli.hookshttp import server_answers
+
+            url = next(e["url"] for e in info["events"].values() if e.get("url"))
+            parts = urlsplit(url)
+            info["server_answers"] = server_answers(f"{parts.scheme}://{parts.netloc}")
+            if not info["server_answers"]:
+                problems.append(f"nerv serve does not answer at {parts.netloc}: tool calls fall back to "
+                                "Claude Code's own rules (nerv's deny rules are mirrored there); "
+                                "start it with `nerv serve`")
         info["problems"] = problems
         report.append(info)
     if as_json:
@@ -331,11 +407,14 @@ def status(app: AppContext, project: str, as_json: bool) -> None:
         return
     echo(f"approval.mode {mode}, approval.timeout_seconds {approval_timeout}")
     for info in report:
-        state = "installed" if info["events"] else "not installed"
+        state = f"installed ({info['mode']} hooks)" if info["events"] else "not installed"
+        if info["server_answers"] is not None:
+            state += ", server " + ("answers" if info["server_answers"] else "does not answer")
         echo(f"{info['scope']}: {info['path']}: {state}")
         if info.get("error"):
             echo(f"  ! {info['error']}")
         for event, entry in info["events"].items():
-            echo(f"  {event}: {entry['command']} (timeout {entry['timeout']})")
+            target = entry["command"] if entry.get("type") != "http" else entry["url"]
+            echo(f"  {event}: {target} (timeout {entry['timeout']})")
         for problem in info["problems"]:
             echo(f"  ! {problem}")

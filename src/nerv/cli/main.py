@@ -37,6 +37,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "export": ("transfer:export", "Export every table as a versioned JSON / NDJSON document."),
     "import": ("transfer:import_", "Merge an export file into the database, all or nothing."),
     "web": ("web:web", "Serve the local dashboard."),
+    "statusline": ("statusline:statusline", "Claude Code's statusline: one short line from its JSON."),
+    "serve": ("serve:serve", "The live control plane: dashboard, http hook, OTLP receiver, live updates."),
     "completion": ("setup:completion", "Print the shell completion script (bash, zsh or fish)."),
     "rules": ("rules:rules", "Permission rules in Claude Code's syntax: add, list, test, import, suggest."),
     "approvals": ("approvals:approvals", "Tool calls waiting for a person: list, show, approve, deny."),

@@ -412,3 +412,9 @@ def reprice(app: AppContext, everything: bool, as_json: bool) -> None:
         emit_json({"repriced": changed})
     else:
         echo(f"repriced {changed} response(s)")
+
+
+# Added by nerv serve's slice: comparing nerv's costs with Claude Code's own figures.
+from nerv.cli.reconcile import reconcile  # noqa: E402
+
+usage.add_command(reconcile)

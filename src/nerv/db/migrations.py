@@ -136,6 +136,11 @@ def bash_default_rules(conn: sqlite3.Connection) -> None:
         )
 
 
+def live_telemetry(conn: sqlite3.Connection) -> None:
+    """Claude Code's own figures: statusline session costs and plan limits, OTLP dedup."""
+    execute_script(conn, schema.LIVE_TELEMETRY)
+
+
 MIGRATIONS: list[Migration] = [
     Migration("core_tables", core_tables),
     Migration("permission_tables", permission_tables),
@@ -147,6 +152,7 @@ MIGRATIONS: list[Migration] = [
     Migration("project_costs", project_costs),
     Migration("request_deadline", request_deadline),
     Migration("bash_default_rules", bash_default_rules),
+    Migration("live_telemetry", live_telemetry),
 ]
 
 

@@ -346,3 +346,45 @@ CREATE TRIGGER project_costs_project_delete AFTER DELETE ON projects BEGIN
   DELETE FROM project_costs WHERE project_id = OLD.id;
 END;
 """
+
+# What Claude Code reports about itself (nerv serve, nerv statusline), next to
+# what nerv derives from transcripts:
+# * session_reports: the session cost Claude Code's statusline shows, one row
+#   per session, so `nerv usage reconcile` can compare the two figures;
+# * rate_limit_snapshots: the plan-limit use (5-hour and 7-day windows) as the
+#   statusline reports it, one row each time a window's figure changes;
+# * metrics rows from OpenTelemetry ``api_request`` events have the external id
+#   ``otel:<request id>``; a transcript row carries the same request id after
+#   its message id (``msg:req``). The index finds either by request id, and the
+#   trigger drops the telemetry copy when the transcript's row arrives, so a
+#   response is never counted twice whichever comes first.
+LIVE_TELEMETRY = """
+CREATE TABLE session_reports (
+  id TEXT PRIMARY KEY,
+  claude_session_id TEXT NOT NULL UNIQUE,
+  cost_usd REAL NOT NULL CHECK (cost_usd >= 0),
+  duration_ms INTEGER,
+  lines_added INTEGER,
+  lines_removed INTEGER,
+  model TEXT,
+  cwd TEXT,
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL
+);
+
+CREATE TABLE rate_limit_snapshots (
+  id TEXT PRIMARY KEY,
+  period TEXT NOT NULL CHECK (period IN ('five_hour', 'seven_day')),
+  used_percentage REAL NOT NULL CHECK (used_percentage >= 0),
+  resets_at INTEGER,
+  claude_session_id TEXT,
+  recorded_at INTEGER NOT NULL
+);
+CREATE INDEX rate_limit_snapshots_period ON rate_limit_snapshots(period, recorded_at);
+
+CREATE INDEX metrics_request ON metrics(substr(external_id, instr(external_id, ':') + 1));
+CREATE TRIGGER metrics_replace_telemetry AFTER INSERT ON metrics
+WHEN NEW.external_id NOT LIKE 'otel:%' AND instr(NEW.external_id, ':') > 0 BEGIN
+  DELETE FROM metrics WHERE external_id = 'otel:' || substr(NEW.external_id, instr(NEW.external_id, ':') + 1);
+END;
+"""

@@ -12,11 +12,14 @@ Reads one hook event as JSON on stdin and answers on stdout (exit code 0):
   The wait always ends ``KILL_MARGIN_S`` before the Claude Code hook timeout
   given as ``--timeout SECONDS`` (``nerv hooks install`` writes both), because
   Claude Code lets a call through when it kills a hook.
+  Once a daily or monthly budget is exceeded, ``budget.enforce`` (off / ask /
+  deny) turns any answer but a rule's deny into ask or deny naming the budget.
 * ``PermissionRequest``: a deny or allow rule answers the dialog; otherwise
   nothing is printed and the dialog is shown.
 * ``SessionStart`` / ``UserPromptSubmit`` / ``PostToolUse`` / ``Stop`` /
   ``SessionEnd``: keep ``claude_sessions`` current (and audited); Stop and
-  SessionEnd also ingest the transcript's usage.  Nothing is printed.
+  SessionEnd also ingest the transcript's usage.  Nothing is printed, except
+  that UserPromptSubmit blocks a new prompt over an enforced budget.
 
 Fail-safe: whatever goes wrong on a PreToolUse call (unreadable or invalid
 input, no tool name, a missing, locked or corrupt database, a bug, its own
@@ -215,7 +218,7 @@ def run(
             session_event(ctx)
         except Exception as exc:
             hookio.log(f"session not recorded: {type(exc).__name__}: {exc}", event, environ)
-        return None
+        return prompt_budget(ctx) if event == "UserPromptSubmit" else None
     if not event:
         return _fail("hook input names no hook_event_name and no tool_name", None, environ)
     return None  # an event nerv does not handle (Notification, PreCompact...): no opinion
@@ -297,6 +300,10 @@ def pre_tool_use(ctx: Context) -> dict[str, Any] | None:
     conn = _connect(ctx)
     try:
         decision, notes = _decide(ctx, conn, tool_name, tool_input)
+        if decision.action != "deny":
+            over = _over_budget(ctx, conn)
+            if over is not None and not (over[0] == "ask" and decision.action == "ask"):
+                return hookio.pretool_answer(over[0], over[1])
         if decision.action is not None:
             return hookio.pretool_answer(decision.action, _reason(decision, notes))
         mode = _approval_mode(ctx, conn)
@@ -435,6 +442,42 @@ def _trap_signals() -> Callable[[], None]:
             signal.signal(sig, handler)
 
     return restore
+
+
+# -- budgets --------------------------------------------------------------------------
+
+
+def _over_budget(ctx: Context, conn: sqlite3.Connection) -> tuple[str, str] | None:
+    """``(ask | deny, reason)`` when budget.enforce acts on an exceeded budget (a deny rule
+    still wins, and so does a rule's ask over a budget's ask)."""
+    from nerv.store import reads
+
+    if reads.setting(conn, "budget.enforce", ctx.project_id, ctx.environ, "off") == "off":
+        return None  # the common case: one settings read, and the budget code is not even loaded
+    from nerv.usage.enforce import exceeded
+
+    found = exceeded(conn, ctx.project_id, ctx.environ)
+    if found is None:
+        return None
+    mode, budget = found
+    return mode, (f"nerv: {budget.name()} is exceeded and budget.enforce is {mode}; "
+                  f"raise it with `{budget.how_to_raise()}`")
+
+
+def prompt_budget(ctx: Context) -> dict[str, Any] | None:
+    """UserPromptSubmit: block a new prompt once budget.enforce acts on an exceeded budget."""
+    try:
+        conn = _connect(ctx)
+        try:
+            over = _over_budget(ctx, conn)
+        finally:
+            conn.close()
+    except Exception as exc:  # a prompt is not a tool call: a failed check does not block it
+        hookio.log(f"budget not checked: {type(exc).__name__}: {exc}", ctx.event, ctx.environ)
+        return None
+    if over is None:
+        return None
+    return {"decision": "block", "reason": over[1]}
 
 
 # -- PermissionRequest ----------------------------------------------------------------

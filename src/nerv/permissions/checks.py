@@ -25,8 +25,9 @@ from nerv.permissions.shell import Part, Token
 CHECKS: dict[str, str] = {
     "pipe-to-shell": "downloaded code run by a shell or interpreter "
                      "(curl ... | sh, bash <(curl ...), sh -c \"$(curl ...)\", eval \"$(wget ...)\")",
-    "rm-root": "recursive rm of /, ~ or $HOME, or of everything directly inside them (/*, ~/*, ~/.*), "
-               "whatever the spelling (/./, ~/., the home path written out) or the flag spelling",
+    "rm-root": "recursive rm of /, ~ or $HOME or a folder holding it (/home), or of everything directly "
+               "inside them (/*, ~/*, ~/.*), whatever the spelling (/./, ~/., the home path written out) "
+               "or the flag spelling",
     "nerv-control": "the agent running nerv commands that change what it may do or undo its history "
                     "(nerv approvals|rules|settings|hooks|restore|import, also via python -m nerv)",
 }
@@ -62,23 +63,21 @@ def run_checks(parts: list[Part], home: str | None = None) -> dict[str, str]:
 
 
 def _wipes(target: str, home: str | None) -> bool:
-    """Whether removing ``target`` recursively removes / or home, or everything in them."""
+    """Whether removing ``target`` recursively removes /, home or a folder holding home,
+    or everything directly inside one of them ('/*', '~/.*')."""
+    home = posixpath.normpath(home) if home and home.startswith("/") else "/__home__"
     path = re.sub("/{2,}", "/", target)
     for word in _HOME_WORDS:
         if path == word or path.startswith(word + "/"):
-            path = "/__home__" + path[len(word):]
+            path = home + path[len(word):]
             break
-    if home and home != "/":
-        clean = posixpath.normpath(home)
-        if path == clean or path.startswith(clean + "/"):
-            path = "/__home__" + path[len(clean):]
     if not path.startswith("/"):
         return False
     path = posixpath.normpath(path)  # '/./', '~/.', '~/x/..'
     head, _, last = path.rpartition("/")
     if last and _GLOB_ONLY.fullmatch(last):
-        path = head or "/"  # '~/.*', '/*': everything inside the folder
-    return path in ("/", "//", "/__home__") or path.startswith("/__home__/..") or path == "/.."
+        path = posixpath.normpath(head or "/")
+    return path == "/" or path == home or home.startswith(path.rstrip("/") + "/")
 
 
 def _rm_root(parts: list[Part], home: str | None) -> str | None:

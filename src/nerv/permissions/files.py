@@ -48,8 +48,11 @@ def file_ref(tok: Token) -> FileRef | None:
     value = tok.value
     home = _HOME_PREFIX.match(raw)
     if home is not None:
-        raw = "~" + raw[home.end():]
-        value = "~" + value[len(home.group()):] if value.startswith(home.group()) else raw
+        raw = "~" + raw[home.end():]  # still literal when nothing else expands: '$HOME/x' is '~/x'
+    # Quoted too ('"$HOME/.bashrc"'): the value keeps expansions as written, quotes removed.
+    home = _HOME_PREFIX.match(value)
+    if home is not None:
+        value = "~" + value[home.end():]
     literal = not _NOT_LITERAL.search(raw) and not (raw.startswith("~") and not raw.startswith(("~/",))
                                                     and raw != "~")
     return FileRef(value, literal)

@@ -613,6 +613,15 @@ class _Parser:
 
     def arithmetic(self, j: int) -> int:
         """Check the arithmetic body starting at ``j`` (after '((' ); return the index after '))'."""
+        self.depth += 1
+        try:
+            if self.depth > _MAX_DEPTH:
+                raise ParseError("expansions nested too deeply")
+            return self._arithmetic(j)
+        finally:
+            self.depth -= 1
+
+    def _arithmetic(self, j: int) -> int:
         depth = 0
         k = j
         while k < self.n:
@@ -640,6 +649,15 @@ class _Parser:
         return k + 2
 
     def dollar_brace(self) -> str:
+        self.depth += 1
+        try:
+            if self.depth > _MAX_DEPTH:
+                raise ParseError("expansions nested too deeply")
+            return self._dollar_brace()
+        finally:
+            self.depth -= 1
+
+    def _dollar_brace(self) -> str:
         start = self.i
         self.i += 2
         head = _BRACE_HEAD.match(self.s, self.i)

@@ -23,6 +23,7 @@ from nerv.service.rules import RulesMixin
 from nerv.service.sessions import SessionsMixin
 from nerv.service.settings import SettingsMixin
 from nerv.service.tasks import TasksMixin
+from nerv.service.telemetry import TelemetryMixin
 from nerv.service.usage import UsageMixin
 
 
@@ -36,6 +37,7 @@ class DatabaseService(
     AuditMixin,
     SettingsMixin,
     UsageMixin,
+    TelemetryMixin,
     ServiceBase,
 ):
     """Open (creating and migrating as needed) the default or given database."""

@@ -82,6 +82,13 @@ KNOWN: dict[str, SettingDef] = {
     "budget.monthly_usd": SettingDef(
         None, "monthly spending budget in USD (null: none)", _optional_positive, "a positive number or null"
     ),
+    "budget.enforce": SettingDef(
+        "off",
+        "what happens once a daily or monthly budget is exceeded: off, ask (tool calls ask first) or "
+        "deny (tool calls are denied); either way new prompts are blocked unless off",
+        lambda v: v in ("off", "ask", "deny"),
+        "one of off, ask, deny",
+    ),
     "budget.warn_at": SettingDef(
         [0.8, 1.0],
         "fractions of a budget at which nerv warns",

@@ -102,6 +102,13 @@ def rule_rows(conn: sqlite3.Connection, keys: Iterable[str], project_id: str | N
     ).fetchall()
 
 
+# A long-running process (nerv serve) answers many calls against the same rules, so it
+# reuses a compiled rule set while the candidate rows are the same. The key is the rows
+# themselves (id, tool, pattern, action): any change to a rule in force is a new key.
+_COMPILED: dict[tuple[tuple[Any, ...], ...], tuple[Any, list[Any]]] = {}
+_COMPILED_MAX = 64
+
+
 def evaluate(
     conn: sqlite3.Connection,
     tool_name: str,
@@ -118,20 +125,27 @@ def evaluate(
     from nerv.permissions import CompiledRules, Decision, RuleSpec, RuleSyntaxError, call_keys
 
     rows = rule_rows(conn, call_keys(tool_name, tool_input), project_id)
-    specs = [RuleSpec(r[0], r[1], r[2] or None, r[3]) for r in rows]
-    broken: list[RuleSpec] = []
-    try:
-        compiled = CompiledRules(specs)
-    except RuleSyntaxError:
-        good = []
-        for spec in specs:
-            try:
-                CompiledRules([spec])
-            except RuleSyntaxError:
-                broken.append(spec)
-            else:
-                good.append(spec)
-        compiled = CompiledRules(good)
+    key = tuple((r[0], r[1], r[2], r[3]) for r in rows)
+    cached = _COMPILED.get(key)
+    if cached is None:
+        specs = [RuleSpec(r[0], r[1], r[2] or None, r[3]) for r in rows]
+        broken: list[RuleSpec] = []
+        try:
+            compiled = CompiledRules(specs)
+        except RuleSyntaxError:
+            good = []
+            for spec in specs:
+                try:
+                    CompiledRules([spec])
+                except RuleSyntaxError:
+                    broken.append(spec)
+                else:
+                    good.append(spec)
+            compiled = CompiledRules(good)
+        if len(_COMPILED) >= _COMPILED_MAX:
+            _COMPILED.clear()
+        cached = _COMPILED[key] = (compiled, broken)
+    compiled, broken = cached
     decision = compiled.evaluate(tool_name, tool_input, ctx)
     if broken and decision.action in (None, "allow"):
         shown = ", ".join(f"{s.id} ({_rule_text(s)})" for s in broken[:3])

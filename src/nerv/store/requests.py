@@ -177,3 +177,14 @@ def expired_message(request_id: str) -> str:
         f"request {request_id} is already expired: its hook stopped waiting and the call was not run, "
         "so a decision now would reach nothing; the agent has to retry the call (a new request)"
     )
+
+
+def pending_filed_by(conn: sqlite3.Connection, actor: str) -> list[str]:
+    """Ids of the still-pending requests whose creation the audit log credits to ``actor``
+    (nerv serve expires its own waiting calls when it stops)."""
+    rows = conn.execute(
+        "SELECT r.id FROM approval_requests r JOIN audit_log a ON a.entity_type = 'approval_request' "
+        "AND a.entity_id = r.id AND a.action = 'create' WHERE r.status = 'pending' AND a.actor = ?",
+        (actor,),
+    ).fetchall()
+    return [str(row[0]) for row in rows]

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from nerv.usage.enforce import level_for
 from nerv.usage.money import fmt_usd, to_nano
 from nerv.usage.report import day_start, next_month
 
@@ -73,12 +74,6 @@ def _iso(day: date | None) -> str | None:
     return None if day is None else day.isoformat()
 
 
-def level_for(fraction: float, warn_at: Iterable[float]) -> tuple[str, float | None]:
-    reached = [t for t in warn_at if fraction >= t]
-    threshold = max(reached) if reached else None
-    if fraction >= 1.0:
-        return "exceeded", threshold
-    return ("warning" if reached else "ok"), threshold
 
 
 def evaluate(

@@ -895,5 +895,40 @@
     }, BOARD_EVERY_MS);
   }
 
-  document.addEventListener("DOMContentLoaded", start);
+  // -- live updates (nerv serve) -----------------------------------------------------------
+  // The server sends a "change" event whenever the database changes (a hook queued a call,
+  // someone decided one...) and with it what each active session is doing. Changes are
+  // coalesced over LIVE_DELAY_MS, so a burst of writes costs one reload.
+
+  const LIVE_DELAY_MS = 40;
+  const ACTIVITY_LABELS = { working: "working", waiting: "waiting for permission", idle: "idle" };
+
+  function follow() {
+    if (!window.EventSource) return;
+    let pending = null;
+    const source = new EventSource("/api/events");
+    source.addEventListener("change", (event) => {
+      let data = {};
+      try { data = JSON.parse(event.data); } catch (_) { data = {}; }
+      showActivity(data.sessions || {});
+      if (pending !== null) return;
+      pending = setTimeout(() => {
+        pending = null;
+        loadApprovals().catch(() => {});
+        if (state.view !== "approvals" && !state.dragging && !document.hidden) refresh();
+      }, LIVE_DELAY_MS);
+    });
+  }
+
+  function showActivity(sessions) {
+    const box = $("live-sessions");
+    if (!box) return;
+    const entries = Object.entries(sessions).sort((a, b) => b[1].since - a[1].since);
+    box.replaceChildren(...entries.map(([id, s]) => el(
+      "span", { class: `live live-${s.activity}`, "data-session": id, title: `since ${when(s.since)}` },
+      `${id.slice(0, 8)} ${ACTIVITY_LABELS[s.activity] || s.activity}`,
+    )));
+  }
+
+  document.addEventListener("DOMContentLoaded", () => { start(); follow(); });
 })();

@@ -308,7 +308,7 @@ class UsageMixin(ServiceBase):
         aggregates (metrics in range; amounts recorded on sessions started in range)
         because status and budgets ask for them on every call. ``memo`` lets one caller
         ask for the same period twice (this month's cost, then the monthly budget)."""
-        from nerv.usage.queries import spend_sql
+        from nerv.usage.spend import spend_sql
 
         key = (since, until, project_id)
         if memo is not None and key in memo:

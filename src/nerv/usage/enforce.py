@@ -3,7 +3,7 @@
 The service's :meth:`~nerv.service.usage.UsageMixin.budget_status` answers the
 same question for the CLI and the dashboard; this module reads a connection
 directly (no service imports) so nerv-hook can check budgets on a tool call.
-Both sum spend with :func:`nerv.usage.queries.spend_sql` and grade it with
+Both sum spend with :func:`nerv.usage.spend.spend_sql` and grade it with
 :func:`level_for` (defined here, used by :mod:`nerv.usage.budget`), so the
 figures agree. No dataclasses here: ``dataclasses`` imports ``inspect``, which
 costs a short-lived process milliseconds per start.
@@ -97,7 +97,7 @@ def _positive(value: Any) -> bool:
 def spent(conn: sqlite3.Connection, since: int, until: int, project_id: str | None) -> float:
     """USD spent in ``[since, until)`` (all usage, or one project's), as the reports sum it."""
     from nerv.usage.money import usd
-    from nerv.usage.queries import spend_sql
+    from nerv.usage.spend import spend_sql
 
     nano = 0
     for sql, params in spend_sql(since, until, project_id, by_day=False):

@@ -23,6 +23,7 @@ from nerv.usage.report import (
     ReportRow,
     short_ids,
 )
+from nerv.usage.spend import spend_sql as spend_sql  # re-exported: the spend sums live there
 
 Read = Callable[[str, list[Any]], list[sqlite3.Row]]
 
@@ -130,35 +131,6 @@ FROM claude_sessions s JOIN per ON per.sid = s.id LEFT JOIN a ON a.sid = s.id
 LEFT JOIN projects p ON p.id = s.project_id LEFT JOIN tasks tk ON tk.id = s.task_id
 WHERE ({where}) AND (a.sid IS NOT NULL OR per.resid)
 GROUP BY k ORDER BY {order}"""
-
-
-def spend_sql(since: int, until: int, project_id: str | None, *, by_day: bool) -> list[tuple[str, list[Any]]]:
-    """Cost (integer nano-dollars) and unpriced count in ``[since, until)`` (per local day
-    if ``by_day``): metrics by their time, plus what sessions started in range hold beyond
-    their metrics."""
-    day = "date({} / 1000, 'unixepoch', 'localtime')"
-    metrics_key = day.format("m.recorded_at") if by_day else "''"
-    session_key = day.format("s.started_at") if by_day else "''"
-    scope = "" if project_id is None else " AND s.project_id = ?"
-    extra = [] if project_id is None else [project_id]
-    join = "" if project_id is None else "JOIN claude_sessions s ON s.id = m.session_id "
-    metrics = (
-        f"SELECT {metrics_key} AS k, sum({NANO_SQL.format('m.cost_usd')}), "
-        f"count(x.metric_id) FROM metrics m {join}"
-        "LEFT JOIN unpriced_metrics x ON x.metric_id = m.id "
-        f"WHERE m.recorded_at >= ? AND m.recorded_at < ?{scope} GROUP BY k"
-    )
-    session_nano = NANO_SQL.format("s.cost_usd")
-    residual = (
-        f"SELECT {session_key} AS k, "
-        f"sum({session_nano} - coalesce(a.c, 0)), 0 FROM claude_sessions s LEFT JOIN ("
-        f"SELECT session_id, sum({_NANO}) AS c FROM metrics WHERE session_id IN "
-        f"(SELECT id FROM claude_sessions s WHERE started_at >= ? AND started_at < ?{scope}) "
-        "GROUP BY session_id"
-        f") a ON a.session_id = s.id WHERE s.started_at >= ? AND s.started_at < ?{scope} "
-        f"AND {session_nano} != coalesce(a.c, 0) GROUP BY k"
-    )
-    return [(metrics, [since, until, *extra]), (residual, [since, until, *extra, since, until, *extra])]
 
 
 # -- building a report ---------------------------------------------------------------------

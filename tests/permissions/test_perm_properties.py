@@ -46,7 +46,9 @@ def decide(rules: list[tuple[str, str]], command: str) -> str | None:
 def test_adding_a_deny_rule_never_allows_more(rules: list[tuple[str, str]], deny: str, command: str) -> None:
     before = decide(rules, command)
     after = decide([*rules, ("deny", deny)], command)
-    assert after == before or after == "deny"
+    # Or an allowed command whose program is named by an expansion ('$x', '$(which y)') is now
+    # asked about: the new deny rule cannot be tried on a name only known at run time.
+    assert after == before or after == "deny" or (before == "allow" and after == "ask")
 
 
 @SETTINGS

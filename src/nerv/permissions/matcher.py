@@ -21,7 +21,9 @@ from typing import TYPE_CHECKING, Any
 
 from nerv.permissions.bashpatterns import compile_bash, literal_head, required_words
 from nerv.permissions.commands import MAX_COMMAND, Analysis, CommandPart, analyze_call
+from nerv.permissions.files import FileRef
 from nerv.permissions.model import Decision, MatchContext, RuleSpec, field_texts, value_text
+from nerv.permissions.opaque import opaque_paths, reach, rule_segments
 from nerv.permissions.paths import PathPattern, first_segment, physical, resolve
 from nerv.permissions.syntax import (
     ACTIONS,
@@ -148,6 +150,7 @@ class CompiledRules:
         self._bash_words: dict[str, dict[str, list[_Rule]]] = {a: {} for a in ACTIONS}
         self._bash_loose: dict[str, list[_Rule]] = {a: [] for a in ACTIONS}
         self.count = 0
+        self._file_rules: dict[str, list[_Rule]] = {}
         for order, spec in enumerate(rules):
             if spec.action not in ACTIONS:
                 raise RuleSyntaxError(f"rule {spec.id}: unknown action {spec.action!r}")
@@ -296,6 +299,12 @@ class CompiledRules:
         refused = files.unallowed_write() if whole is None else None
         if refused is not None:
             return Decision(None, (), refused, parts)
+        unknown = next((p for p in analysis.parts if p.opaque_name), None)
+        if unknown is not None and self._bash_guarded():
+            # '$x approvals approve', '$(which nerv) ...': no deny rule can be tried on a name
+            # nobody knows yet, so no allow (not even the whole tool) may let it run unasked.
+            return Decision("ask", (), f"the program run by {unknown.text!r} is only known at run time: "
+                            f"deny and ask rules cannot be checked", parts)
         deciding += files.write_rules
         if not deciding and not built_in:
             return Decision(None, (), "empty command", parts)
@@ -372,6 +381,22 @@ class CompiledRules:
             if found is not None:
                 hits.append((found.order, found.spec, f" for part {part.text!r}"))
         return hits
+
+    def _bash_guarded(self) -> bool:
+        """Whether any deny or ask rule could be about a Bash command."""
+        return any(self._bash_index[a] or self._bash_words[a] or self._bash_loose[a] or self._bash_checks[a]
+                   or a in self._bash_whole for a in ("deny", "ask"))
+
+    def file_rules(self, tool: str) -> list[_Rule]:
+        """The deny and ask path rules a ``tool`` ("Read" or "Edit") call may meet, in order."""
+        if tool not in self._file_rules:
+            family = FAMILY.get(tool, tool)
+            found = [r for (t, _, _), rules in self._path_index.items() for r in rules
+                     if t in (tool, family) or (family == "Edit" and t == "Read" and r.spec.action == "deny")]
+            found += self._candidates(tool)
+            guards = {r for r in found if r.kind == "path" and r.spec.action != "allow"}
+            self._file_rules[tool] = sorted(guards, key=lambda r: r.order)
+        return self._file_rules[tool]
 
     def _match_forms(self, action: str, forms: tuple[str, ...], *, exact_only: bool = False) -> _Rule | None:
         """The earliest rule of ``action`` matching any of ``forms`` (with no ``*`` if ``exact_only``)."""
@@ -565,6 +590,37 @@ class _BashFiles:
                 for decision in self._decide(tool, ref.path):
                     if decision.action == action and decision.rules:
                         found.append((1 << 40, decision.rules[0], f" for {verb} {ref.path!r}"))
+                if not ref.literal:
+                    found += self._opaque_hits(action, tool, ref, verb)
+        return found
+
+    def _opaque_hits(self, action: str, tool: str, ref: FileRef, verb: str) -> list[_Hit]:
+        """Rules a path only bash can know (glob, brace, variable, substitution) may meet.
+
+        A rule it may reach inside of hits with the rule's own action; one it may only come
+        near (a directory above, or anything at all when a variable or '..' can lead anywhere)
+        makes the call an ask: it is never allowed unasked.
+        """
+        rules = self.rules.file_rules(tool)
+        if not rules:
+            return []
+        home = self.bases["home"]
+        readings = opaque_paths(ref.path, self.cwds if self.cwd_known else [], home)
+        found: list[_Hit] = []
+        for rule in rules:
+            pattern = rule._path
+            if pattern is None or (rule.spec.action != action and action != "ask"):
+                continue
+            for base in (self.cwds if pattern.anchor == "cwd" else [self.bases[pattern.anchor]]):
+                for _ in range(pattern.ups):
+                    base = os.path.dirname(base)
+                segments, fixed = rule_segments(base, pattern.rel, pattern.floating)
+                met = {reach(reading, segments, fixed) for reading in readings}
+                hit = (action == rule.spec.action and "inside" in met) or (action == "ask" and "near" in met)
+                if hit:
+                    how = "may name a file it covers" if "inside" in met else "may lead to a file it covers"
+                    found.append((1 << 40, rule.spec, f" for {verb} {ref.path!r} ({how})"))
+                    break
         return found
 
     def unallowed_write(self) -> str | None:

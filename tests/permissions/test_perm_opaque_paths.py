@@ -232,3 +232,40 @@ def test_bash_reads_the_key_through_each_spelling(command: str, tmp_path: Path) 
     done = subprocess.run(["bash", "--norc", "-c", command], env=env, cwd=tmp_path, capture_output=True,
                           text=True, timeout=30, check=False)
     assert "SECRET" in done.stdout
+
+
+def test_assignments_and_unknown_folders() -> None:
+    # An assignment alone runs no program; its substitution is checked as a command of its own.
+    assert decide("x=$(date); echo $x") == "allow"
+    # After 'cd $x' a relative name may be any file: '~/.ssh/id_rsa' when x is '~/.ssh'.
+    assert decide("cd $x; cat id_rsa") == "ask"
+    assert decide("cd src; cat main.py") == "allow"
+
+
+def test_a_glob_below_a_link_meets_rules_where_the_link_leads(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True)
+    (home / ".ssh" / "id_rsa").write_text("SECRET\n")
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    (proj / "k").symlink_to(home / ".ssh")
+    ctx = MatchContext(cwd=str(proj), project_root=str(proj), home=str(home))
+    rules = compiled(BROAD)
+    assert rules.evaluate("Bash", {"command": "cat k/*"}, ctx).action == "deny"
+    assert rules.evaluate("Bash", {"command": "cat k/id_rs?"}, ctx).action == "deny"
+    assert rules.evaluate("Bash", {"command": "cat *.md"}, ctx).action == "allow"
+
+
+def test_a_glob_matching_a_link_meets_rules_where_it_leads(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True)
+    (home / ".ssh" / "id_rsa").write_text("SECRET\n")
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    (proj / "k").symlink_to(home / ".ssh")
+    ctx = MatchContext(cwd=str(proj), project_root=str(proj), home=str(home))
+    command = "cat ?/id_rsa"
+    assert compiled(BROAD).evaluate("Bash", {"command": command}, ctx).action == "deny"
+    done = subprocess.run(["bash", "--norc", "-c", command], cwd=proj, capture_output=True, text=True,
+                          timeout=30, check=False)
+    assert done.stdout == "SECRET\n"

@@ -53,6 +53,8 @@ from nerv.permissions.shell import (
 )
 
 _MAX_SCRIPT_DEPTH = 4
+# 'x=$(date)' alone runs no program of its own (its substitution is a part of its own).
+_ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\[[^\]]*\])?\+?=")
 # Longer commands are never allowed, as in Claude Code; lenient analysis (for
 # deny and ask rules) reads only this much of them, which bounds the work.
 MAX_COMMAND = 10_000
@@ -171,7 +173,8 @@ def analyze(command: str, *, lenient: bool = False, home: str | None = None, _de
             values = join_values(inner)
             deny[values] = None
             program = inner[0].value
-            item.opaque_name = item.opaque_name or (not inner[0].op and opaque_word(inner[0]))
+            item.opaque_name = item.opaque_name or (
+                not inner[0].op and not _ASSIGNMENT.match(inner[0].raw) and opaque_word(inner[0]))
             if "/" in program and not inner[0].op:
                 deny[basename(program) + values[len(program):]] = None
             nested.extend(_scripts(inner, part, index))

@@ -13,17 +13,18 @@ None would let another layer's allow list approve a command nobody could read.
 
 from __future__ import annotations
 
+import glob
 import os
 import re
 from collections.abc import Mapping
-from itertools import chain
+from itertools import chain, islice
 from typing import TYPE_CHECKING, Any
 
 from nerv.permissions.bashpatterns import compile_bash, literal_head, required_words
 from nerv.permissions.commands import MAX_COMMAND, Analysis, CommandPart, analyze_call
 from nerv.permissions.files import FileRef
 from nerv.permissions.model import Decision, MatchContext, RuleSpec, field_texts, value_text
-from nerv.permissions.opaque import opaque_paths, reach, rule_segments
+from nerv.permissions.opaque import OpaquePath, opaque_paths, reach, rule_segments
 from nerv.permissions.paths import PathPattern, first_segment, physical, resolve
 from nerv.permissions.syntax import (
     ACTIONS,
@@ -531,6 +532,8 @@ class CompiledRules:
 _Hit = tuple[int, RuleSpec, str]
 # Working directories followed through 'cd a && cd b ...' before relative paths count as unknown.
 _MAX_CWDS = 16
+# Files a Bash glob may name that are each checked; beyond this the glob is asked about.
+_MAX_GLOB_FILES = 256
 
 
 def _hit_decision(action: str, hits: list[_Hit], parts: tuple[str, ...], compound: bool,
@@ -590,7 +593,8 @@ class _BashFiles:
                 for decision in self._decide(tool, ref.path):
                     if decision.action == action and decision.rules:
                         found.append((1 << 40, decision.rules[0], f" for {verb} {ref.path!r}"))
-                if not ref.literal:
+                if not ref.literal or (not self.cwd_known and not ref.path.startswith(("/", "~"))):
+                    # Also a relative path after 'cd $x': where it lies is known only at run time.
                     found += self._opaque_hits(action, tool, ref, verb)
         return found
 
@@ -606,12 +610,35 @@ class _BashFiles:
             return []
         home = self.bases["home"]
         readings = opaque_paths(ref.path, self.cwds if self.cwd_known else [], home)
+        # The folder it starts in may be a symbolic link ('k/*' with k -> ~/.ssh): where it leads counts too.
+        for reading in list(readings):
+            if reading.start is not None:
+                real = physical(reading.start)
+                if real != reading.start:
+                    readings.append(OpaquePath(real, reading.segments, reading.unbounded or real is None))
+        real_bases = _real_bases(self.bases)
         found: list[_Hit] = []
+        # The files the glob names today, each checked as a literal path (links followed): a
+        # glob may match a link ('?/id_rsa' with k -> ~/.ssh) that no text comparison sees.
+        for reading in readings:
+            if reading.start is None or reading.unbounded or not reading.segments:
+                continue
+            pattern_text = "/".join([glob.escape(reading.start.rstrip("/")), *reading.segments])
+            matches = list(islice(glob.iglob(pattern_text), _MAX_GLOB_FILES + 1))
+            if len(matches) > _MAX_GLOB_FILES and action == "ask":
+                many = f" for {verb} {ref.path!r} (names too many files to check)"
+                found.append((1 << 40, rules[0].spec, many))
+            for match in matches[:_MAX_GLOB_FILES]:
+                for decision in self._decide(tool, match):
+                    if decision.action == action and decision.rules:
+                        found.append((1 << 40, decision.rules[0], f" for {verb} {ref.path!r} ({match!r})"))
         for rule in rules:
             pattern = rule._path
             if pattern is None or (rule.spec.action != action and action != "ask"):
                 continue
-            for base in (self.cwds if pattern.anchor == "cwd" else [self.bases[pattern.anchor]]):
+            cwds = [*self.cwds, *(os.path.realpath(c) for c in self.cwds)]
+            anchored = [self.bases[pattern.anchor], real_bases[pattern.anchor]]
+            for base in dict.fromkeys(cwds if pattern.anchor == "cwd" else anchored):
                 for _ in range(pattern.ups):
                     base = os.path.dirname(base)
                 segments, fixed = rule_segments(base, pattern.rel, pattern.floating)

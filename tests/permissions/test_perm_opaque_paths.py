@@ -269,3 +269,10 @@ def test_a_glob_matching_a_link_meets_rules_where_it_leads(tmp_path: Path) -> No
     done = subprocess.run(["bash", "--norc", "-c", command], cwd=proj, capture_output=True, text=True,
                           timeout=30, check=False)
     assert done.stdout == "SECRET\n"
+
+
+def test_rules_test_explains_opaque_operands_and_programs() -> None:
+    rows = RULES["narrow"].explain_bash("cat ~/.ss?/id_rsa; $x y", CTX)
+    assert ("read ~/.ss?/id_rsa", "deny",
+            "Read(~/.ssh/**) for read '~/.ss?/id_rsa' (may name a file it covers)") in rows
+    assert ("program of $x y", "ask", "known only at run time: never allowed") in rows

@@ -343,10 +343,20 @@ class CompiledRules:
             for ref in refs:
                 decisions = files._decide(tool, ref.path)
                 decided = next((d for a in ACTIONS for d in decisions if d.action == a), decisions[0])
+                verdict = decided.action
                 shown = decided.rules[0].text if decided.rules else decided.reason
                 if not ref.literal:
                     shown += " (path only known at run time: never allowed)"
-                rows.append((f"{verb} {ref.path}", decided.action, shown))
+                    if verdict not in ("deny", "ask"):
+                        for opaque_action in ("deny", "ask"):
+                            hits = files._opaque_hits(opaque_action, tool, ref, verb)
+                            if hits:
+                                verdict, shown = opaque_action, hits[0][1].text + hits[0][2]
+                                break
+                rows.append((f"{verb} {ref.path}", verdict, shown))
+        unknown = next((p for p in analysis.parts if p.opaque_name), None)
+        if unknown is not None and self._bash_guarded():
+            rows.append((f"program of {unknown.text}", "ask", "known only at run time: never allowed"))
         return rows
 
     def _bash_explain_part(self, part: CommandPart, whole: dict[str, _Rule],

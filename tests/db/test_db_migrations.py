@@ -20,6 +20,7 @@ from nerv import DatabaseService
 from nerv.db.connection import connect
 from nerv.db.migrations import MIGRATIONS, Migration, latest_version, migrate
 from nerv.errors import DatabaseError, MigrationError, SchemaTooNewError
+from nerv.permissions import candidate_key
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 WORKER = Path(__file__).with_name("db_worker.py")
@@ -81,6 +82,8 @@ def assert_rows_survive(conn: sqlite3.Connection, version: int) -> None:
         for column, value in values.items():
             if table == "claude_sessions" and column in totals:
                 continue  # checked below: they include the session's metrics
+            if table == "approval_rules" and column == "match_key":
+                continue  # derived: re-keyed by the rekey_rules migration (checked against candidate_key)
             assert row[column] == value, f"{table}.{column}: {row[column]!r} != {value!r}"
     sums = {
         "tokens_input": "input_tokens",
@@ -172,6 +175,13 @@ def test_committed_fixture_upgrades_with_its_data(tmp_path: Path, version: int, 
         assert svc.create_cycle(project.id).number == 2
         if version >= 4:
             assert svc.get_setting("budget.daily_usd", project.id, environ={}) == 12.5
+        # Every stored rule is keyed as today's matcher looks it up: a stale key hides the rule from the hook.
+        stale = [
+            (r["tool"], r["pattern"], r["match_key"])
+            for r in svc.connection.execute("SELECT tool, pattern, match_key FROM approval_rules")
+            if r["match_key"] != candidate_key(r["tool"], r["pattern"] or None)
+        ]
+        assert stale == []
     assert schema_of(path) == latest_schema
     found = backups(path)
     if version < LATEST:

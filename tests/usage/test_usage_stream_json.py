@@ -6,6 +6,7 @@ Opus 4 rates (USD/MTok): input 15, output 75, 5m write 18.75, read 1.5.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -270,3 +271,28 @@ def test_a_bad_duration_is_ignored(value: object) -> None:
     event = {"type": "result", "total_cost_usd": 0.5, "duration_ms": value, "num_turns": value}
     result = parse_result(event)
     assert result.duration_ms is None and result.num_turns is None
+
+
+def test_ingest_dates_a_stream_json_run_by_its_timestamps(tmp_path: Path) -> None:
+    # End to end: the same dated output, its file touched a month later; ingest must count the
+    # run when it happened (the result's timestamp), not when the file was last written.
+    from nerv import DatabaseService
+
+    lines = []
+    for line, stamp in zip(BASIC.read_text().splitlines(),
+                           ["2026-01-15T08:59:58.000Z", None, "2026-01-15T09:00:00.360Z"], strict=True):
+        event = json.loads(line)
+        if stamp:
+            event["timestamp"] = stamp
+        lines.append(json.dumps(event))
+    folder = tmp_path / "runs"
+    folder.mkdir()
+    dated = folder / "dated.ndjson"
+    dated.write_text("\n".join(lines) + "\n")
+    month_later = 1_771_146_000  # 2026-02-15T09:00:00Z, in seconds
+    os.utime(dated, (month_later, month_later))
+    with DatabaseService(tmp_path / "state.db") as svc:
+        svc.ingest([folder])
+        rows = svc.usage_report("session")
+    assert len(rows) == 1
+    assert (rows[0].first_at, rows[0].last_at) == (1_768_467_600_360, 1_768_467_600_360)

@@ -141,6 +141,25 @@ def live_telemetry(conn: sqlite3.Connection) -> None:
     execute_script(conn, schema.LIVE_TELEMETRY)
 
 
+def rekey_rules(conn: sqlite3.Connection) -> None:
+    """Recompute every rule's ``match_key`` with today's ``candidate_key``.
+
+    The hook loads only rules whose key is among a call's keys, so a rule stored
+    under a key computed by an older nerv (parameter rules such as
+    ``Bash(run_in_background:true)`` were keyed ``Bash:run_in_background:true``)
+    would be listed as enabled but enforced by nothing. Any change to
+    ``candidate_key`` needs a migration like this one (a migration test checks
+    every committed fixture's rules against ``candidate_key`` after upgrading).
+    """
+    from nerv.permissions import candidate_key
+
+    rows = conn.execute("SELECT id, tool, pattern, match_key FROM approval_rules").fetchall()
+    for rule_id, tool, pattern, stored in rows:
+        key = candidate_key(tool, pattern or None)
+        if key != stored:
+            conn.execute("UPDATE approval_rules SET match_key = ? WHERE id = ?", (key, rule_id))
+
+
 MIGRATIONS: list[Migration] = [
     Migration("core_tables", core_tables),
     Migration("permission_tables", permission_tables),
@@ -153,6 +172,7 @@ MIGRATIONS: list[Migration] = [
     Migration("request_deadline", request_deadline),
     Migration("bash_default_rules", bash_default_rules),
     Migration("live_telemetry", live_telemetry),
+    Migration("rekey_rules", rekey_rules),
 ]
 
 

@@ -213,21 +213,7 @@ class ControlHandler(DashboardHandler):
             self._send(200, body, "application/json", {"Cache-Control": "no-store"})
 
     def _read_raw(self) -> bytes:
-        if self.headers.get("Transfer-Encoding"):
-            raise ApiError(411, "length_required", "send the body with a Content-Length, not chunked")
-        raw_length = self.headers.get("Content-Length")
-        if raw_length is None:
-            raise ApiError(411, "length_required", "a POST needs a Content-Length header")
-        try:
-            length = int(raw_length)
-        except ValueError:
-            raise ApiError(400, "bad_request", f"invalid Content-Length: {raw_length!r}") from None
-        if length < 0:
-            raise ApiError(400, "bad_request", f"invalid Content-Length: {raw_length!r}")
-        if length > MAX_MACHINE_BODY:
-            self.close_connection = True
-            raise ApiError(413, "too_large", f"request body over {MAX_MACHINE_BODY} bytes")
-        return self.rfile.read(length) if length else b""
+        return self._read_body(MAX_MACHINE_BODY)
 
     def _hook(self, raw: bytes, query: str) -> None:
         server = self.server

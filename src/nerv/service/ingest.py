@@ -202,9 +202,10 @@ class IngestRun:
                 records = scan.records
                 cwd = next((r.cwd for r in records if r.cwd), None)
                 main_model = next((r.model for r in records if not r.is_sidechain), None)
-                times = [r.timestamp_ms for r in records if r.timestamp_ms is not None]
-                at = max(times) if times else state.mtime_ns // 1_000_000
-                session = self._session(conn, session_id, cwd, main_model, min(times, default=at), at, None)
+                # Dated by the timestamps inside the output (the result's, the events'), the
+                # file's modification time only when it has none (StreamScan.span).
+                start, at = scan.span(state.mtime_ns // 1_000_000)
+                session = self._session(conn, session_id, cwd, main_model, start, at, None)
                 replaced = store_usage.delete_transcript_rows(conn, session.id, RESULT_PREFIX, RESULT_END)
                 result.replaced_by_result += replaced
                 now = now_ms()

@@ -355,7 +355,8 @@ class DashboardHandler(BaseHTTPRequestHandler):
                 415, "unsupported_media_type", "POST bodies must be sent as Content-Type: application/json"
             )
 
-    def _read_json(self) -> Json:
+    def _read_body(self, limit: int) -> bytes:
+        """The request body, exactly Content-Length bytes (no chunking), at most ``limit``."""
         if self.headers.get("Transfer-Encoding"):
             raise ApiError(411, "length_required", "send the body with a Content-Length, not chunked")
         raw_length = self.headers.get("Content-Length")
@@ -367,13 +368,17 @@ class DashboardHandler(BaseHTTPRequestHandler):
             raise ApiError(400, "bad_request", f"invalid Content-Length: {raw_length!r}") from None
         if length < 0:
             raise ApiError(400, "bad_request", f"invalid Content-Length: {raw_length!r}")
-        if length > MAX_BODY_BYTES:
+        if length > limit:
             self.close_connection = True
-            raise ApiError(413, "too_large", f"request body over {MAX_BODY_BYTES} bytes")
+            raise ApiError(413, "too_large", f"request body over {limit} bytes")
         raw = self.rfile.read(length) if length else b""
         if len(raw) < length:
             self.close_connection = True
             raise ApiError(400, "bad_request", "the body is shorter than its Content-Length")
+        return raw
+
+    def _read_json(self) -> Json:
+        raw = self._read_body(MAX_BODY_BYTES)
         if not raw.strip():
             return {}
         try:

@@ -276,3 +276,13 @@ def test_rules_test_explains_opaque_operands_and_programs() -> None:
     assert ("read ~/.ss?/id_rsa", "deny",
             "Read(~/.ssh/**) for read '~/.ss?/id_rsa' (may name a file it covers)") in rows
     assert ("program of $x y", "ask", "known only at run time: never allowed") in rows
+
+
+def test_a_glob_naming_too_much_to_look_at_is_asked_about(tmp_path: Path) -> None:
+    for n in range(4100):
+        (tmp_path / f"f{n}.txt").write_text("x")
+    ctx = MatchContext(cwd=str(tmp_path), project_root=str(tmp_path), home=HOME)
+    rules = compiled(BROAD)
+    assert rules.evaluate("Bash", {"command": "cat *.txt"}, ctx).action == "ask"
+    assert rules.evaluate("Bash", {"command": "cat f1?.txt"}, ctx).action == "allow"
+    assert rules.evaluate("Bash", {"command": "cat /*/*/*/none"}, ctx).action == "ask"  # not walked

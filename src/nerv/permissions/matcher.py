@@ -543,7 +543,8 @@ _Hit = tuple[int, RuleSpec, str]
 # Working directories followed through 'cd a && cd b ...' before relative paths count as unknown.
 _MAX_CWDS = 16
 # Files a Bash glob may name that are each checked; beyond this the glob is asked about.
-_MAX_GLOB_FILES = 256
+_MAX_GLOB_FILES = 4096
+_MAX_GLOB_LEVELS = 2
 
 
 def _hit_decision(action: str, hits: list[_Hit], parts: tuple[str, ...], compound: bool,
@@ -581,6 +582,7 @@ class _BashFiles:
             cwds = list(dict.fromkeys(cwds + [resolve(ref.path, c, bases["home"]) for c in cwds]))
         self.cwds = cwds
         self._cache: dict[tuple[str, str], Decision] = {}
+        self._globbed: dict[str, list[str] | None] = {}  # glob -> the files it names now (None: not looked)
         # Where read-only built-ins may read without a rule: the project and working directory.
         self.homes = {p for b in (bases["root"], bases["cwd"]) for p in (b, os.path.realpath(b))}
 
@@ -634,11 +636,19 @@ class _BashFiles:
             if reading.start is None or reading.unbounded or not reading.segments:
                 continue
             pattern_text = "/".join([glob.escape(reading.start.rstrip("/")), *reading.segments])
-            matches = list(islice(glob.iglob(pattern_text), _MAX_GLOB_FILES + 1))
-            if len(matches) > _MAX_GLOB_FILES and action == "ask":
-                many = f" for {verb} {ref.path!r} (names too many files to check)"
-                found.append((1 << 40, rules[0].spec, many))
-            for match in matches[:_MAX_GLOB_FILES]:
+            if pattern_text not in self._globbed:
+                # Each wildcard segment may list a whole tree: beyond two, asking is cheaper than looking.
+                deep = sum(1 for seg in reading.segments if _GLOB_CHARS.search(seg)) > _MAX_GLOB_LEVELS
+                self._globbed[pattern_text] = (None if deep else
+                                               list(islice(glob.iglob(pattern_text), _MAX_GLOB_FILES + 1)))
+            matches = self._globbed[pattern_text]
+            if matches is None or len(matches) > _MAX_GLOB_FILES:
+                if action == "ask":
+                    many = f" for {verb} {ref.path!r} (names too many files to check)"
+                    found.append((1 << 40, rules[0].spec, many))
+                continue
+            # A match whose folders are all real is what the comparison above already reasoned about.
+            for match in (m for m in matches if os.path.realpath(m) != os.path.normpath(m)):
                 for decision in self._decide(tool, match):
                     if decision.action == action and decision.rules:
                         found.append((1 << 40, decision.rules[0], f" for {verb} {ref.path!r} ({match!r})"))

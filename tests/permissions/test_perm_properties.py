@@ -46,7 +46,9 @@ def decide(rules: list[tuple[str, str]], command: str) -> str | None:
 def test_adding_a_deny_rule_never_allows_more(rules: list[tuple[str, str]], deny: str, command: str) -> None:
     before = decide(rules, command)
     after = decide([*rules, ("deny", deny)], command)
-    assert after == before or after == "deny"
+    # Or an allowed command whose program is named by an expansion ('$x', '$(which y)') is now
+    # asked about: the new deny rule cannot be tried on a name only known at run time.
+    assert after == before or after == "deny" or (before == "allow" and after == "ask")
 
 
 @SETTINGS
@@ -58,7 +60,9 @@ def test_adding_an_allow_rule_never_lifts_deny_or_ask(rules: list[tuple[str, str
     if before in ("deny", "ask"):
         assert after == before
     else:
-        assert after in (before, "allow")
+        # An allow that would cover a program named by an expansion ('"$(id)"' under 'Bash') while
+        # deny or ask Bash rules exist turns "no rule" into an explicit ask, never into an allow.
+        assert after in (before, "allow") or (before is None and after == "ask")
 
 
 @SETTINGS

@@ -25,7 +25,15 @@ from __future__ import annotations
 import re
 
 from nerv.permissions.checks import STDIN_FILES, run_checks
-from nerv.permissions.files import FileRef, cd_target, command_files, read_only, redirect_files, runs_other
+from nerv.permissions.files import (
+    FileRef,
+    cd_target,
+    command_files,
+    opaque_word,
+    read_only,
+    redirect_files,
+    runs_other,
+)
 from nerv.permissions.programs import (
     argument_values,
     basename,
@@ -45,14 +53,16 @@ from nerv.permissions.shell import (
 )
 
 _MAX_SCRIPT_DEPTH = 4
+# 'x=$(date)' alone runs no program of its own (its substitution is a part of its own).
+_ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\[[^\]]*\])?\+?=")
 # Longer commands are never allowed, as in Claude Code; lenient analysis (for
 # deny and ask rules) reads only this much of them, which bounds the work.
 MAX_COMMAND = 10_000
 
 
 class CommandPart:
-    __slots__ = ("allow_forms", "cd", "deny_forms", "exact_only", "inputs", "needs_allow", "read_only",
-                 "reads", "text", "writes")
+    __slots__ = ("allow_forms", "cd", "deny_forms", "exact_only", "inputs", "needs_allow", "opaque_name",
+                 "read_only", "reads", "text", "writes")
 
     def __init__(self, text: str, allow_forms: tuple[str, ...], deny_forms: tuple[str, ...],
                  needs_allow: bool) -> None:
@@ -62,6 +72,8 @@ class CommandPart:
         self.needs_allow = needs_allow
         self.read_only = False  # a built-in read-only command: needs no rule (files still checked)
         self.exact_only = False  # runs other commands (find -exec...): no prefix rule allows it
+        # The program (or a wrapped one) is named by an expansion ('$x', '$(which y)'): unknown here.
+        self.opaque_name = False
         self.reads: list[FileRef] = []  # files of a recognised file command
         self.writes: list[FileRef] = []
         self.cd: FileRef | None = None  # the directory a cd / pushd moves to
@@ -161,6 +173,8 @@ def analyze(command: str, *, lenient: bool = False, home: str | None = None, _de
             values = join_values(inner)
             deny[values] = None
             program = inner[0].value
+            item.opaque_name = item.opaque_name or (
+                not inner[0].op and not _ASSIGNMENT.match(inner[0].raw) and opaque_word(inner[0]))
             if "/" in program and not inner[0].op:
                 deny[basename(program) + values[len(program):]] = None
             nested.extend(_scripts(inner, part, index))

@@ -26,6 +26,8 @@ from nerv.permissions.shell import Token
 # Targets that are not files a rule could be about.
 HARMLESS_TARGETS = frozenset({"/dev/null", "/dev/stdout", "/dev/stderr", "/dev/tty"})
 _HOME_PREFIX = re.compile(r"^(?:\$HOME|\$\{HOME\})(?=/|$)")
+# '"$HOME/x"' and '"$HOME"/x': $HOME expands inside double quotes too.
+_QUOTED_HOME = re.compile(r'^"(?:\$HOME|\$\{HOME\})(?=/|"(?:/|$))')
 _NOT_LITERAL = re.compile(r"[$`*?\[{]")
 
 
@@ -49,6 +51,9 @@ def file_ref(tok: Token) -> FileRef | None:
     home = _HOME_PREFIX.match(raw)
     if home is not None:
         raw = "~" + raw[home.end():]  # still literal when nothing else expands: '$HOME/x' is '~/x'
+    quoted = _QUOTED_HOME.match(raw)
+    if quoted is not None:
+        raw = '"~' + raw[quoted.end():]
     # Quoted too ('"$HOME/.bashrc"'): the value keeps expansions as written, quotes removed.
     home = _HOME_PREFIX.match(value)
     if home is not None:
@@ -56,6 +61,12 @@ def file_ref(tok: Token) -> FileRef | None:
     literal = not _NOT_LITERAL.search(raw) and not (raw.startswith("~") and not raw.startswith(("~/",))
                                                     and raw != "~")
     return FileRef(value, literal)
+
+
+def opaque_word(tok: Token) -> bool:
+    """Whether a word's value is only known at run time (an expansion, glob or brace)."""
+    ref = file_ref(tok)
+    return ref is None or not ref.literal
 
 
 def redirect_files(redirects: list[tuple[Token, Token]]) -> tuple[list[FileRef], list[FileRef]]:

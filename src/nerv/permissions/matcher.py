@@ -13,15 +13,18 @@ None would let another layer's allow list approve a command nobody could read.
 
 from __future__ import annotations
 
+import glob
 import os
 import re
 from collections.abc import Mapping
-from itertools import chain
+from itertools import chain, islice
 from typing import TYPE_CHECKING, Any
 
 from nerv.permissions.bashpatterns import compile_bash, literal_head, required_words
 from nerv.permissions.commands import MAX_COMMAND, Analysis, CommandPart, analyze_call
+from nerv.permissions.files import FileRef
 from nerv.permissions.model import Decision, MatchContext, RuleSpec, field_texts, value_text
+from nerv.permissions.opaque import OpaquePath, opaque_paths, reach, rule_segments
 from nerv.permissions.paths import PathPattern, first_segment, physical, resolve
 from nerv.permissions.syntax import (
     ACTIONS,
@@ -148,6 +151,7 @@ class CompiledRules:
         self._bash_words: dict[str, dict[str, list[_Rule]]] = {a: {} for a in ACTIONS}
         self._bash_loose: dict[str, list[_Rule]] = {a: [] for a in ACTIONS}
         self.count = 0
+        self._file_rules: dict[str, list[_Rule]] = {}
         for order, spec in enumerate(rules):
             if spec.action not in ACTIONS:
                 raise RuleSyntaxError(f"rule {spec.id}: unknown action {spec.action!r}")
@@ -296,6 +300,12 @@ class CompiledRules:
         refused = files.unallowed_write() if whole is None else None
         if refused is not None:
             return Decision(None, (), refused, parts)
+        unknown = next((p for p in analysis.parts if p.opaque_name), None)
+        if unknown is not None and self._bash_guarded():
+            # '$x approvals approve', '$(which nerv) ...': no deny rule can be tried on a name
+            # nobody knows yet, so no allow (not even the whole tool) may let it run unasked.
+            return Decision("ask", (), f"the program run by {unknown.text!r} is only known at run time: "
+                            f"deny and ask rules cannot be checked", parts)
         deciding += files.write_rules
         if not deciding and not built_in:
             return Decision(None, (), "empty command", parts)
@@ -333,10 +343,20 @@ class CompiledRules:
             for ref in refs:
                 decisions = files._decide(tool, ref.path)
                 decided = next((d for a in ACTIONS for d in decisions if d.action == a), decisions[0])
+                verdict = decided.action
                 shown = decided.rules[0].text if decided.rules else decided.reason
                 if not ref.literal:
                     shown += " (path only known at run time: never allowed)"
-                rows.append((f"{verb} {ref.path}", decided.action, shown))
+                    if verdict not in ("deny", "ask"):
+                        for opaque_action in ("deny", "ask"):
+                            hits = files._opaque_hits(opaque_action, tool, ref, verb)
+                            if hits:
+                                verdict, shown = opaque_action, hits[0][1].text + hits[0][2]
+                                break
+                rows.append((f"{verb} {ref.path}", verdict, shown))
+        unknown = next((p for p in analysis.parts if p.opaque_name), None)
+        if unknown is not None and self._bash_guarded():
+            rows.append((f"program of {unknown.text}", "ask", "known only at run time: never allowed"))
         return rows
 
     def _bash_explain_part(self, part: CommandPart, whole: dict[str, _Rule],
@@ -372,6 +392,22 @@ class CompiledRules:
             if found is not None:
                 hits.append((found.order, found.spec, f" for part {part.text!r}"))
         return hits
+
+    def _bash_guarded(self) -> bool:
+        """Whether any deny or ask rule could be about a Bash command."""
+        return any(self._bash_index[a] or self._bash_words[a] or self._bash_loose[a] or self._bash_checks[a]
+                   or a in self._bash_whole for a in ("deny", "ask"))
+
+    def file_rules(self, tool: str) -> list[_Rule]:
+        """The deny and ask path rules a ``tool`` ("Read" or "Edit") call may meet, in order."""
+        if tool not in self._file_rules:
+            family = FAMILY.get(tool, tool)
+            found = [r for (t, _, _), rules in self._path_index.items() for r in rules
+                     if t in (tool, family) or (family == "Edit" and t == "Read" and r.spec.action == "deny")]
+            found += self._candidates(tool)
+            guards = {r for r in found if r.kind == "path" and r.spec.action != "allow"}
+            self._file_rules[tool] = sorted(guards, key=lambda r: r.order)
+        return self._file_rules[tool]
 
     def _match_forms(self, action: str, forms: tuple[str, ...], *, exact_only: bool = False) -> _Rule | None:
         """The earliest rule of ``action`` matching any of ``forms`` (with no ``*`` if ``exact_only``)."""
@@ -506,6 +542,9 @@ class CompiledRules:
 _Hit = tuple[int, RuleSpec, str]
 # Working directories followed through 'cd a && cd b ...' before relative paths count as unknown.
 _MAX_CWDS = 16
+# Files a Bash glob may name that are each checked; beyond this the glob is asked about.
+_MAX_GLOB_FILES = 4096
+_MAX_GLOB_LEVELS = 2
 
 
 def _hit_decision(action: str, hits: list[_Hit], parts: tuple[str, ...], compound: bool,
@@ -543,6 +582,7 @@ class _BashFiles:
             cwds = list(dict.fromkeys(cwds + [resolve(ref.path, c, bases["home"]) for c in cwds]))
         self.cwds = cwds
         self._cache: dict[tuple[str, str], Decision] = {}
+        self._globbed: dict[str, list[str] | None] = {}  # glob -> the files it names now (None: not looked)
         # Where read-only built-ins may read without a rule: the project and working directory.
         self.homes = {p for b in (bases["root"], bases["cwd"]) for p in (b, os.path.realpath(b))}
 
@@ -565,6 +605,69 @@ class _BashFiles:
                 for decision in self._decide(tool, ref.path):
                     if decision.action == action and decision.rules:
                         found.append((1 << 40, decision.rules[0], f" for {verb} {ref.path!r}"))
+                if not ref.literal or (not self.cwd_known and not ref.path.startswith(("/", "~"))):
+                    # Also a relative path after 'cd $x': where it lies is known only at run time.
+                    found += self._opaque_hits(action, tool, ref, verb)
+        return found
+
+    def _opaque_hits(self, action: str, tool: str, ref: FileRef, verb: str) -> list[_Hit]:
+        """Rules a path only bash can know (glob, brace, variable, substitution) may meet.
+
+        A rule it may reach inside of hits with the rule's own action; one it may only come
+        near (a directory above, or anything at all when a variable or '..' can lead anywhere)
+        makes the call an ask: it is never allowed unasked.
+        """
+        rules = self.rules.file_rules(tool)
+        if not rules:
+            return []
+        home = self.bases["home"]
+        readings = opaque_paths(ref.path, self.cwds if self.cwd_known else [], home)
+        # The folder it starts in may be a symbolic link ('k/*' with k -> ~/.ssh): where it leads counts too.
+        for reading in list(readings):
+            if reading.start is not None:
+                real = physical(reading.start)
+                if real != reading.start:
+                    readings.append(OpaquePath(real, reading.segments, reading.unbounded or real is None))
+        real_bases = _real_bases(self.bases)
+        found: list[_Hit] = []
+        # The files the glob names today, each checked as a literal path (links followed): a
+        # glob may match a link ('?/id_rsa' with k -> ~/.ssh) that no text comparison sees.
+        for reading in readings:
+            if reading.start is None or reading.unbounded or not reading.segments:
+                continue
+            pattern_text = "/".join([glob.escape(reading.start.rstrip("/")), *reading.segments])
+            if pattern_text not in self._globbed:
+                # Each wildcard segment may list a whole tree: beyond two, asking is cheaper than looking.
+                deep = sum(1 for seg in reading.segments if _GLOB_CHARS.search(seg)) > _MAX_GLOB_LEVELS
+                self._globbed[pattern_text] = (None if deep else
+                                               list(islice(glob.iglob(pattern_text), _MAX_GLOB_FILES + 1)))
+            matches = self._globbed[pattern_text]
+            if matches is None or len(matches) > _MAX_GLOB_FILES:
+                if action == "ask":
+                    many = f" for {verb} {ref.path!r} (names too many files to check)"
+                    found.append((1 << 40, rules[0].spec, many))
+                continue
+            # A match whose folders are all real is what the comparison above already reasoned about.
+            for match in (m for m in matches if os.path.realpath(m) != os.path.normpath(m)):
+                for decision in self._decide(tool, match):
+                    if decision.action == action and decision.rules:
+                        found.append((1 << 40, decision.rules[0], f" for {verb} {ref.path!r} ({match!r})"))
+        for rule in rules:
+            pattern = rule._path
+            if pattern is None or (rule.spec.action != action and action != "ask"):
+                continue
+            cwds = [*self.cwds, *(os.path.realpath(c) for c in self.cwds)]
+            anchored = [self.bases[pattern.anchor], real_bases[pattern.anchor]]
+            for base in dict.fromkeys(cwds if pattern.anchor == "cwd" else anchored):
+                for _ in range(pattern.ups):
+                    base = os.path.dirname(base)
+                segments, fixed = rule_segments(base, pattern.rel, pattern.floating)
+                met = {reach(reading, segments, fixed) for reading in readings}
+                hit = (action == rule.spec.action and "inside" in met) or (action == "ask" and "near" in met)
+                if hit:
+                    how = "may name a file it covers" if "inside" in met else "may lead to a file it covers"
+                    found.append((1 << 40, rule.spec, f" for {verb} {ref.path!r} ({how})"))
+                    break
         return found
 
     def unallowed_write(self) -> str | None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,6 +9,7 @@ import pytest
 
 from nerv import DatabaseService
 from nerv.serve.server import ControlServer, make_control_server
+from server_thread import serving
 
 
 @pytest.fixture(autouse=True)
@@ -24,11 +24,5 @@ def control(db_path: Path, nerv_home: Path) -> Iterator[ControlServer]:
     """``nerv serve``'s server on the test database, serving from a background thread."""
     DatabaseService(db_path).close()
     srv = make_control_server(db_path, port=0)
-    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
+    with serving(srv):
         yield srv
-    finally:
-        srv.shutdown()
-        thread.join(timeout=10)
-        srv.server_close()

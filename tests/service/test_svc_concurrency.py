@@ -17,7 +17,7 @@ WRITES = 500
 
 def test_eight_processes_writing_concurrently(db_path: Path, tmp_path: Path) -> None:
     with DatabaseService(db_path) as service:
-        project = service.create_project("shared")
+        project = service.create_project("contended")
     barrier = tmp_path / "barrier"
     barrier.mkdir()
     procs = [

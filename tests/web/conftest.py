@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import shutil
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from web_helpers import Rich, Seed, WebProcess, start_web, stop_web
+from web_helpers import DESKTOP, Rich, Seed, WebProcess, start_web, stop_web
 
 from nerv import DatabaseService
 from nerv.ids import now_ms
 from nerv.web import DashboardServer, make_server
+from server_thread import serving
 
 
 @pytest.fixture
@@ -79,14 +79,8 @@ def rich(service: DatabaseService, seed: Seed) -> Rich:
 def server(db_path: Path, nerv_home: Path) -> Iterator[DashboardServer]:
     """The real dashboard server on a free port, serving from a background thread."""
     srv = make_server(db_path, port=0)
-    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
+    with serving(srv):
         yield srv
-    finally:
-        srv.shutdown()
-        thread.join(timeout=10)
-        srv.server_close()
 
 
 @pytest.fixture
@@ -111,8 +105,6 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 TIMEOUT_MS = 30_000  # only a failing expectation waits this long; busy machines are slow
-DESKTOP = (1400, 900)
-NARROW = (420, 860)  # a phone, or a narrow split window
 
 
 @pytest.fixture(scope="session")

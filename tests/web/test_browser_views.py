@@ -11,9 +11,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from web_helpers import Rich, Seed, card, column, open_view
+from web_helpers import DESKTOP, NARROW, Rich, Seed, card, column, open_view
 
-from conftest import DESKTOP, NARROW
 from nerv import DatabaseService
 from nerv.ids import now_ms
 

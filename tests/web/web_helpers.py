@@ -87,3 +87,8 @@ def column(page: Any, status: str) -> Any:
 
 def card(page: Any, title: str) -> Any:
     return page.locator(".card", has_text=title)
+
+
+# Browser viewport sizes the dashboard must work at.
+DESKTOP = (1400, 900)
+NARROW = (420, 860)  # a phone, or a narrow split window
